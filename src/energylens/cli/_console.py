@@ -1,0 +1,34 @@
+"""Shared console helpers: Rich tables from DataFrames, and numbers formatted for people."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        if v == int(v) and abs(v) < 1e9:
+            return str(int(v))
+        a = abs(v)
+        return f"{v:.3g}" if a < 1e-2 or a >= 1e5 else (f"{v:.4g}")
+    return str(v)
+
+
+def table(df: pd.DataFrame, title: str | None = None, max_rows: int | None = None) -> Table:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in df.columns:
+        t.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+    rows = df if max_rows is None else df.head(max_rows)
+    for _, r in rows.iterrows():
+        t.add_row(*(fmt(v) for v in r.tolist()))
+    if max_rows is not None and len(df) > max_rows:
+        t.caption = f"{len(df) - max_rows} more rows not shown"
+    return t

@@ -1,0 +1,60 @@
+"""`energylens data ...`: import public datasets, validate files, summarize them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._console import console, table
+
+app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True)
+
+
+@app.command("import")
+def import_(
+    kind: str = typer.Argument(..., help="mlenergy-v3, mlenergy-v2, llm-inference-bench or splitwise."),
+    path: Path = typer.Argument(..., help="The dataset folder (e.g. ../shared/data/mlenergy-v3)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output CSV or Parquet file."),
+):
+    """Convert a public dataset into the profiling schema (raw values kept in source_* columns)."""
+    from ..data.importers import import_dataset
+    from ..io import write_table
+
+    df = import_dataset(kind, path)
+    write_table(df, output)
+    console.print(f"wrote {len(df)} rows from {kind} to {output}")
+
+
+@app.command("validate")
+def validate_(
+    file: Path = typer.Argument(..., help="A CSV or Parquet file of profiling records."),
+    configs_only: bool = typer.Option(False, "--configs", help="Configurations to predict: no energy column needed."),
+):
+    """Check a file against the profiling schema; exit 2 with one line on the first violation."""
+    from ..data.schema import load_profiles
+
+    df = load_profiles(file, require_energy=not configs_only)
+    console.print(f"{file}: {len(df)} rows valid ({df['model'].nunique()} models, {df['gpu'].nunique()} GPUs)")
+
+
+@app.command("summary")
+def summary(
+    path: Path = typer.Argument(..., help="A schema file, or a dataset folder (its kind is detected)."),
+    kind: str = typer.Option(None, "--kind", help="Dataset kind when PATH is a folder (detected when omitted)."),
+):
+    """Counts per model, GPU, parallelism and batch size, and ranges of the measurements."""
+    from ..data.importers import detect_kind, import_dataset
+    from ..data.schema import load_profiles
+    from ..data.summary import summarize
+
+    if path.is_dir():
+        df = import_dataset(kind or detect_kind(path), path)
+    else:
+        df = load_profiles(path)
+    parts = summarize(df)
+    console.print(f"[bold]{path}[/bold]: {len(df)} rows, {df['model'].nunique()} models, {df['gpu'].nunique()} GPUs")
+    console.print(table(parts["models"], title="Per model"))
+    console.print(table(parts["gpus"], title="Per GPU"))
+    console.print(table(parts["parallelism"], title="Per parallelism"))
+    console.print(table(parts["batch"], title="Per batch size"))
+    console.print(table(parts["ranges"], title="Ranges"))

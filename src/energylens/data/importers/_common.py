@@ -1,0 +1,36 @@
+"""Helpers shared by importers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...catalog.tasks import task_defaults
+from ...errors import DataError
+
+
+def load_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path=path)
+    except UnicodeDecodeError:
+        raise DataError("not a UTF-8 text file", path=path)
+
+
+def require(obj: dict, key: str, path: Path, what: str = "field"):
+    if not isinstance(obj, dict) or key not in obj:
+        raise DataError(f"missing {what} '{key}'", path=path)
+    return obj[key]
+
+
+def assumed_input(task: str, modality: str = "text") -> tuple[float, str]:
+    """Mean prompt tokens of a benchmark task (an assumption; see catalog/data/tasks.toml)."""
+    d = task_defaults(task)
+    if d is None:
+        d = task_defaults("mllm-chat" if modality != "text" else "chat")
+    return float(d["input_tokens"]), f"assumed:{task}"
+
+
+PRECISION = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "fp8": "fp8",
+             "float8": "fp8", "mxfp4": "mxfp4", "int8": "int8", "int4": "int4"}
+ARCH = {"dense transformer": "dense", "moe": "moe", "mamba-transformer hybrid": "hybrid", "mamba": "ssm"}
