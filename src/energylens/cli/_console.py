@@ -7,7 +7,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+import sys
+
+# Wide tables when the output is a file or a pipe (reports, CI logs); the terminal's width otherwise.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 

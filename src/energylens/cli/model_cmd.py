@@ -1,0 +1,133 @@
+"""`energylens fit | predict | explain | show`: the closed-form model from the command line."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._console import console, table
+
+
+def _load(model_file: Path):
+    from ..model.modelfile import load_model
+
+    return load_model(model_file)
+
+
+def fit(
+    data: Path = typer.Argument(..., help="Profiling data (CSV or Parquet in the schema)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the row draw and the fit's extra starts."),
+    base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model: refit only the hardware- and engine-dependent coefficients."),
+):
+    """Fit the closed-form energy and time models and write a JSON model file."""
+    from ..data.schema import load_profiles
+    from ..errors import DataError
+    from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
+    from ..model.estimator import HARDWARE_ENGINE_COEFS, EnergyLensRegressor
+    from ..model.modelfile import save_model
+
+    df = load_profiles(data)
+    if samples is not None:
+        if samples > len(df):
+            raise DataError(f"--samples {samples} exceeds the {len(df)} rows of {data}")
+        df = df.sample(n=samples, random_state=seed).reset_index(drop=True)
+    provenance = {"data": str(data), "rows": len(df), "seed": seed, "samples": samples,
+                  "command": "energylens fit " + " ".join([str(data), "-o", str(output)]
+                                                         + (["--samples", str(samples)] if samples else [])
+                                                         + ["--seed", str(seed)] + (["--from", str(base)] if base else []))}
+    if base is not None:
+        base_model = _load(base)
+        priors = dict(zip(ENERGY_NAMES, base_model.coef_)) | dict(zip(TIME_NAMES, base_model.tau_))
+        fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in HARDWARE_ENGINE_COEFS)
+        model = EnergyLensRegressor(random_state=seed, priors=priors, fixed=fixed).fit(df)
+        provenance["recalibrated_from"] = {"file": str(base), "refit": list(HARDWARE_ENGINE_COEFS),
+                                           "base_provenance": getattr(base_model, "provenance_", {})}
+    else:
+        model = EnergyLensRegressor(random_state=seed).fit(df)
+    save_model(model, output, provenance)
+    m = model.train_metrics_
+    extra = "".join(f", {k} {100 * v:.1f}%" for k, v in m.items() if k.endswith("mape") and k != "energy_mape")
+    console.print(f"fitted {len(df)} rows: energy MAPE {100 * m['energy_mape']:.1f}% (in sample){extra}; wrote {output}")
+    for note in model.notes_:
+        console.print(f"  note: {note}")
+
+
+def predict(
+    model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),
+    configs: Path = typer.Argument(..., help="Configurations (CSV or Parquet; measured columns not needed)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the configurations with predictions."),
+):
+    """Predict energy per request and per token, the prefill/decode split, TTFT and ITL."""
+    from ..data.schema import load_profiles
+    from ..io import write_table
+
+    model = _load(model_file)
+    df = load_profiles(configs, require_energy=False)
+    pred = model.predict_frame(df)
+    out = df.copy()
+    for c in pred.columns:
+        out[c] = pred[c].to_numpy()
+    write_table(out, output)
+    console.print(f"predicted {len(out)} configurations; wrote {output}")
+
+
+def explain(
+    model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),
+    configs: Path = typer.Argument(..., help="Configurations to explain (CSV or Parquet)."),
+    rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):
+    """Energy per request broken down per term (prefill, decode, TP, PP, EP, static) in J and %."""
+    import numpy as np
+
+    from ..data.schema import load_profiles
+
+    model = _load(model_file)
+    df = load_profiles(configs, require_energy=False).head(rows)
+    ex = model.explain(df)
+    show = df[["model", "gpu", "num_gpus", "tp", "pp", "batch_size", "input_tokens", "output_tokens"]].copy()
+    for c in ex.columns:
+        show[c] = ex[c].to_numpy()
+    if {"prefill_energy_j", "decode_energy_j"} <= set(df.columns):
+        meas = df["prefill_energy_j"] / (df["prefill_energy_j"] + df["decode_energy_j"])
+        show["measured_prefill_share_pct"] = (100 * meas).to_numpy()
+    if json_out:
+        typer.echo(show.replace({np.nan: None}).to_json(orient="records", indent=2))
+        return
+    view = show[["model", "tp", "pp", "batch_size", "total_j"]].copy()
+    view["model"] = view["model"].str.split("/").str[-1]
+    view = view.rename(columns={"batch_size": "batch", "total_j": "J/req"})
+    for g, short in (("prefill", "prefill%"), ("decode", "decode%"), ("tp_comm", "TP%"), ("pp_bubble", "PP%"),
+                     ("ep_comm", "EP%"), ("static", "static%")):
+        view[short] = show[f"{g}_pct"].round(1)
+    if "measured_prefill_share_pct" in show:
+        view["meas. prefill%"] = show["measured_prefill_share_pct"].round(1)
+        view["pred. prefill%"] = show["prefill_share_pct"].round(1)
+    console.print(table(view, title="Energy per request by term (percent of total)"))
+
+
+def show(model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),
+         latex: bool = typer.Option(False, "--latex", help="Also print the formula in LaTeX.")):
+    """Print a model file: formula, coefficients with 95% intervals, provenance."""
+    from ..export.latex import formula_latex
+    from ..model.modelfile import load_model_dict
+
+    model = _load(model_file)
+    d = load_model_dict(model_file)
+    console.print(f"[bold]{model_file}[/bold] (schema {d['schema_version']}, energylens {d.get('energylens_version')})")
+    console.print(d["formula"])
+    console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "meaning"]],
+                        title="Coefficients (95% intervals)"))
+    prov = d.get("provenance", {})
+    for k in ("data", "rows", "seed", "created", "command"):
+        if k in prov:
+            console.print(f"{k}: {prov[k]}")
+    if "train_metrics" in prov:
+        console.print("train metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in prov["train_metrics"].items()))
+    if "recalibrated_from" in prov:
+        console.print(f"recalibrated from {prov['recalibrated_from'].get('file')} (refit: {', '.join(prov['recalibrated_from'].get('refit', []))})")
+    if latex:
+        console.print(formula_latex(model), markup=False, highlight=False)

@@ -1,0 +1,177 @@
+"""Work and time of one configuration, from model and hardware descriptors (docs/MODEL.md, "Features").
+
+Everything here is fixed physics with no fitted number: FLOPs and bytes per prefill and per decode
+step, the running batch the memory allows, and ideal times of communication. The closed form
+(`energylens.model.closed_form`) weighs these with fitted coefficients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "mxfp4": 0.53}
+KV_BYTES = 2.0  # KV cache kept in 16-bit by default in vLLM / SGLang, whatever the weight precision
+COLLECTIVE_LATENCY_S = 8e-6  # one small NCCL collective inside a node (NVLink class)
+LAYER_OVERHEAD_S = 1e-5  # launch/synchronization cost per layer and step, order of magnitude
+MEMORY_USABLE = 0.9  # vLLM's default gpu_memory_utilization
+ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
+
+
+@dataclass
+class Features:
+    """Arrays (one entry per configuration) the closed form and the time model read."""
+
+    G: np.ndarray  # GPUs per replica (num_gpus / dp)
+    dp: np.ndarray
+    tp: np.ndarray
+    pp: np.ndarray
+    ep: np.ndarray
+    batch: np.ndarray  # running batch per replica (memory-capped)
+    out_tokens: np.ndarray
+    in_tokens: np.ndarray
+    layers: np.ndarray
+    # hardware
+    peak_flops: np.ndarray  # FLOP/s
+    bw: np.ndarray  # B/s
+    link: np.ndarray  # B/s
+    tdp: np.ndarray
+    idle: np.ndarray
+    # work per request (prefill) and per decode step of a replica
+    flops_pf_linear: np.ndarray
+    flops_pf_attn: np.ndarray
+    flops_pf_vision: np.ndarray
+    weight_bytes: np.ndarray  # whole model, bytes
+    weight_bytes_step: np.ndarray  # bytes of weights one decode step touches (MoE: depends on batch)
+    kv_bytes_step: np.ndarray  # KV bytes one decode step reads (whole replica batch)
+    flops_dec_step: np.ndarray
+    t_allreduce_step: np.ndarray  # TP all-reduce time per decode step
+    t_allreduce_pf: np.ndarray  # TP all-reduce time of one request's prefill
+    t_alltoall_step: np.ndarray  # EP all-to-all time per decode step
+    kv_fits: np.ndarray  # False when weights leave no room for one request's KV cache
+
+    @property
+    def n(self) -> int:
+        return len(self.G)
+
+
+def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
+    if name not in df.columns:
+        return np.full(len(df), float(default))
+    return pd.to_numeric(df[name], errors="coerce").fillna(default).to_numpy(dtype=float)
+
+
+def expert_split(total_b, active_b, experts, active_experts):
+    """Shared (always read) and routed-expert parameters, from totals and the routing fan-out."""
+    frac = np.where(experts > 0, np.clip(active_experts / np.maximum(experts, 1), 0, 1), 1.0)
+    routed = np.where((experts > 0) & (frac < 1), (total_b - active_b) / np.maximum(1 - frac, 1e-9), 0.0)
+    routed = np.clip(routed, 0, total_b)
+    return total_b - routed, routed, frac
+
+
+def compute_features(df: pd.DataFrame) -> Features:
+    """Compute Features for every row of a validated profiling table (or configuration table)."""
+    n = len(df)
+    num_gpus = _col(df, "num_gpus", 1)
+    dp = np.maximum(_col(df, "dp", 1), 1)
+    tp = np.maximum(_col(df, "tp", 1), 1)
+    pp = np.maximum(_col(df, "pp", 1), 1)
+    ep = np.maximum(_col(df, "ep", 1), 1)
+    G = np.maximum(num_gpus / dp, 1)
+    total_b = _col(df, "params_total_b", 1)
+    active_b = np.minimum(_col(df, "params_active_b", 1), total_b)
+    layers = np.maximum(_col(df, "layers", 0), 0)
+    hidden = _col(df, "hidden_size", 0)
+    # Models described by parameter counts only: estimate shapes from the usual aspect ratios.
+    # Models described by parameter counts only: shapes from params ~ 12 * layers * hidden^2
+    # and the usual aspect ratio layers ~ hidden / 128.
+    guess_hidden = np.where(layers > 0, np.sqrt(active_b * 1e9 / (12 * np.maximum(layers, 1))),
+                            (active_b * 1e9 * 128 / 12) ** (1 / 3))
+    hidden = np.where(hidden > 0, hidden, guess_hidden)
+    layers = np.where(layers > 0, layers, np.maximum(np.round(active_b * 1e9 / (12 * hidden ** 2)), 1))
+    heads = _col(df, "heads", 0)
+    head_dim = _col(df, "head_dim", 0)
+    head_dim = np.where(head_dim > 0, head_dim, 128.0)
+    heads = np.where(heads > 0, heads, hidden / head_dim)
+    kv_heads = _col(df, "kv_heads", 0)
+    kv_heads = np.where(kv_heads > 0, kv_heads, heads)
+    attn_layers = _col(df, "attention_layers", np.nan)
+    arch = df["arch"].astype(str).str.lower().to_numpy() if "arch" in df.columns else np.full(n, "dense")
+    attn_layers = np.where(np.isnan(attn_layers), np.where(arch == "ssm", 0, layers), attn_layers)
+    experts = _col(df, "experts", 0)
+    k_active = _col(df, "active_experts", 0)
+    vision_b = _col(df, "vision_params_b", 0)
+    precision = df["precision"].astype(str).str.lower() if "precision" in df.columns else pd.Series(["bf16"] * n)
+    bpp = precision.map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
+
+    peak = _col(df, "gpu_peak_tflops", 989) * 1e12
+    bw = _col(df, "gpu_mem_bw_tbs", 3.35) * 1e12
+    mem = _col(df, "gpu_mem_gb", 80) * 1e9
+    tdp = _col(df, "gpu_tdp_w", 700)
+    idle = _col(df, "gpu_idle_w", 100)
+    link = _col(df, "gpu_link_gbs", 900) * 1e9
+    # Lower-precision weights run on faster tensor paths (fp8: twice the BF16 rate on Hopper/Blackwell).
+    peak = peak * np.where(bpp <= 1.0, 2.0, 1.0)
+
+    L_in = np.maximum(_col(df, "input_tokens", 0), 0)
+    L_out = np.maximum(_col(df, "output_tokens", 1), 1)
+    modality = df["modality"].astype(str).str.lower().to_numpy() if "modality" in df.columns else np.full(n, "text")
+    task = df["task"].astype(str).to_numpy() if "task" in df.columns else np.full(n, "")
+    visual_tokens = _visual_tokens(modality, task, L_in)
+
+    # Weights and KV cache.
+    W = total_b * 1e9 * bpp
+    kv_per_token = 2 * attn_layers * kv_heads * head_dim * KV_BYTES
+    ctx = L_in + L_out / 2  # mean context over a request's decode
+    shared_b, routed_b, frac = expert_split(total_b, active_b, experts, k_active)
+    # With expert parallelism across data-parallel attention ranks (DP attention + EP experts), the
+    # experts are stored once over all GPUs and only the shared part is replicated per rank.
+    spans = (ep > 1) & (dp > 1)
+    stored_per_replica = np.where(spans, shared_b * 1e9 * bpp + routed_b * 1e9 * bpp / dp, W)
+    free = G * (mem * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) - stored_per_replica
+    kv_fits = free > kv_per_token * (L_in + L_out)
+    cap = np.where(kv_per_token > 0, np.maximum(free, 0) / np.maximum(kv_per_token * ctx, 1e-9), np.inf)
+    batch_req = np.maximum(_col(df, "batch_size", 1) / dp, 1)
+    # Soft minimum of the requested concurrency and what the KV cache can hold.
+    p = 4.0
+    batch = np.where(np.isfinite(cap), (batch_req ** -p + np.maximum(cap, 1) ** -p) ** (-1 / p), batch_req)
+    batch = np.maximum(batch, 1.0)
+
+    touched = np.where(routed_b > 0, 1 - (1 - frac) ** batch, 0.0)
+    weight_bytes_step = (shared_b + routed_b * touched) * 1e9 * bpp
+    kv_bytes_step = batch * ctx * kv_per_token
+    attn_width = heads * head_dim
+    flops_dec_step = batch * (2 * active_b * 1e9 + 4 * attn_layers * attn_width * ctx)
+    flops_pf_linear = 2 * (active_b - vision_b).clip(min=0.01) * 1e9 * L_in
+    flops_pf_attn = 2 * attn_layers * attn_width * L_in ** 2  # causal: half of 4*L^2*d
+    flops_pf_vision = 2 * vision_b * 1e9 * visual_tokens
+
+    msg_bytes = hidden * 2.0
+    ar_factor = 2 * (tp - 1) / tp
+    t_allreduce_step = np.where(tp > 1, 2 * layers * (COLLECTIVE_LATENCY_S + ar_factor * batch * msg_bytes / link), 0.0)
+    t_allreduce_pf = np.where(tp > 1, 2 * layers * ar_factor * L_in * msg_bytes / link, 0.0)
+    moe_layers = np.where(experts > 0, layers, 0)
+    a2a_factor = (ep - 1) / ep
+    t_alltoall_step = np.where(ep > 1, 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * batch * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
+
+    return Features(G=G, dp=dp, tp=tp, pp=pp, ep=ep, batch=batch, out_tokens=L_out, in_tokens=L_in, layers=layers,
+                    peak_flops=peak, bw=bw, link=link, tdp=tdp, idle=idle,
+                    flops_pf_linear=flops_pf_linear, flops_pf_attn=flops_pf_attn, flops_pf_vision=flops_pf_vision,
+                    weight_bytes=W, weight_bytes_step=weight_bytes_step, kv_bytes_step=kv_bytes_step,
+                    flops_dec_step=flops_dec_step, t_allreduce_step=t_allreduce_step, t_allreduce_pf=t_allreduce_pf,
+                    t_alltoall_step=t_alltoall_step, kv_fits=kv_fits)
+
+
+def _visual_tokens(modality, task, L_in):
+    """Visual tokens in the prompt: the task catalog's figure when known, else half the prompt."""
+    from ..catalog.tasks import task_defaults
+
+    out = np.zeros(len(modality))
+    for i, (m, t) in enumerate(zip(modality, task)):
+        if m not in ("image", "video"):
+            continue
+        d = task_defaults(t) or {}
+        v = d.get("video_tokens" if m == "video" else "image_tokens")
+        out[i] = min(float(v), L_in[i]) if v is not None else 0.5 * L_in[i]
+    return out
