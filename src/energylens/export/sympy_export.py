@@ -14,7 +14,8 @@ TERM_FEATURES = {
     "theta_tp": "dP*G*(t_ar_pf + (L_out/b)*t_ar)",
     "theta_pp": "dP*(L_out/b)*(pp - 1)*W_step/BW",
     "theta_ep": "dP*G*(L_out/b)*t_a2a",
-    "theta_overhead": "dP*G*(L_out/b)*layers*tau0",
+    "theta_overhead": "dP*G*(T_ovh_pf/b + (L_out/b)*T_ovh)",
+    "theta_moe": "dP*G*(T_moe_pf/b + (L_out/b)*T_moe)",
     "theta_static": "P_idle*G*(T_pf/b + L_out*ITL/b)",
 }
 

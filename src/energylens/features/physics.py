@@ -14,7 +14,9 @@ import pandas as pd
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "mxfp4": 0.53}
 KV_BYTES = 2.0  # KV cache kept in 16-bit by default in vLLM / SGLang, whatever the weight precision
 COLLECTIVE_LATENCY_S = 8e-6  # one small NCCL collective inside a node (NVLink class)
+STEP_OVERHEAD_S = 1e-3  # scale of the fixed per-step cost (sampling, scheduler, host sync)
 LAYER_OVERHEAD_S = 1e-5  # launch/synchronization cost per layer and step, order of magnitude
+DISPATCH_S = 1e-6  # scale of the per token-expert-layer MoE dispatch cost
 MEMORY_USABLE = 0.9  # vLLM's default gpu_memory_utilization
 ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
 
@@ -49,6 +51,8 @@ class Features:
     t_allreduce_step: np.ndarray  # TP all-reduce time per decode step
     t_allreduce_pf: np.ndarray  # TP all-reduce time of one request's prefill
     t_alltoall_step: np.ndarray  # EP all-to-all time per decode step
+    moe_dispatch_step: np.ndarray  # experts touched x MoE layers per decode step, x 1 us
+    moe_dispatch_pf: np.ndarray  # token-expert-layer dispatches of one request's prompt, x 1 us
     kv_fits: np.ndarray  # False when weights leave no room for one request's KV cache
 
     @property
@@ -160,7 +164,9 @@ def compute_features(df: pd.DataFrame) -> Features:
                     flops_pf_linear=flops_pf_linear, flops_pf_attn=flops_pf_attn, flops_pf_vision=flops_pf_vision,
                     weight_bytes=W, weight_bytes_step=weight_bytes_step, kv_bytes_step=kv_bytes_step,
                     flops_dec_step=flops_dec_step, t_allreduce_step=t_allreduce_step, t_allreduce_pf=t_allreduce_pf,
-                    t_alltoall_step=t_alltoall_step, kv_fits=kv_fits)
+                    t_alltoall_step=t_alltoall_step, moe_dispatch_step=moe_layers * experts * touched * DISPATCH_S,
+                    moe_dispatch_pf=L_in * moe_layers * k_active * DISPATCH_S,
+                    kv_fits=kv_fits)
 
 
 def _visual_tokens(modality, task, L_in):

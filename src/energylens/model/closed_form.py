@@ -8,14 +8,19 @@ Energy per request, every term linear in its coefficient:
       + dP*G*th_tp*(t_ar_pf + (L_out/b)*t_ar_step)                                TP all-reduce
       + dP*(L_out/b)*th_pp*(pp-1)*W_step/BW                                       PP micro-batch re-reads
       + dP*(L_out/b)*G*th_ep*t_a2a_step                                           EP all-to-all
-      + dP*(L_out/b)*G*th_ovh*layers*tau0                                         per-step launch overhead
+      + dP*G*th_ovh*(T_ovh_pf/b + (L_out/b)*T_ovh_step)                          launch/scheduling overhead
+      + dP*G*th_moe*(T_moe_pf/b + (L_out/b)*T_moe_step)                          MoE routing and dispatch
       + th_s*P_idle*G*(T_pf/b + L_out*ITL/b)                                      static (idle) power
 
 with dP = TDP - P_idle, b the running batch per replica, G the GPUs of one replica, and ITL and
 T_pf (batch prefill time) from the companion time model:
 
-    ITL  = ta_mem*(pp*W_step + KV_step)/(G*BW) + ta_fl*F_step/(G*F) + ta_comm*(t_ar + t_a2a) + ta_ovh*layers*tau0
-    TTFT = ta_pf*b*(F_lin+F_attn+F_vis)/(G*F) + ta_mem*W/(G*BW) + ta_comm*b*t_ar_pf + ta_ovh*layers*tau0
+    ITL  = ta_mem*(pp*W_step + KV_step)/(G*BW) + ta_fl*F_step/(G*F) + ta_comm*(t_ar + t_a2a) + T_ovh_step + T_moe_step
+    TTFT = ta_pf*b*(F_lin+F_attn+F_vis)/(G*F) + ta_mem*W/(G*BW) + ta_comm*b*t_ar_pf + T_ovh_pf + T_moe_pf
+    T_ovh_step = ta_step*1ms + ta_ovh*layers*tau0       T_moe_step = ta_moe*moe_layers*experts_touched*tau1/G
+    T_ovh_pf   = ta_pfo*layers*tau0                     T_moe_pf   = ta_moe_pf*b*L_in*moe_layers*k*tau1/G
+
+tau0 = 10 us and tau1 = 1 us set the scale of the overhead coefficients.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features.physics import LAYER_OVERHEAD_S, Features
+from ..features.physics import LAYER_OVERHEAD_S, STEP_OVERHEAD_S, Features
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Term:
     unit: str
     prior: float  # physics prior, used when data cannot identify the coefficient
     doc: str
+    prior_weight: float = 0.05  # pull toward the prior (log units); larger where physics pins the value
+    lower: float = 0.0  # physical lower bound (a time can never beat the peak rate: >= 1)
 
 
 ENERGY_TERMS: tuple[Term, ...] = (
@@ -45,41 +52,60 @@ ENERGY_TERMS: tuple[Term, ...] = (
     Term("theta_tp", "tp_comm", "fraction of TDP-idle", 0.5, "tensor-parallel all-reduce time on all GPUs"),
     Term("theta_pp", "pp_bubble", "J per (J at peak bandwidth)", 0.6, "pipeline micro-batches re-reading stage weights"),
     Term("theta_ep", "ep_comm", "fraction of TDP-idle", 0.5, "expert-parallel all-to-all time on all GPUs"),
-    Term("theta_overhead", "decode", "fraction of TDP-idle", 0.3, "per-step kernel-launch and synchronization overhead"),
-    Term("theta_static", "static", "fraction of idle power", 1.0, "idle power of every GPU over the request's share of time"),
+    Term("theta_overhead", "decode", "fraction of TDP-idle", 0.2, "dynamic power during launch and scheduling overhead time"),
+    Term("theta_moe", "decode", "fraction of TDP-idle", 0.6, "dynamic power during MoE routing and dispatch time"),
+    Term("theta_static", "static", "fraction of idle power", 1.0, "idle power of every GPU over the request's share of time", 1.0),
 )
 ENERGY_NAMES = tuple(t.name for t in ENERGY_TERMS)
 GROUPS = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "static")
 
 TIME_TERMS: tuple[Term, ...] = (
-    Term("tau_memory", "time", "s per s at peak bandwidth", 1.3, "decode memory traffic at achieved bandwidth"),
-    Term("tau_flops", "time", "s per s at peak FLOP/s", 1.6, "decode compute at achieved FLOP rate"),
+    Term("tau_memory", "time", "s per s at peak bandwidth", 1.15, "decode memory traffic at achieved bandwidth", 0.5, 1.0),
+    Term("tau_flops", "time", "s per s at peak FLOP/s", 1.6, "decode compute at achieved FLOP rate", 0.05, 1.0),
     Term("tau_comm", "time", "s per s of ideal collective", 1.0, "TP/EP collectives"),
-    Term("tau_overhead", "time", "s per (layers x 10 us)", 1.0, "per-step launch/scheduling overhead"),
-    Term("tau_prefill", "time", "s per s at peak FLOP/s", 1.6, "prefill compute at achieved FLOP rate"),
+    Term("tau_overhead", "time", "s per (layers x 10 us)", 5.0, "per decode step and layer: kernel launches and tails"),
+    Term("tau_step", "time", "ms per decode step", 0.5, "per decode step: sampling, scheduling, host synchronization"),
+    Term("tau_moe", "time", "s per (expert touched x layer x 1 us)", 2.5, "decode: MoE dispatch per expert touched and layer"),
+    Term("tau_moe_prefill", "time", "s per (token x expert x layer x 1 us)", 0.03, "prefill: MoE routing per token, expert and layer"),
+    Term("tau_prefill", "time", "s per s at peak FLOP/s", 1.6, "prefill compute at achieved FLOP rate", 0.05, 1.0),
+    Term("tau_prefill_overhead", "time", "s per (layers x 10 us)", 10.0, "per prefill batch launch overhead"),
 )
 TIME_NAMES = tuple(t.name for t in TIME_TERMS)
 
 
 def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
-    """Design matrices (n x 5) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
+    """Design matrices (n x 9) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
     ovh = f.layers * LAYER_OVERHEAD_S
+    zero = np.zeros(f.n)
     itl = np.column_stack([
         (f.pp * f.weight_bytes_step + f.kv_bytes_step) / (f.G * f.bw),
         f.flops_dec_step / (f.G * f.peak_flops),
         f.t_allreduce_step + f.t_alltoall_step,
         ovh,
-        np.zeros(f.n),
+        np.full(f.n, STEP_OVERHEAD_S),
+        f.moe_dispatch_step / f.G,
+        zero,
+        zero,
+        zero,
     ])
     pf_flops = f.flops_pf_linear + f.flops_pf_attn + f.flops_pf_vision
     ttft = np.column_stack([
         f.weight_bytes / (f.G * f.bw),
-        np.zeros(f.n),
+        zero,
         f.batch * f.t_allreduce_pf,
-        ovh,
+        zero,
+        zero,
+        zero,
+        f.batch * f.moe_dispatch_pf / f.G,
         f.batch * pf_flops / (f.G * f.peak_flops),
+        ovh,
     ])
     return itl, ttft
+
+
+# Columns of the time matrices that are overhead (not work): their time feeds theta_overhead.
+OVERHEAD_TIME_COLUMNS = (3, 4, 8)
+MOE_TIME_COLUMNS = (5, 6)
 
 
 def predict_times(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,12 +113,21 @@ def predict_times(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return itl_X @ tau, ttft_X @ tau
 
 
+def partial_times(f: Features, tau: np.ndarray, cols) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the ITL and of the batch prefill time made of the given time-model columns."""
+    itl_X, ttft_X = time_matrices(f)
+    cols = list(cols)
+    return itl_X[:, cols] @ tau[cols], ttft_X[:, cols] @ tau[cols]
+
+
 def energy_matrices(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Design matrices (n x 11) of prefill and decode energy per request in the energy coefficients.
+    """Design matrices (n x 12) of prefill and decode energy per request in the energy coefficients.
 
     Column j of the sum is term j's energy at coefficient 1; the prediction is matrix @ theta.
     """
     itl, ttft = predict_times(f, tau)
+    ovh_step, ovh_pf = partial_times(f, tau, OVERHEAD_TIME_COLUMNS)
+    moe_step, moe_pf = partial_times(f, tau, MOE_TIME_COLUMNS)
     dP = np.maximum(f.tdp - f.idle, 0.0)
     per_req = f.out_tokens / f.batch  # decode steps' share that belongs to one request
     n = f.n
@@ -108,9 +143,12 @@ def energy_matrices(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarra
     dec[:, 6] = dP * f.G * per_req * f.t_allreduce_step
     dec[:, 7] = dP * per_req * (f.pp - 1) * f.weight_bytes_step / f.bw
     dec[:, 8] = dP * f.G * per_req * f.t_alltoall_step
-    dec[:, 9] = dP * f.G * per_req * f.layers * LAYER_OVERHEAD_S
-    pf[:, 10] = f.idle * f.G * ttft / f.batch
-    dec[:, 10] = f.idle * f.G * per_req * itl
+    pf[:, 9] = dP * f.G * ovh_pf / f.batch
+    dec[:, 9] = dP * f.G * per_req * ovh_step
+    pf[:, 10] = dP * f.G * moe_pf / f.batch
+    dec[:, 10] = dP * f.G * per_req * moe_step
+    pf[:, 11] = f.idle * f.G * ttft / f.batch
+    dec[:, 11] = f.idle * f.G * per_req * itl
     return pf, dec
 
 

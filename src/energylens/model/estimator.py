@@ -101,6 +101,7 @@ class EnergyLensRegressor(RegressorMixin, BaseEstimator):
         itl = df["itl_s"].to_numpy(float) if "itl_s" in df else np.full(len(df), np.nan)
         ttft = df["ttft_s"].to_numpy(float) if "ttft_s" in df else np.full(len(df), np.nan)
         tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft)], tau0, TIME_NAMES, fixed=fixed,
+                              prior_weight=[t.prior_weight for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         total, pf_y, dec_y = energy_targets(df, y)
         if not (np.isfinite(total).any() or np.isfinite(pf_y).any()):
@@ -108,6 +109,7 @@ class EnergyLensRegressor(RegressorMixin, BaseEstimator):
                             "prefill_energy_j + decode_energy_j)")
         pf, dec = energy_matrices(f, tfit.coef)
         efit = fit_log_linear([(pf + dec, total), (pf, pf_y), (dec, dec_y)], theta0, ENERGY_NAMES, fixed=fixed,
+                              prior_weight=[t.prior_weight for t in ENERGY_TERMS], lower=[t.lower for t in ENERGY_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         self.coef_ = efit.coef
         self.tau_ = tfit.coef

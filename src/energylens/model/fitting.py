@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-PRIOR_WEIGHT = 0.05  # strength of the pull toward the prior, in log units per unit residual
+PRIOR_WEIGHT = 0.05  # default pull toward the prior, in log units per unit residual
 MIN_SHARE = 0.01  # a term must reach 1% of some row's prediction to be identifiable
 LOG_BOUNDS = (-14.0, 9.0)
 
@@ -38,7 +38,7 @@ def _shares(A_list, theta):
 
 
 def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarray, names, *,
-                   fixed: set[str] | frozenset = frozenset(), n_starts: int = 4, seed: int = 0,
+                   fixed: set[str] | frozenset = frozenset(), prior_weight=None, lower=None, n_starts: int = 4, seed: int = 0,
                    loss: str = "soft_l1", f_scale: float = 0.1) -> FitResult:
     """Fit theta >= 0 minimizing sum over blocks of rho(log(A @ theta) - log(y)).
 
@@ -60,9 +60,15 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
         return FitResult(prior.copy(), free, np.zeros((p, p)), float("nan"), n_res, 0.0, notes)
     log_prior = np.log(prior)
     idx = np.flatnonzero(free)
+    w = np.full(p, PRIOR_WEIGHT) if prior_weight is None else np.asarray(prior_weight, dtype=float)
+    w_free = w[idx]
     A_all = np.vstack([A for A, _ in blocks])
     logy = np.concatenate([np.log(y) for _, y in blocks])
-    lo, hi = LOG_BOUNDS
+    lo_all = np.full(p, LOG_BOUNDS[0])
+    if lower is not None:
+        lb = np.asarray(lower, dtype=float)
+        lo_all = np.where(lb > 0, np.log(np.maximum(lb, 1e-300)), lo_all)
+    lo, hi = lo_all[idx], LOG_BOUNDS[1]
 
     def theta_of(phi):
         th = prior.copy()
@@ -72,17 +78,17 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
     def resid(phi):
         th = theta_of(phi)
         pred = np.maximum(A_all @ th, 1e-300)
-        return np.concatenate([np.log(pred) - logy, PRIOR_WEIGHT * (phi - log_prior[idx])])
+        return np.concatenate([np.log(pred) - logy, w_free * (phi - log_prior[idx])])
 
     def jac(phi):
         th = theta_of(phi)
         pred = np.maximum(A_all @ th, 1e-300)
         J = A_all[:, idx] * th[idx] / pred[:, None]
-        return np.vstack([J, PRIOR_WEIGHT * np.eye(len(idx))])
+        return np.vstack([J, np.diag(w_free)])
 
     rng = np.random.default_rng(seed)
-    starts = [np.clip(log_prior[idx], lo + 1, hi - 1)]
-    starts += [np.clip(log_prior[idx] + rng.normal(0, 1.0, len(idx)), lo + 1, hi - 1) for _ in range(max(n_starts - 1, 0))]
+    starts = [np.clip(log_prior[idx], lo + 1e-3, hi - 1)]
+    starts += [np.clip(log_prior[idx] + rng.normal(0, 1.0, len(idx)), lo + 1e-3, hi - 1) for _ in range(max(n_starts - 1, 0))]
     best = None
     for x0 in starts:
         sol = least_squares(resid, x0, jac=jac, bounds=(lo, hi), loss=loss, f_scale=f_scale, method="trf",
@@ -101,10 +107,11 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
         cov[np.ix_(idx, idx)] = cov_free
     except np.linalg.LinAlgError:
         notes.append("covariance could not be computed")
-    at_bound = (phi <= lo + 1e-6) | (phi >= hi - 1e-6)
-    for j, b in zip(idx, at_bound):
-        if b:
-            notes.append(f"{names[j]}: at its bound (term negligible in this data)")
+    for j, x, l in zip(idx, phi, np.broadcast_to(lo, phi.shape)):
+        if x <= LOG_BOUNDS[0] + 1e-6:
+            notes.append(f"{names[j]}: at its lower bound (term negligible in this data)")
+        elif x <= l + 1e-6:
+            notes.append(f"{names[j]}: at its physical lower bound {np.exp(l):.3g}")
     return FitResult(theta, free, cov, float(np.sqrt(s2)), n_res, float(best.cost), notes)
 
 
