@@ -16,11 +16,12 @@ def _load(model_file: Path):
 
 
 def fit(
-    data: Path = typer.Argument(..., help="Profiling data (CSV or Parquet in the schema)."),
+    data: list[Path] = typer.Argument(..., help="Profiling data (CSV or Parquet in the schema); several files are concatenated."),
     output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
     seed: int = typer.Option(0, "--seed", help="Seed for the row draw and the fit's extra starts."),
     base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model: refit only the hardware- and engine-dependent coefficients."),
+    note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
 ):
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ..data.schema import load_profiles
@@ -29,15 +30,21 @@ def fit(
     from ..model.estimator import HARDWARE_ENGINE_COEFS, EnergyLensRegressor
     from ..model.modelfile import save_model
 
-    df = load_profiles(data)
+    import pandas as pd
+
+    frames = [load_profiles(p) for p in data]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if samples is not None:
         if samples > len(df):
-            raise DataError(f"--samples {samples} exceeds the {len(df)} rows of {data}")
+            raise DataError(f"--samples {samples} exceeds the {len(df)} rows of {', '.join(map(str, data))}")
         df = df.sample(n=samples, random_state=seed).reset_index(drop=True)
-    provenance = {"data": str(data), "rows": len(df), "seed": seed, "samples": samples,
-                  "command": "energylens fit " + " ".join([str(data), "-o", str(output)]
+    provenance = {"data": [str(p) for p in data], "rows": len(df), "seed": seed, "samples": samples,
+                  "sources": sorted(map(str, df["source"].dropna().unique())) if "source" in df else [],
+                  "command": "energylens fit " + " ".join([*map(str, data), "-o", str(output)]
                                                          + (["--samples", str(samples)] if samples else [])
                                                          + ["--seed", str(seed)] + (["--from", str(base)] if base else []))}
+    if note:
+        provenance["note"] = note
     if base is not None:
         base_model = _load(base)
         priors = dict(zip(ENERGY_NAMES, base_model.coef_)) | dict(zip(TIME_NAMES, base_model.tau_))

@@ -11,7 +11,7 @@ def default_model_dict() -> dict:
     return json.loads(resources.files("energylens.model").joinpath("defaults", DEFAULT_MODEL_FILE).read_text())
 
 
-def default_model():
+def default_model(estimator: bool = False):
     from .modelfile import model_from_dict
 
-    return model_from_dict(default_model_dict(), path="built-in default model")
+    return model_from_dict(default_model_dict(), path="built-in default model", estimator=estimator)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
 PRIOR_WEIGHT = 0.05  # default pull toward the prior, in log units per unit residual
 MIN_SHARE = 0.01  # a term must reach 1% of some row's prediction to be identifiable
@@ -85,6 +84,8 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
         pred = np.maximum(A_all @ th, 1e-300)
         J = A_all[:, idx] * th[idx] / pred[:, None]
         return np.vstack([J, np.diag(w_free)])
+
+    from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
     rng = np.random.default_rng(seed)
     starts = [np.clip(log_prior[idx], lo + 1e-3, hi - 1)]

@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import ModelFileError
 from ..io import atomic_write_json
 from .closed_form import ENERGY_TERMS, TIME_TERMS, __doc__ as FORMULA_DOC
-from .estimator import EnergyLensRegressor
+from .predictor import ClosedFormPredictor
 
 SCHEMA_VERSION = 1
 FORMAT = "energylens-model"
@@ -31,7 +31,7 @@ def _formula_text() -> str:
     return doc[start:].strip() if start >= 0 else doc.strip()
 
 
-def model_to_dict(model: EnergyLensRegressor, provenance: dict | None = None) -> dict:
+def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) -> dict:
     coefs = model.coefficients()
     entry = lambda r: {"value": float(r.value), "lo95": float(r.lo95), "hi95": float(r.hi95), "unit": r.unit,
                        "fitted": bool(r.fitted), "meaning": r.meaning}
@@ -49,7 +49,8 @@ def model_to_dict(model: EnergyLensRegressor, provenance: dict | None = None) ->
             "energy_residual_std_log": _num(model.residual_std_),
             "time_residual_std_log": _num(model.time_residual_std_),
         },
-        "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.get_params().items()},
+        "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.get_params().items()}
+        if hasattr(model, "get_params") else {},
         "provenance": {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "train_metrics": model.train_metrics_,
@@ -65,7 +66,7 @@ def _num(x):
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def save_model(model: EnergyLensRegressor, path, provenance: dict | None = None) -> dict:
+def save_model(model: ClosedFormPredictor, path, provenance: dict | None = None) -> dict:
     payload = model_to_dict(model, provenance)
     atomic_write_json(path, payload)
     return payload
@@ -75,7 +76,8 @@ def _bad(path, msg):
     raise ModelFileError(f"{path}: {msg}")
 
 
-def model_from_dict(d: dict, path="<model>") -> EnergyLensRegressor:
+def model_from_dict(d: dict, path="<model>", estimator: bool = True):
+    """Rebuild a fitted model; estimator=False gives a light predictor that needs no scikit-learn."""
     if not isinstance(d, dict):
         _bad(path, "expected a JSON object (an EnergyLens model file)")
     if d.get("format") != FORMAT:
@@ -102,8 +104,13 @@ def model_from_dict(d: dict, path="<model>") -> EnergyLensRegressor:
     if cov.shape != (len(theta), len(theta)) or tcov.shape != (len(tau), len(tau)):
         _bad(path, "covariance matrices have the wrong shape")
     params = d.get("estimator_params", {})
-    m = EnergyLensRegressor(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()
-                               if k in EnergyLensRegressor().get_params()})
+    if estimator:
+        from .estimator import EnergyLensRegressor
+
+        names = EnergyLensRegressor().get_params()
+        m = EnergyLensRegressor(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k in names})
+    else:
+        m = ClosedFormPredictor()
     m.coef_, m.tau_ = theta, tau
     m.identified_, m.time_identified_ = fitted_e, fitted_t
     m.cov_log_, m.time_cov_log_ = cov, tcov
@@ -119,7 +126,7 @@ def model_from_dict(d: dict, path="<model>") -> EnergyLensRegressor:
     return m
 
 
-def load_model(path) -> EnergyLensRegressor:
+def load_model(path, estimator: bool = True):
     path = Path(path)
     try:
         d = json.loads(path.read_text())
@@ -127,7 +134,7 @@ def load_model(path) -> EnergyLensRegressor:
         raise ModelFileError(f"{path}: model file not found")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)}); the file may be truncated")
-    return model_from_dict(d, path)
+    return model_from_dict(d, path, estimator)
 
 
 def load_model_dict(path) -> dict:

@@ -1,0 +1,71 @@
+"""`energylens recommend`: the energy-optimal deployment for a model, a GPU pool and a workload."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._console import console, table
+
+
+def recommend(
+    model: str = typer.Option(..., "--model", help="Catalog model name, or a Hugging Face config.json path."),
+    gpu: list[str] = typer.Option(..., "--gpu", help="GPU type available (repeat for a mixed pool)."),
+    max_gpus: int = typer.Option(8, "--max-gpus", help="Most GPUs one deployment may use."),
+    input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request."),
+    output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request."),
+    batch: Optional[list[int]] = typer.Option(None, "--batch", help="Batch sizes (max concurrent requests) to consider; default 1..1024."),
+    itl_slo_ms: Optional[float] = typer.Option(None, "--itl-slo-ms", help="Inter-token latency SLO (ms)."),
+    ttft_slo_ms: Optional[float] = typer.Option(None, "--ttft-slo-ms", help="Time-to-first-token SLO (ms)."),
+    model_file: Optional[Path] = typer.Option(None, "--model-file", help="Fitted model (default: the shipped coefficients)."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="Hugging Face config.json for a model not in the catalog."),
+    hardware_catalog_file: Optional[Path] = typer.Option(None, "--hardware-catalog", help="Extra hardware TOML."),
+    model_catalog_file: Optional[Path] = typer.Option(None, "--model-catalog", help="Extra model TOML."),
+    top: int = typer.Option(10, "--top", min=1, help="How many configurations to show."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the energy vs latency Pareto front (PNG)."),
+):
+    """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
+    import json
+
+    from ..recommend.search import recommend as run
+
+    res = run(model, gpu, max_gpus=max_gpus, input_tokens=input_tokens, output_tokens=output_tokens,
+              batches=batch, itl_slo_ms=itl_slo_ms, ttft_slo_ms=ttft_slo_ms, model_file=model_file,
+              model_config=model_config, hardware_catalog_file=hardware_catalog_file,
+              model_catalog_file=model_catalog_file, return_all=True)
+    shown = res[(res["rank"] <= top) | res["latency_optimal"] | res["tp_default"]]
+    if plot is not None:
+        from ..report.plots import pareto_plot
+
+        pareto_plot(res, plot)
+    if json_out:
+        payload = {
+            "model": model, "gpus": gpu, "max_gpus": max_gpus, "input_tokens": input_tokens,
+            "output_tokens": output_tokens, "itl_slo_ms": itl_slo_ms, "ttft_slo_ms": ttft_slo_ms,
+            "candidates": res.attrs.get("candidates"), "feasible": res.attrs.get("feasible"),
+            "meeting_slo": res.attrs.get("meeting_slo"),
+            "recommendations": json.loads(shown.to_json(orient="records")),
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    best = res.iloc[0]
+    view = shown[["rank", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "energy_request_j", "energy_token_j",
+                  "ttft_ms", "itl_ms", "prefill_pct", "decode_pct", "tp_comm_pct", "pp_bubble_pct", "ep_comm_pct",
+                  "static_pct"]].copy()
+    view.columns = ["#", "GPU", "n", "TP", "PP", "EP", "DP", "batch", "J/req", "J/tok", "TTFT ms", "ITL ms",
+                    "prefill%", "decode%", "TP%", "PP%", "EP%", "static%"]
+    view["note"] = ["latency-optimal" if lo else ("all-GPU TP default" if td else "")
+                    for lo, td in zip(shown["latency_optimal"], shown["tp_default"])]
+    console.print(table(view.round(2), title=f"Deployments of {model} ranked by predicted energy per request"))
+    console.print(f"{res.attrs['candidates']} candidates, {res.attrs['feasible']} feasible, {res.attrs['meeting_slo']} meeting the SLOs.")
+    lat = res[res["latency_optimal"]].iloc[0]
+    console.print(f"best: {best['gpu']} x{best['num_gpus']} tp{best['tp']} pp{best['pp']} ep{best['ep']} dp{best['dp']} "
+                  f"batch {best['batch_size']}: {best['energy_request_j']:.4g} J/request, {best['energy_token_j']:.4g} J/token; "
+                  f"saves {lat['energy_request_j'] and 100 * (1 - best['energy_request_j'] / lat['energy_request_j']):.1f}% vs the latency-optimal choice")
+    td = res[res["tp_default"]]
+    if len(td):
+        d = td.iloc[0]
+        console.print(f"vs the all-GPUs-in-one-TP-group default ({d['gpu']} x{d['num_gpus']} tp{d['tp']} batch {d['batch_size']}): "
+                      f"saves {100 * (1 - best['energy_request_j'] / d['energy_request_j']):.1f}%")

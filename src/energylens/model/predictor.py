@@ -1,0 +1,109 @@
+"""Prediction with a fitted closed form: numpy only, so loading a model and predicting stays fast."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data.schema import validate
+from ..errors import DataError, NotFittedError
+from ..features.physics import compute_features
+from .closed_form import ENERGY_TERMS, GROUPS, TIME_TERMS, energy_matrices, group_matrix, predict_times
+from .fitting import log_prediction_std
+
+_DESCRIPTORS = ("params_total_b", "params_active_b", "arch", "gpu_peak_tflops", "gpu_mem_bw_tbs", "gpu_tdp_w",
+                "gpu_idle_w", "gpu_link_gbs", "gpu_mem_gb")
+
+
+def prepare(X) -> pd.DataFrame:
+    """A validated table with descriptors filled, validating only when descriptors are missing."""
+    if not isinstance(X, pd.DataFrame):
+        raise DataError("EnergyLens estimators take a pandas DataFrame in the profiling schema")
+    if all(c in X.columns for c in _DESCRIPTORS) and not X[list(_DESCRIPTORS)].isna().any().any():
+        return X
+    return validate(X, require_energy=False)
+
+
+def energy_targets(df: pd.DataFrame, y=None):
+    """(total, prefill, decode) per-request energy targets; NaN where a row does not measure it."""
+    n = len(df)
+    nan = np.full(n, np.nan)
+    pf = df["prefill_energy_j"].to_numpy(float) if "prefill_energy_j" in df else nan.copy()
+    dec = df["decode_energy_j"].to_numpy(float) if "decode_energy_j" in df else nan.copy()
+    split = np.isfinite(pf) & np.isfinite(dec)
+    if y is not None:
+        total = np.asarray(y, dtype=float).copy()
+    else:
+        total = df["energy_request_j"].to_numpy(float).copy() if "energy_request_j" in df else nan.copy()
+        if "energy_token_j" in df:
+            per_tok = df["energy_token_j"].to_numpy(float) * df["output_tokens"].to_numpy(float)
+            total = np.where(np.isfinite(total), total, per_tok)
+    total = np.where(split, np.nan, total)  # split rows are fitted on their two parts
+    pf = np.where(split, pf, np.nan)
+    dec = np.where(split, dec, np.nan)
+    return total, pf, dec
+
+
+class ClosedFormPredictor:
+    """Predictions, breakdowns and coefficient tables of a fitted closed form (coef_, tau_, ...)."""
+
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("this model is not fitted yet: call fit() or load a model file")
+
+    # -- prediction ------------------------------------------------------------------------
+    def _frame(self, df, f=None) -> pd.DataFrame:
+        f = f if f is not None else compute_features(df)
+        pf, dec = energy_matrices(f, self.tau_)
+        e_pf, e_dec = pf @ self.coef_, dec @ self.coef_
+        total = e_pf + e_dec
+        itl, ttft = predict_times(f, self.tau_)
+        sd = log_prediction_std(pf + dec, self.coef_, self.cov_log_, self.residual_std_)
+        return pd.DataFrame({
+            "pred_energy_request_j": total,
+            "pred_energy_token_j": total / f.out_tokens,
+            "pred_prefill_energy_j": e_pf,
+            "pred_decode_energy_j": e_dec,
+            "pred_ttft_s": ttft,
+            "pred_itl_s": itl,
+            "pred_energy_request_lo_j": total * np.exp(-1.96 * sd),
+            "pred_energy_request_hi_j": total * np.exp(1.96 * sd),
+        }, index=df.index)
+
+    def predict_frame(self, X) -> pd.DataFrame:
+        """All predictions for each configuration (energy, split, times, 95% interval)."""
+        self._check_fitted()
+        return self._frame(prepare(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Energy per request (J)."""
+        return self.predict_frame(X)["pred_energy_request_j"].to_numpy()
+
+    def predict_energy_token(self, X) -> np.ndarray:
+        return self.predict_frame(X)["pred_energy_token_j"].to_numpy()
+
+    def explain(self, X) -> pd.DataFrame:
+        """Energy per request broken down per group (J and %), one row per configuration."""
+        self._check_fitted()
+        df = prepare(X)
+        f = compute_features(df)
+        pf, dec = energy_matrices(f, self.tau_)
+        parts = ((pf + dec) * self.coef_) @ group_matrix()
+        total = parts.sum(axis=1)
+        out = pd.DataFrame(parts, columns=[f"{g}_j" for g in GROUPS], index=df.index)
+        for i, g in enumerate(GROUPS):
+            out[f"{g}_pct"] = 100 * parts[:, i] / total
+        out["prefill_share_pct"] = 100 * (pf @ self.coef_) / total
+        out["total_j"] = total
+        return out
+
+    def coefficients(self) -> pd.DataFrame:
+        """Coefficient table with 95% intervals and whether the data identified each one."""
+        self._check_fitted()
+        rows = []
+        for terms, coef, cov, ident in ((ENERGY_TERMS, self.coef_, self.cov_log_, self.identified_),
+                                        (TIME_TERMS, self.tau_, self.time_cov_log_, self.time_identified_)):
+            sd = np.sqrt(np.maximum(np.diag(cov), 0))
+            for t, c, s, i in zip(terms, coef, sd, ident):
+                rows.append({"name": t.name, "value": c, "lo95": c * np.exp(-1.96 * s), "hi95": c * np.exp(1.96 * s),
+                             "unit": t.unit, "fitted": bool(i), "meaning": t.doc})
+        return pd.DataFrame(rows)

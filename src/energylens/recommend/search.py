@@ -1,0 +1,142 @@
+"""Rank feasible deployments by predicted energy per request, under latency SLOs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
+from ..errors import EnergyLensError, InfeasibleError
+from ..features.physics import compute_features
+from .space import DEFAULT_BATCHES, candidate_table
+
+BREAKDOWN = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "static")
+
+
+def _resolve_model(model, model_config=None, model_catalog_file=None):
+    from pathlib import Path
+
+    if model_config is not None:
+        return model_from_hf_config(model_config, name=model if isinstance(model, str) else None)
+    if isinstance(model, str) and model.endswith(".json") and Path(model).exists():
+        return model_from_hf_config(model)
+    return model_catalog(model_catalog_file).get(model)
+
+
+def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output_tokens: float, batches=None,
+                         model_config=None, hardware_catalog_file=None, model_catalog_file=None) -> pd.DataFrame:
+    """All candidate deployments with a `reason` column ('' when structurally and memory feasible)."""
+    if max_gpus < 1:
+        raise EnergyLensError(f"--max-gpus must be >= 1, got {max_gpus}")
+    if input_tokens < 0 or output_tokens <= 0:
+        raise EnergyLensError("--input-tokens must be >= 0 and --output-tokens > 0")
+    spec = _resolve_model(model, model_config, model_catalog_file)
+    hw = hardware_catalog(hardware_catalog_file)
+    gpu_specs = [hw.get(g) for g in gpus]
+    batches = list(batches) if batches else list(DEFAULT_BATCHES)
+    if any(b < 1 for b in batches):
+        raise EnergyLensError("--batch values must be >= 1")
+    df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens)
+    f = compute_features(df)
+    weights_gb = f.weight_bytes / 1e9
+    mem_gb = df["gpu_mem_gb"].to_numpy() * (df["num_gpus"] / df["dp"]).to_numpy()
+    no_room = ~f.kv_fits & (df["reason"] == "")
+    df.loc[no_room, "reason"] = [f"memory: weights {w:.0f} GB leave no KV-cache room in {m:.0f} GB"
+                                 for w, m in zip(weights_gb[no_room], mem_gb[no_room])]
+    # The requested concurrency must fit in the KV cache (the features cap it softly; here it is a hard limit).
+    over = (df["batch_size"].to_numpy() / df["dp"].to_numpy() > 1.02 * f.batch) & (df["reason"] == "")
+    df.loc[over, "reason"] = [f"memory: KV cache holds about {b:.0f} of {r:.0f} concurrent requests per replica"
+                              for b, r in zip(f.batch[over], (df["batch_size"] / df["dp"])[over])]
+    return df
+
+
+def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
+              batches=None, itl_slo_ms: float | None = None, ttft_slo_ms: float | None = None,
+              model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
+              model_catalog_file=None, return_all: bool = False):
+    """Feasible deployments ranked by predicted energy per request (lowest first).
+
+    Returns a DataFrame with the configuration, predicted energy per request and per output token,
+    TTFT, ITL, end-to-end latency, the per-term breakdown (percent) and flags for the latency-optimal
+    and the all-GPUs-in-one-TP-group default. Raises InfeasibleError (with the reasons) when nothing fits.
+    """
+    from ..model.default import default_model
+    from ..model.modelfile import load_model
+
+    if isinstance(gpus, str):
+        gpus = [gpus]
+    est = load_model(model_file, estimator=False) if model_file else default_model()
+    cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
+                                hardware_catalog_file, model_catalog_file)
+    ok = cand[cand["reason"] == ""].reset_index(drop=True)
+    if ok.empty:
+        raise InfeasibleError(_why(cand, None, None, None))
+    pred = est.predict_frame(ok)
+    parts = est.explain(ok)
+    res = ok[["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].copy()
+    res["energy_request_j"] = pred["pred_energy_request_j"].to_numpy()
+    res["energy_token_j"] = pred["pred_energy_token_j"].to_numpy()
+    res["prefill_energy_j"] = pred["pred_prefill_energy_j"].to_numpy()
+    res["decode_energy_j"] = pred["pred_decode_energy_j"].to_numpy()
+    res["ttft_ms"] = 1e3 * pred["pred_ttft_s"].to_numpy()
+    res["itl_ms"] = 1e3 * pred["pred_itl_s"].to_numpy()
+    res["latency_s"] = (pred["pred_ttft_s"] + output_tokens * pred["pred_itl_s"]).to_numpy()
+    for g in BREAKDOWN:
+        res[f"{g}_pct"] = parts[f"{g}_pct"].to_numpy()
+    slo_ok = np.ones(len(res), bool)
+    if itl_slo_ms is not None:
+        slo_ok &= res["itl_ms"].to_numpy() <= itl_slo_ms
+    if ttft_slo_ms is not None:
+        slo_ok &= res["ttft_ms"].to_numpy() <= ttft_slo_ms
+    if not slo_ok.any():
+        raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms))
+    res = res[slo_ok].sort_values(["energy_request_j", "latency_s"], kind="mergesort").reset_index(drop=True)
+    res.insert(0, "rank", np.arange(1, len(res) + 1))
+    lat = int(res["latency_s"].idxmin())
+    res["latency_optimal"] = False
+    res.loc[lat, "latency_optimal"] = True
+    best = res.iloc[0]
+    res["savings_vs_latency_optimal_pct"] = 100 * (1 - res["energy_request_j"] / res.loc[lat, "energy_request_j"])
+    default = _default_row(res, best)
+    res["tp_default"] = False
+    if default is not None:
+        res.loc[default, "tp_default"] = True
+        res["savings_vs_tp_default_pct"] = 100 * (1 - res["energy_request_j"] / res.loc[default, "energy_request_j"])
+    else:
+        res["savings_vs_tp_default_pct"] = np.nan
+    res.attrs["candidates"] = len(cand)
+    res.attrs["feasible"] = int(len(ok))
+    res.attrs["meeting_slo"] = int(slo_ok.sum())
+    res.attrs["model_provenance"] = getattr(est, "provenance_", {})
+    if return_all or top is None:
+        return res
+    keep = set(range(min(top, len(res)))) | {lat} | ({default} if default is not None else set())
+    return res.loc[sorted(keep)]
+
+
+def _default_row(res: pd.DataFrame, best) -> int | None:
+    """The common default: all of the largest GPU count in one TP group, at the best batch and GPU type."""
+    same = res[(res["gpu"] == best["gpu"]) & (res["pp"] == 1) & (res["dp"] == 1) & (res["ep"] == 1)
+               & (res["tp"] == res["num_gpus"])]
+    if same.empty:
+        return None
+    n_max = same["num_gpus"].max()
+    same = same[same["num_gpus"] == n_max]
+    at_batch = same[same["batch_size"] == best["batch_size"]]
+    pick = at_batch if not at_batch.empty else same
+    return int(pick["energy_request_j"].idxmin())
+
+
+def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms) -> str:
+    reasons = cand["reason"].replace("", np.nan).dropna()
+    parts = []
+    if len(reasons):
+        kinds = reasons.str.split(":").str[0].value_counts()
+        for kind, n in kinds.items():
+            example = reasons[reasons.str.startswith(kind)].iloc[0]
+            parts.append(f"{n} of {len(cand)} candidates fail on {kind} (e.g. {example.split(': ', 1)[1]})")
+    if res is not None and len(res):
+        if itl_slo_ms is not None:
+            parts.append(f"best predicted ITL {res['itl_ms'].min():.1f} ms exceeds the ITL SLO {itl_slo_ms:g} ms")
+        if ttft_slo_ms is not None:
+            parts.append(f"best predicted TTFT {res['ttft_ms'].min():.0f} ms exceeds the TTFT SLO {ttft_slo_ms:g} ms")
+    return "no feasible deployment: " + "; ".join(parts) if parts else "no feasible deployment"

@@ -1,0 +1,74 @@
+"""The deployment space: GPU type and count, TP x PP x EP x DP factorizations valid for a model."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
+from ..catalog.models import ModelSpec
+
+DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def tp_valid(model: ModelSpec, tp: int) -> bool:
+    """Heads split evenly; KV heads split evenly or are replicated (tp a multiple of kv_heads)."""
+    if model.heads and model.heads % tp:
+        return False
+    if model.kv_heads and model.kv_heads % tp and tp % model.kv_heads:
+        return False
+    return True
+
+
+def parallel_layouts(model: ModelSpec, num_gpus: int) -> list[tuple[int, int, int, int, str]]:
+    """(tp, pp, ep, dp, reason) for every factorization of num_gpus; reason is '' when valid."""
+    out = []
+    for tp in _divisors(num_gpus):
+        for pp in _divisors(num_gpus // tp):
+            dp = num_gpus // (tp * pp)
+            reason = ""
+            if not tp_valid(model, tp):
+                reason = f"divisibility: {model.heads} heads / {model.kv_heads} KV heads not divisible by tp={tp}"
+            elif model.layers and model.layers % pp:
+                reason = f"divisibility: {model.layers} layers not divisible by pp={pp}"
+            eps = [1]
+            if model.experts and tp * dp > 1:
+                ep = tp * dp  # experts spread over a stage's GPUs (vLLM --enable-expert-parallel)
+                if model.experts % ep == 0:
+                    eps.append(ep)
+            for ep in eps:
+                out.append((tp, pp, ep, dp, reason))
+    return out
+
+
+def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batches, input_tokens: float,
+                    output_tokens: float, gpu_counts=None) -> pd.DataFrame:
+    """Every candidate deployment as rows of the profiling schema (descriptors filled), with a
+    `reason` column that is empty for structurally valid ones."""
+    counts = list(gpu_counts) if gpu_counts else [n for n in range(1, max_gpus + 1) if n & (n - 1) == 0 or n == max_gpus]
+    rows = []
+    for gpu, n in itertools.product(gpus, counts):
+        for tp, pp, ep, dp, reason in parallel_layouts(model, n):
+            for b in batches:
+                rows.append((gpu.name, n, tp, pp, ep, dp, b, reason))
+    df = pd.DataFrame(rows, columns=["gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "reason"])
+    df.insert(0, "model", model.name)
+    df["input_tokens"] = float(input_tokens)
+    df["output_tokens"] = float(output_tokens)
+    df["modality"] = model.modality if model.modality in ("text", "image", "video") else "text"
+    df["precision"] = model.precision
+    for col in ("arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
+                "head_dim", "experts", "active_experts", "vision_params_b"):
+        df[col] = getattr(model, col)
+    df["attention_layers"] = np.nan if model.attention_layers is None else model.attention_layers
+    by_name = {g.name: g for g in gpus}
+    for col, field in HARDWARE_COLUMNS.items():
+        df[col] = df["gpu"].map(lambda g: getattr(by_name[g], field))
+    if model.modality == "text":
+        df["modality"] = "text"
+    return df
