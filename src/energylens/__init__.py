@@ -19,7 +19,7 @@ def __getattr__(name):
 
         return EnergyLensRegressor
     if name == "recommend":
-        from .recommend.search import recommend
+        from .recommendation.search import recommend
 
         return recommend
     if name == "load_model":

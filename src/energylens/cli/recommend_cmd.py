@@ -29,7 +29,7 @@ def recommend(
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
     import json
 
-    from ..recommend.search import recommend as run
+    from ..recommendation.search import recommend as run
 
     res = run(model, gpu, max_gpus=max_gpus, input_tokens=input_tokens, output_tokens=output_tokens,
               batches=batch, itl_slo_ms=itl_slo_ms, ttft_slo_ms=ttft_slo_ms, model_file=model_file,

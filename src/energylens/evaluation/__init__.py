@@ -1,0 +1,1 @@
+"""Evaluation: metrics, selection scenarios, experiments and synthetic data for tests."""

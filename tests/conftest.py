@@ -1,0 +1,59 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path | None:
+    env = os.environ.get("ENERGYLENS_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    root = data_root()
+    if root is None:
+        pytest.skip("real data folder not found: set ENERGYLENS_DATA or place shared/data beside the repository")
+    return root
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process; returns (exit code, stdout + stderr)."""
+    from energylens.cli.main import main
+
+    def run(*args):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    return run
+
+
+def config_rows(n=8, seed=0, model="meta-llama/Llama-3.1-8B", gpu="H100"):
+    """Configurations of one model on one GPU with varied batch and lengths (no measurements)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "model": model, "gpu": gpu, "num_gpus": 1, "tp": 1, "pp": 1,
+        "batch_size": rng.choice([1, 4, 16, 64, 128], n),
+        "input_tokens": rng.choice([128, 512, 2048], n).astype(float),
+        "output_tokens": rng.choice([64, 256, 512], n).astype(float),
+    })
+
+
+@pytest.fixture
+def good_rows():
+    df = config_rows(5)
+    df["energy_request_j"] = [10.0, 20.0, 30.0, 40.0, 50.0]
+    return df
