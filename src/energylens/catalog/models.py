@@ -44,6 +44,7 @@ class ModelSpec:
     active_experts: int = 0
     attention_layers: int | None = None
     vision_params_b: float = 0.0
+    ssm_state_mb: float = 0.0
     precision: str = "bf16"
     modality: str = "text"
     source: str = ""
@@ -76,6 +77,7 @@ def _spec_from_entry(name: str, e: dict, origin: str) -> ModelSpec:
             active_experts=int(e.get("active_experts", 0)),
             attention_layers=int(e["attention_layers"]) if "attention_layers" in e else None,
             vision_params_b=float(e.get("vision_params_b", 0.0)),
+            ssm_state_mb=float(e.get("ssm_state_mb", 0.0)),
             precision=str(e.get("precision", "bf16")),
             modality=str(e.get("modality", "text")),
             source=str(e.get("source", "")),
@@ -189,9 +191,14 @@ def model_from_hf_config(path: str | os.PathLike, name: str | None = None) -> Mo
     pattern = _first(text, "hybrid_override_pattern", default=None)
     attn_layers = None
     arch = "dense"
+    ssm_mb = 0.0
     if pattern:
         attn_layers = str(pattern).count("*")
         arch = "hybrid"
+        m_heads = int(_first(text, "mamba_num_heads", default=0) or 0)
+        m_dim = int(_first(text, "mamba_head_dim", default=0) or 0)
+        d_state = int(_first(text, "ssm_state_size", "mamba_d_state", "d_state", default=128) or 128)
+        ssm_mb = str(pattern).count("M") * m_heads * m_dim * d_state * 2 / 1e6
     elif str(text.get("model_type", "")).lower() in ("mamba", "mamba2", "rwkv"):
         attn_layers, arch = 0, "ssm"
     n_attn = layers if attn_layers is None else attn_layers
@@ -215,6 +222,6 @@ def model_from_hf_config(path: str | os.PathLike, name: str | None = None) -> Mo
         params_active_b=round(active_p / 1e9 + vision_b, 4),
         layers=layers, hidden_size=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
         experts=experts, active_experts=active, attention_layers=attn_layers,
-        vision_params_b=round(vision_b, 4), modality="image" if vision_b else "text",
+        vision_params_b=round(vision_b, 4), ssm_state_mb=round(ssm_mb, 3), modality="image" if vision_b else "text",
         source=f"config {path}",
     )

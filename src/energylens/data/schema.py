@@ -60,6 +60,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("active_experts", "float", "", "experts active per token (0 dense)", minimum=0),
     Column("attention_layers", "float", "", "layers with a KV cache (hybrids)", minimum=0),
     Column("vision_params_b", "float", "1e9 params", "vision/audio encoder size", minimum=0),
+    Column("ssm_state_mb", "float", "MB", "recurrent (SSM) state per sequence, all layers (hybrids)", minimum=0),
     # hardware descriptors
     Column("gpu_peak_tflops", "float", "TFLOP/s", "dense BF16 peak", positive=True),
     Column("gpu_mem_bw_tbs", "float", "TB/s", "memory bandwidth", positive=True),
@@ -207,7 +208,7 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
 
 
 def _fill_descriptors(df: pd.DataFrame, path, hw, models) -> pd.DataFrame:
-    for col in list(HARDWARE_COLUMNS) + list(MODEL_COLUMNS) + ["attention_layers", "vision_params_b"]:
+    for col in list(HARDWARE_COLUMNS) + list(MODEL_COLUMNS) + ["attention_layers", "vision_params_b", "ssm_state_mb"]:
         if col not in df.columns:
             df[col] = np.nan if col != "arch" else None
     # GPUs: resolve each distinct name once.
@@ -255,6 +256,7 @@ def _fill_descriptors(df: pd.DataFrame, path, hw, models) -> pd.DataFrame:
         df.loc[sel, "attention_layers"] = df.loc[sel, "attention_layers"].fillna(
             spec.attention_layers if spec.attention_layers is not None else np.nan)
         df.loc[sel, "vision_params_b"] = df.loc[sel, "vision_params_b"].fillna(spec.vision_params_b)
+        df.loc[sel, "ssm_state_mb"] = df.loc[sel, "ssm_state_mb"].fillna(spec.ssm_state_mb)
         if "precision" in df.columns:
             df.loc[sel, "precision"] = df.loc[sel, "precision"].where(df.loc[sel, "precision"].notna(), spec.precision)
         else:

@@ -27,6 +27,7 @@ class Features:
 
     G: np.ndarray  # GPUs per replica (num_gpus / dp)
     dp: np.ndarray
+    engines: np.ndarray  # groups of GPUs that step independently
     tp: np.ndarray
     pp: np.ndarray
     ep: np.ndarray
@@ -82,12 +83,10 @@ def compute_features(df: pd.DataFrame) -> Features:
     tp = np.maximum(_col(df, "tp", 1), 1)
     pp = np.maximum(_col(df, "pp", 1), 1)
     ep = np.maximum(_col(df, "ep", 1), 1)
-    G = np.maximum(num_gpus / dp, 1)
     total_b = _col(df, "params_total_b", 1)
     active_b = np.minimum(_col(df, "params_active_b", 1), total_b)
     layers = np.maximum(_col(df, "layers", 0), 0)
     hidden = _col(df, "hidden_size", 0)
-    # Models described by parameter counts only: estimate shapes from the usual aspect ratios.
     # Models described by parameter counts only: shapes from params ~ 12 * layers * hidden^2
     # and the usual aspect ratio layers ~ hidden / 128.
     guess_hidden = np.where(layers > 0, np.sqrt(active_b * 1e9 / (12 * np.maximum(layers, 1))),
@@ -106,6 +105,7 @@ def compute_features(df: pd.DataFrame) -> Features:
     experts = _col(df, "experts", 0)
     k_active = _col(df, "active_experts", 0)
     vision_b = _col(df, "vision_params_b", 0)
+    ssm_mb = _col(df, "ssm_state_mb", 0)
     precision = df["precision"].astype(str).str.lower() if "precision" in df.columns else pd.Series(["bf16"] * n)
     bpp = precision.map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
 
@@ -115,8 +115,9 @@ def compute_features(df: pd.DataFrame) -> Features:
     tdp = _col(df, "gpu_tdp_w", 700)
     idle = _col(df, "gpu_idle_w", 100)
     link = _col(df, "gpu_link_gbs", 900) * 1e9
-    # Lower-precision weights run on faster tensor paths (fp8: twice the BF16 rate on Hopper/Blackwell).
-    peak = peak * np.where(bpp <= 1.0, 2.0, 1.0)
+    # 8-bit weights and activations run on tensor paths twice the BF16 rate (Hopper, Blackwell);
+    # 4-bit formats are dequantized to BF16 on these GPUs, so only their bytes shrink.
+    peak = peak * np.where(precision.isin(["fp8", "int8"]).to_numpy(), 2.0, 1.0)
 
     L_in = np.maximum(_col(df, "input_tokens", 0), 0)
     L_out = np.maximum(_col(df, "output_tokens", 1), 1)
@@ -129,22 +130,29 @@ def compute_features(df: pd.DataFrame) -> Features:
     kv_per_token = 2 * attn_layers * kv_heads * head_dim * KV_BYTES
     ctx = L_in + L_out / 2  # mean context over a request's decode
     shared_b, routed_b, frac = expert_split(total_b, active_b, experts, k_active)
-    # With expert parallelism across data-parallel attention ranks (DP attention + EP experts), the
-    # experts are stored once over all GPUs and only the shared part is replicated per rank.
+    # An "engine" is the set of GPUs that step together. Usually a data-parallel replica; with expert
+    # parallelism across data-parallel attention ranks (DP attention + EP experts, as in ML.ENERGY v3)
+    # the whole pool steps together: experts are stored once, the shared part once per rank.
     spans = (ep > 1) & (dp > 1)
-    stored_per_replica = np.where(spans, shared_b * 1e9 * bpp + routed_b * 1e9 * bpp / dp, W)
-    free = G * (mem * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) - stored_per_replica
-    kv_fits = free > kv_per_token * (L_in + L_out)
-    cap = np.where(kv_per_token > 0, np.maximum(free, 0) / np.maximum(kv_per_token * ctx, 1e-9), np.inf)
-    batch_req = np.maximum(_col(df, "batch_size", 1) / dp, 1)
+    engines = np.where(spans, 1.0, dp)
+    G = np.maximum(num_gpus / engines, 1)
+    shared_copies = np.where(spans, dp, 1.0)
+    stored = (shared_copies * shared_b + routed_b) * 1e9 * bpp
+    state_per_seq = ssm_mb * 1e6
+    free = G * (mem * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) - stored
+    per_seq = kv_per_token * ctx + state_per_seq
+    kv_fits = free > kv_per_token * (L_in + L_out) + state_per_seq
+    cap = np.where(per_seq > 0, np.maximum(free, 0) / np.maximum(per_seq, 1e-9), np.inf)
+    batch_req = np.maximum(_col(df, "batch_size", 1) / engines, 1)
     # Soft minimum of the requested concurrency and what the KV cache can hold.
     p = 4.0
     batch = np.where(np.isfinite(cap), (batch_req ** -p + np.maximum(cap, 1) ** -p) ** (-1 / p), batch_req)
     batch = np.maximum(batch, 1.0)
 
     touched = np.where(routed_b > 0, 1 - (1 - frac) ** batch, 0.0)
-    weight_bytes_step = (shared_b + routed_b * touched) * 1e9 * bpp
-    kv_bytes_step = batch * ctx * kv_per_token
+    weight_bytes_step = (shared_copies * shared_b + routed_b * touched) * 1e9 * bpp
+    # KV cache read per step, plus recurrent (SSM) state read and written per step for hybrids.
+    kv_bytes_step = batch * (ctx * kv_per_token + 2 * state_per_seq)
     attn_width = heads * head_dim
     flops_dec_step = batch * (2 * active_b * 1e9 + 4 * attn_layers * attn_width * ctx)
     flops_pf_linear = 2 * (active_b - vision_b).clip(min=0.01) * 1e9 * L_in
@@ -159,7 +167,7 @@ def compute_features(df: pd.DataFrame) -> Features:
     a2a_factor = (ep - 1) / ep
     t_alltoall_step = np.where(ep > 1, 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * batch * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
 
-    return Features(G=G, dp=dp, tp=tp, pp=pp, ep=ep, batch=batch, out_tokens=L_out, in_tokens=L_in, layers=layers,
+    return Features(G=G, dp=dp, engines=engines, tp=tp, pp=pp, ep=ep, batch=batch, out_tokens=L_out, in_tokens=L_in, layers=layers,
                     peak_flops=peak, bw=bw, link=link, tdp=tdp, idle=idle,
                     flops_pf_linear=flops_pf_linear, flops_pf_attn=flops_pf_attn, flops_pf_vision=flops_pf_vision,
                     weight_bytes=W, weight_bytes_step=weight_bytes_step, kv_bytes_step=kv_bytes_step,

@@ -22,6 +22,16 @@ HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "th
                          "tau_memory", "tau_flops", "tau_overhead", "tau_prefill")
 
 
+def _round_time(df) -> np.ndarray:
+    """Measured seconds per round of output tokens: mean running batch / output-token throughput."""
+    if "throughput_tok_s" not in df:
+        return np.full(len(df), np.nan)
+    thr = df["throughput_tok_s"].to_numpy(float)
+    b = df["avg_batch_size"].to_numpy(float) if "avg_batch_size" in df else np.full(len(df), np.nan)
+    b = np.where(np.isfinite(b), b, df["batch_size"].to_numpy(float))
+    return b / thr
+
+
 class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
     """Closed-form energy model with 11 non-negative coefficients and a 5-coefficient time model.
 
@@ -65,7 +75,11 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         itl_X, ttft_X = time_matrices(f)
         itl = df["itl_s"].to_numpy(float) if "itl_s" in df else np.full(len(df), np.nan)
         ttft = df["ttft_s"].to_numpy(float) if "ttft_s" in df else np.full(len(df), np.nan)
-        tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft)], tau0, TIME_NAMES, fixed=fixed,
+        # Engine time per round of output tokens (continuous batching: decode step plus the prefill
+        # work interleaved per output token): running batch / output throughput.
+        round_X = itl_X + ttft_X / f.out_tokens[:, None]
+        round_t = _round_time(df)
+        tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft), (round_X, round_t)], tau0, TIME_NAMES, fixed=fixed,
                               prior_weight=[t.prior_weight for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         total, pf_y, dec_y = energy_targets(df, y)

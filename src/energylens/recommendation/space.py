@@ -63,7 +63,7 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
     df["modality"] = model.modality if model.modality in ("text", "image", "video") else "text"
     df["precision"] = model.precision
     for col in ("arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
-                "head_dim", "experts", "active_experts", "vision_params_b"):
+                "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb"):
         df[col] = getattr(model, col)
     df["attention_layers"] = np.nan if model.attention_layers is None else model.attention_layers
     by_name = {g.name: g for g in gpus}

@@ -1,0 +1,81 @@
+"""Black-box surrogates on the raw features: random forest, XGBoost, their average, log-linear.
+
+All regress log energy per request (energies span orders of magnitude) and predict exp of it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .raw_features import energy_target, raw_matrix
+
+
+class _LogTarget:
+    label = ""
+
+    def __init__(self, random_state: int = 0):
+        self.random_state = random_state
+
+    def _make(self):
+        raise NotImplementedError
+
+    def fit(self, df):
+        y = energy_target(df)
+        ok = np.isfinite(y) & (y > 0)
+        self.model_ = self._make()
+        self.model_.fit(raw_matrix(df)[ok], np.log(y[ok]))
+        return self
+
+    def predict(self, df) -> np.ndarray:
+        return np.exp(self.model_.predict(raw_matrix(df)))
+
+
+class RandomForestSurrogate(_LogTarget):
+    name = "rf"
+    label = "Random forest"
+
+    def _make(self):
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=self.random_state, n_jobs=1)
+
+
+class XGBoostSurrogate(_LogTarget):
+    name = "xgb"
+    label = "XGBoost"
+
+    def _make(self):
+        from xgboost import XGBRegressor
+
+        return XGBRegressor(n_estimators=300, max_depth=4, learning_rate=0.08, subsample=0.9,
+                            random_state=self.random_state, n_jobs=1, verbosity=0)
+
+
+class LogLinearSurrogate(_LogTarget):
+    """Ridge regression of log energy on log(1 + feature)."""
+
+    name = "loglinear"
+    label = "Log-linear regression"
+
+    def _make(self):
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+        return make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), Ridge(alpha=1.0))
+
+
+class EnsembleSurrogate:
+    """Average of the random forest and XGBoost in log space."""
+
+    name = "ensemble"
+    label = "Ensemble (RF + XGBoost)"
+
+    def __init__(self, random_state: int = 0):
+        self.random_state = random_state
+
+    def fit(self, df):
+        self.members_ = [RandomForestSurrogate(self.random_state).fit(df), XGBoostSurrogate(self.random_state).fit(df)]
+        return self
+
+    def predict(self, df) -> np.ndarray:
+        return np.exp(np.mean([np.log(m.predict(df)) for m in self.members_], axis=0))
