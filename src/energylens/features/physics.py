@@ -17,8 +17,8 @@ COLLECTIVE_LATENCY_S = 8e-6  # one small NCCL collective inside a node (NVLink c
 STEP_OVERHEAD_S = 1e-3  # scale of the fixed per-step cost (sampling, scheduler, host sync)
 LAYER_OVERHEAD_S = 1e-5  # launch/synchronization cost per layer and step, order of magnitude
 DISPATCH_S = 1e-6  # scale of the per token-expert-layer MoE dispatch cost
-MEMORY_USABLE = 0.9  # vLLM's default gpu_memory_utilization
-ACTIVATION_RESERVE_GB = 2.0  # per GPU, for activations and CUDA graphs
+MEMORY_USABLE = 0.95  # vLLM gpu_memory_utilization (0.9 default; benchmarks often raise it)
+ACTIVATION_RESERVE_GB = 1.0  # per GPU, for activations and CUDA graphs
 
 
 @dataclass

@@ -17,7 +17,7 @@ T_pf (batch prefill time) from the companion time model:
 
     ITL  = ta_mem*(pp*W_step + KV_step)/(G*BW) + ta_fl*F_step/(G*F) + ta_comm*(t_ar + t_a2a) + T_ovh_step + T_moe_step
     TTFT = ta_pf*b*(F_lin+F_attn+F_vis)/(G*F) + ta_mem*W/(G*BW) + ta_comm*b*t_ar_pf + T_ovh_pf + T_moe_pf
-    T_ovh_step = ta_step*1ms + ta_ovh*layers*tau0       T_moe_step = ta_moe*moe_layers*experts_touched*tau1/G
+    T_ovh_step = ta_step*1ms + ta_ovh*layers*tau0 + ta_seq*b*tau0    T_moe_step = ta_moe*moe_layers*experts_touched*tau1/G
     T_ovh_pf   = ta_pfo*layers*tau0                     T_moe_pf   = ta_moe_pf*b*L_in*moe_layers*k*tau1/G
 
 tau0 = 10 us and tau1 = 1 us set the scale of the overhead coefficients.
@@ -65,6 +65,7 @@ TIME_TERMS: tuple[Term, ...] = (
     Term("tau_comm", "time", "s per s of ideal collective", 1.0, "TP/EP collectives"),
     Term("tau_overhead", "time", "s per (layers x 10 us)", 5.0, "per decode step and layer: kernel launches and tails"),
     Term("tau_step", "time", "ms per decode step", 0.5, "per decode step: sampling, scheduling, host synchronization"),
+    Term("tau_sequence", "time", "s per (sequence x 10 us)", 1.0, "per decode step and running sequence: host-side scheduling and sampling"),
     Term("tau_moe", "time", "s per (expert touched x layer x 1 us)", 2.5, "decode: MoE dispatch per expert touched and layer"),
     Term("tau_moe_prefill", "time", "s per (token x expert x layer x 1 us)", 0.03, "prefill: MoE routing per token, expert and layer"),
     Term("tau_prefill", "time", "s per s at peak FLOP/s", 1.6, "prefill compute at achieved FLOP rate", 0.05, 1.0),
@@ -74,7 +75,7 @@ TIME_NAMES = tuple(t.name for t in TIME_TERMS)
 
 
 def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
-    """Design matrices (n x 9) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
+    """Design matrices (n x 10) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
     ovh = f.layers * LAYER_OVERHEAD_S
     zero = np.zeros(f.n)
     itl = np.column_stack([
@@ -83,6 +84,7 @@ def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
         f.t_allreduce_step + f.t_alltoall_step,
         ovh,
         np.full(f.n, STEP_OVERHEAD_S),
+        f.batch * LAYER_OVERHEAD_S,
         f.moe_dispatch_step / f.G,
         zero,
         zero,
@@ -96,6 +98,7 @@ def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
         zero,
         zero,
         zero,
+        zero,
         f.batch * f.moe_dispatch_pf / f.G,
         f.batch * pf_flops / (f.G * f.peak_flops),
         ovh,
@@ -104,8 +107,8 @@ def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Columns of the time matrices that are overhead (not work): their time feeds theta_overhead.
-OVERHEAD_TIME_COLUMNS = (3, 4, 8)
-MOE_TIME_COLUMNS = (5, 6)
+OVERHEAD_TIME_COLUMNS = (3, 4, 5, 9)
+MOE_TIME_COLUMNS = (6, 7)
 
 
 def predict_times(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

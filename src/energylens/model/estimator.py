@@ -22,6 +22,9 @@ HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "th
                          "tau_memory", "tau_flops", "tau_overhead", "tau_prefill")
 
 
+TIME_PRIOR_WEIGHT = 0.2
+
+
 def _round_time(df) -> np.ndarray:
     """Measured seconds per round of output tokens: mean running batch / output-token throughput."""
     if "throughput_tok_s" not in df:
@@ -80,7 +83,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         round_X = itl_X + ttft_X / f.out_tokens[:, None]
         round_t = _round_time(df)
         tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft), (round_X, round_t)], tau0, TIME_NAMES, fixed=fixed,
-                              prior_weight=[t.prior_weight for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
+                              prior_weight=[max(t.prior_weight, TIME_PRIOR_WEIGHT) for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         total, pf_y, dec_y = energy_targets(df, y)
         if not (np.isfinite(total).any() or np.isfinite(pf_y).any()):

@@ -1,0 +1,216 @@
+"""The experiments of the evaluation report. Each returns plain records (lists of dicts).
+
+All selection experiments pick test scenarios first and draw training rows only from what is left;
+results are averaged over seeds; every record says how many scenarios and rows it covers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..baselines import ENERGY_PREDICTORS, make
+from ..baselines.raw_features import energy_target
+from .metrics import mape, mdape, selection_metrics
+from .scenarios import define_scenarios, split_scenarios
+
+LATENCY_METHODS = ("latency_measured", "latency_predicted")
+
+
+def energy_per_token(df: pd.DataFrame) -> np.ndarray:
+    return energy_target(df) / df["output_tokens"].to_numpy(float)
+
+
+def fit_predict(methods, train: pd.DataFrame, test: pd.DataFrame, seed: int, base=None) -> dict[str, np.ndarray]:
+    """Predicted energy per request on `test` for each method (latency methods: predicted ITL).
+
+    The ensemble reuses the random forest and XGBoost fits (geometric mean of their predictions).
+    """
+    out = {}
+    for name in methods:
+        if name == "ensemble" and "rf" in out and "xgb" in out:
+            out[name] = np.sqrt(out["rf"] * out["xgb"])
+            continue
+        kwargs = {"random_state": seed}
+        if name == "energylens" and base is not None:
+            kwargs["base"] = base
+        try:
+            out[name] = make(name, **kwargs).fit(train).predict(test)
+        except Exception as exc:  # a method that cannot fit this split is reported as missing
+            out[name] = np.full(len(test), np.nan)
+            out.setdefault("_errors", {})[name] = str(exc)
+    return out
+
+
+def _order(methods):
+    methods = list(methods)
+    if "ensemble" in methods:  # fitted after its members
+        methods.remove("ensemble")
+        methods.append("ensemble")
+    return methods
+
+
+def selection_experiment(df: pd.DataFrame, dataset: str, kind: str, methods, n_train: int, seeds,
+                         progress=None) -> list[dict]:
+    """Top-1, regret, pairwise and MAPE per method with an n_train measurement budget."""
+    scenarios = define_scenarios(df, kind)
+    if not scenarios:
+        return []
+    e_tok = energy_per_token(df)
+    records = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        test, pool = split_scenarios(scenarios, len(df), rng)
+        pool_idx = np.flatnonzero(pool)
+        n = min(n_train, len(pool_idx))
+        train = df.iloc[rng.choice(pool_idx, n, replace=False)]
+        test_rows = np.unique(np.concatenate([s.rows for s in test]))
+        preds = fit_predict(_order(m for m in methods), train, df.iloc[test_rows], seed)
+        pos = {r: i for i, r in enumerate(test_rows)}
+        for name in methods:
+            p = preds[name]
+            score_all = p / df["output_tokens"].to_numpy(float)[test_rows] if name not in LATENCY_METHODS else p
+            sel = [selection_metrics(e_tok[s.rows], score_all[[pos[r] for r in s.rows]]) for s in test]
+            rec = {"dataset": dataset, "kind": kind, "method": name, "seed": seed, "n_train": n,
+                   "scenarios": len(test), "test_rows": len(test_rows)}
+            for k in ("top1", "top1_2pct", "regret", "pairwise"):
+                vals = np.array([m[k] for m in sel], float)
+                rec[k] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+            rec["regrets"] = [m["regret"] for m in sel]
+            if name not in LATENCY_METHODS:
+                y = energy_target(df.iloc[test_rows])
+                rec["mape"], rec["mdape"] = mape(p, y), mdape(p, y)
+            records.append(rec)
+        if progress:
+            progress()
+    return records
+
+
+def learning_curve(df: pd.DataFrame, dataset: str, methods, sizes, seeds, kind: str = "parallelism",
+                   progress=None) -> list[dict]:
+    recs = []
+    for n in sizes:
+        recs += selection_experiment(df, dataset, kind, methods, n, seeds)
+        if progress:
+            progress()
+    return recs
+
+
+def unseen_batch(df: pd.DataFrame, dataset: str, methods, seeds, train_max: int = 64, test_min: int = 128) -> list[dict]:
+    """Train on batch <= train_max, predict batch >= test_min (extrapolation in batch size)."""
+    train, test = df[df["batch_size"] <= train_max], df[df["batch_size"] >= test_min]
+    if len(train) < 10 or len(test) == 0:
+        return []
+    y = energy_target(test)
+    recs = []
+    for seed in seeds:
+        preds = fit_predict(_order(methods), train, test, seed)
+        for name in methods:
+            recs.append({"dataset": dataset, "method": name, "seed": seed, "train_rows": len(train),
+                         "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
+    return recs
+
+
+def unseen_hardware(df: pd.DataFrame, dataset: str, methods, seeds, calibration=(0, 5)) -> list[dict]:
+    """Train on one GPU type, test on another, with 0 or k calibration rows of the target GPU.
+
+    EnergyLens uses its few rows to recalibrate the hardware/engine coefficients of the source fit
+    (`fit --from`); the baselines add them to their training set.
+    """
+    recs = []
+    gpus = sorted(df["gpu"].unique())
+    for src in gpus:
+        for dst in gpus:
+            if src == dst:
+                continue
+            train_src, target = df[df["gpu"] == src], df[df["gpu"] == dst]
+            for k in calibration:
+                for seed in (seeds if k else seeds[:1]):
+                    rng = np.random.default_rng(seed)
+                    cal_idx = rng.choice(len(target), k, replace=False) if k else np.array([], int)
+                    rest = np.setdiff1d(np.arange(len(target)), cal_idx)
+                    cal, test = target.iloc[cal_idx], target.iloc[rest]
+                    y = energy_target(test)
+                    preds = {}
+                    for name in _order(methods):
+                        if name == "energylens" and k:
+                            base = make("energylens", random_state=seed).fit(train_src).model_
+                            preds[name] = make("energylens", random_state=seed, base=base).fit(cal).predict(test)
+                        elif name == "ensemble" and "rf" in preds and "xgb" in preds:
+                            preds[name] = np.sqrt(preds["rf"] * preds["xgb"])
+                        else:
+                            train = pd.concat([train_src, cal]) if k else train_src
+                            preds[name] = make(name, random_state=seed).fit(train).predict(test)
+                    for name in methods:
+                        recs.append({"dataset": dataset, "source_gpu": src, "target_gpu": dst, "calibration": k,
+                                     "method": name, "seed": seed, "train_rows": len(train_src) + k,
+                                     "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
+    return recs
+
+
+def model_family(model: str) -> str:
+    return model.split("/")[0] if "/" in model else model.split("-")[0]
+
+
+def leave_family_out(df: pd.DataFrame, dataset: str, methods, seed: int = 0) -> list[dict]:
+    """Fit on every other model family (organisation), predict the left-out one."""
+    fam = df["model"].map(model_family)
+    recs = []
+    for f in sorted(fam.unique()):
+        train, test = df[fam != f], df[fam == f]
+        if len(test) < 3 or len(train) < 10:
+            continue
+        y = energy_target(test)
+        preds = fit_predict(_order(methods), train, test, seed)
+        sc = define_scenarios(test, "parallelism")
+        e_tok = energy_per_token(test)
+        for name in methods:
+            score = preds[name] / test["output_tokens"].to_numpy(float)
+            top1 = [selection_metrics(e_tok[s.rows], score[s.rows])["top1"] for s in sc]
+            recs.append({"dataset": dataset, "family": f, "method": name, "test_rows": len(test),
+                         "models": int(test["model"].nunique()), "mape": mape(preds[name], y),
+                         "top1": float(np.mean(top1)) if top1 else float("nan"), "scenarios": len(sc)})
+    return recs
+
+
+def latency_vs_energy(df: pd.DataFrame, dataset: str) -> list[dict]:
+    """How often the measured latency-optimal and energy-optimal choices differ."""
+    e_tok = energy_per_token(df)
+    itl = df["itl_s"].to_numpy(float)
+    recs = []
+    for kind in ("parallelism", "hardware"):
+        sc = define_scenarios(df, kind)
+        if not sc:
+            continue
+        differ = [int(np.argmin(itl[s.rows]) != np.argmin(e_tok[s.rows])) for s in sc]
+        regret = [e_tok[s.rows][np.argmin(itl[s.rows])] / e_tok[s.rows].min() - 1 for s in sc]
+        recs.append({"dataset": dataset, "kind": kind, "scenarios": len(sc), "differ_share": float(np.mean(differ)),
+                     "mean_energy_penalty": float(np.mean(regret)), "max_energy_penalty": float(np.max(regret))})
+    return recs
+
+
+def prefill_decode_lomo(df: pd.DataFrame, seed: int = 0) -> list[dict]:
+    """Leave one model out on data with measured prefill and decode energy (EnergyLens vs RF, XGBoost).
+
+    The black boxes get the same rows and descriptors and one regressor per target.
+    """
+    from ..baselines.raw_features import raw_matrix
+    from ..model.estimator import EnergyLensRegressor
+
+    targets = {"energy_request": "energy_request_j", "prefill": "prefill_energy_j", "decode": "decode_energy_j",
+               "ttft": "ttft_s", "itl": "itl_s"}
+    recs = []
+    for held in sorted(df["model"].unique()):
+        train, test = df[df["model"] != held], df[df["model"] == held]
+        p = EnergyLensRegressor(random_state=seed).fit(train).predict_frame(test)
+        ours = {"energy_request": p["pred_energy_request_j"], "prefill": p["pred_prefill_energy_j"],
+                "decode": p["pred_decode_energy_j"], "ttft": p["pred_ttft_s"], "itl": p["pred_itl_s"]}
+        for t, col in targets.items():
+            recs.append({"held_out": held, "target": t, "method": "energylens", "mape": mape(ours[t], test[col])})
+        Xtr, Xte = raw_matrix(train), raw_matrix(test)
+        for name in ("rf", "xgb"):
+            for t, col in targets.items():
+                reg = make(name, random_state=seed)._make()
+                reg.fit(Xtr, np.log(train[col].to_numpy(float)))
+                recs.append({"held_out": held, "target": t, "method": name,
+                             "mape": mape(np.exp(reg.predict(Xte)), test[col])})
+    return recs

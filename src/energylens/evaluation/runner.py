@@ -1,0 +1,135 @@
+"""Run every experiment on the real datasets and collect the results (the `evaluate` command)."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..baselines import ENERGY_PREDICTORS
+from ..errors import DataError
+from . import experiments as ex
+
+METHODS = ENERGY_PREDICTORS + ("latency_measured", "latency_predicted")
+
+
+@dataclass
+class Plan:
+    """How much to run: the full evaluation or a quick smoke version."""
+
+    seeds: tuple
+    kinds: tuple = ("parallelism", "hardware", "slo")
+    datasets: tuple = ("mlenergy-v3", "mlenergy-v2", "both")
+    curve_sizes: tuple = (10, 20, 50, 100, 200, 500)
+    curve_seeds: tuple = ()
+    hardware_seeds: tuple = ()
+    n_train: int = 50
+    extras: bool = True
+
+    @classmethod
+    def full(cls):
+        return cls(seeds=tuple(range(20)), curve_seeds=tuple(range(20)), hardware_seeds=tuple(range(20)))
+
+    @classmethod
+    def quick(cls):
+        return cls(seeds=(0, 1, 2), kinds=("parallelism", "hardware"), datasets=("mlenergy-v3", "mlenergy-v2"),
+                   curve_sizes=(20, 50, 200), curve_seeds=(0, 1), hardware_seeds=(0, 1), extras=True)
+
+
+def find_data(data) -> Path:
+    root = Path(data or os.environ.get("ENERGYLENS_DATA") or "../shared/data")
+    if not root.is_dir():
+        raise DataError("data folder not found (pass --data or set ENERGYLENS_DATA)", path=root)
+    return root
+
+
+def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
+    from ..data.importers import import_dataset
+    from ..data.schema import load_profiles
+
+    out = {}
+    for kind in ("mlenergy-v3", "mlenergy-v2"):
+        if (root / kind).is_dir():
+            out[kind] = import_dataset(kind, root / kind)
+    if "mlenergy-v3" in out and "mlenergy-v2" in out:
+        out["both"] = pd.concat([out["mlenergy-v3"], out["mlenergy-v2"]], ignore_index=True)
+    split = root / "gpu-prefill-decode" / "h100.csv"
+    if split.exists():
+        out["gpu-prefill-decode"] = load_profiles(split)
+    if not out:
+        raise DataError("no mlenergy-v3, mlenergy-v2 or gpu-prefill-decode data found", path=root)
+    return out
+
+
+def run_evaluation(data=None, quick: bool = False, progress=None) -> dict:
+    """All experiments; `progress(step, total, label)` is called as they advance."""
+    plan = Plan.quick() if quick else Plan.full()
+    root = find_data(data)
+    sets = load_datasets(root)
+    t0 = time.monotonic()
+    names = [d for d in plan.datasets if d in sets]
+    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 4) + 2)
+    done = [0]
+
+    def tick(label):
+        done[0] += 1
+        if progress:
+            progress(done[0], steps, label)
+
+    res = {"plan": {"quick": quick, "seeds": len(plan.seeds), "n_train": plan.n_train, "kinds": list(plan.kinds),
+                    "datasets": names, "curve_sizes": list(plan.curve_sizes), "curve_seeds": len(plan.curve_seeds),
+                    "hardware_seeds": len(plan.hardware_seeds)},
+           "data": {k: {"rows": int(len(v)), "models": int(v["model"].nunique()), "gpus": sorted(v["gpu"].unique())}
+                    for k, v in sets.items()}}
+    sel = []
+    for d in names:
+        for kind in plan.kinds:
+            sel += ex.selection_experiment(sets[d], d, kind, METHODS, plan.n_train, plan.seeds)
+            tick(f"selection {d} {kind}")
+    res["selection"] = sel
+    curve, batch, hw, fam, lat = [], [], [], [], []
+    for d in [d for d in names if d != "both"]:
+        df = sets[d]
+        for n in plan.curve_sizes:
+            curve += ex.selection_experiment(df, d, "parallelism", ENERGY_PREDICTORS, n, plan.curve_seeds)
+            tick(f"learning curve {d} n={n}")
+        batch += ex.unseen_batch(df, d, ENERGY_PREDICTORS, plan.curve_seeds[:3] or (0,))
+        tick(f"unseen batch {d}")
+        hw += ex.unseen_hardware(df, d, ENERGY_PREDICTORS, plan.hardware_seeds)
+        tick(f"unseen hardware {d}")
+        fam += ex.leave_family_out(df, d, ENERGY_PREDICTORS)
+        tick(f"leave one family out {d}")
+        lat += ex.latency_vs_energy(df, d)
+        tick(f"latency vs energy {d}")
+    res.update(learning_curve=curve, unseen_batch=batch, unseen_hardware=hw, leave_family_out=fam,
+               latency_vs_energy=lat)
+    if "gpu-prefill-decode" in sets:
+        res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
+        res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "
+                                            "type only (H100); an H200 or other GPU sweep from the profiler is needed")
+    tick("prefill/decode leave one model out")
+    res["parity"] = _parity(sets, plan)
+    tick("parity")
+    res["elapsed_s"] = time.monotonic() - t0
+    return res
+
+
+def _parity(sets, plan) -> list[dict]:
+    """Held-out predictions of EnergyLens at n=50 (seed 0) for the parity plot."""
+    out = []
+    for d in ("mlenergy-v3", "mlenergy-v2"):
+        if d not in sets:
+            continue
+        df = sets[d]
+        rng = np.random.default_rng(0)
+        idx = rng.permutation(len(df))
+        train, test = df.iloc[idx[:plan.n_train]], df.iloc[idx[plan.n_train:]]
+        preds = ex.fit_predict(["energylens", "xgb"], train, test, 0)
+        y = ex.energy_target(test)
+        for i in range(len(test)):
+            out.append({"dataset": d, "measured": float(y[i]), "energylens": float(preds["energylens"][i]),
+                        "xgb": float(preds["xgb"][i])})
+    return out
