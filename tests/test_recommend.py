@@ -6,6 +6,7 @@ import pytest
 from energylens import recommend
 from energylens.catalog import hardware_catalog, model_catalog
 from energylens.errors import CatalogError, InfeasibleError
+from energylens.features.physics import ACTIVATION_RESERVE_GB, MEMORY_USABLE
 from energylens.model.default import default_model
 from energylens.recommendation.space import candidate_table, parallel_layouts, tp_valid
 
@@ -21,7 +22,7 @@ def _feasible(row, model, gpu):
         weights = (model.params_total_b - routed + routed / row["dp"]) * 1e9 * bpp
     kv_tok = 2 * model.kv_layers * model.kv_heads * model.head_dim * 2
     need = weights + (row["batch_size"] / row["dp"]) * kv_tok * (1024 + 256 / 2)
-    return need <= gpus * (gpu.mem_gb * 1e9 * 0.9 - 2e9) * 1.03
+    return need <= gpus * (gpu.mem_gb * 1e9 * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) * 1.03
 
 
 @pytest.mark.parametrize("name, gpu, max_gpus", [("meta-llama/Llama-3.1-8B", "H100", 2),
