@@ -15,12 +15,13 @@ class EnergyLensMethod:
 
     def fit(self, df):
         from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
-        from ..model.estimator import HARDWARE_ENGINE_COEFS, EnergyLensRegressor
+        from ..model.estimator import HARDWARE_ENGINE_COEFS, RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor
 
         if self.base is not None:
             priors = dict(zip(ENERGY_NAMES, self.base.coef_)) | dict(zip(TIME_NAMES, self.base.tau_))
             fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in HARDWARE_ENGINE_COEFS)
             self.model_ = EnergyLensRegressor(random_state=self.random_state, priors=priors, fixed=fixed,
+                                              prior_strength=RECALIBRATION_PRIOR_STRENGTH,
                                               n_starts=self.n_starts)
         else:
             self.model_ = EnergyLensRegressor(random_state=self.random_state, n_starts=self.n_starts)

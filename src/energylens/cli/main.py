@@ -31,7 +31,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register():
-    from . import catalog_cmd, data_cmd, discover_cmd, model_cmd, recommend_cmd
+    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, recommend_cmd
 
     app.command("catalog")(catalog_cmd.catalog)
     app.add_typer(data_cmd.app, name="data")
@@ -39,6 +39,7 @@ def _register():
         app.command(name)(getattr(model_cmd, name))
     app.command("recommend")(recommend_cmd.recommend)
     app.command("discover")(discover_cmd.discover)
+    app.command("evaluate")(evaluate_cmd.evaluate)
 
 
 _register()

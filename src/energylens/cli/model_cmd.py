@@ -27,7 +27,7 @@ def fit(
     from ..data.schema import load_profiles
     from ..errors import DataError
     from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
-    from ..model.estimator import HARDWARE_ENGINE_COEFS, EnergyLensRegressor
+    from ..model.estimator import HARDWARE_ENGINE_COEFS, RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor
     from ..model.modelfile import save_model
 
     import pandas as pd
@@ -49,7 +49,8 @@ def fit(
         base_model = _load(base)
         priors = dict(zip(ENERGY_NAMES, base_model.coef_)) | dict(zip(TIME_NAMES, base_model.tau_))
         fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in HARDWARE_ENGINE_COEFS)
-        model = EnergyLensRegressor(random_state=seed, priors=priors, fixed=fixed).fit(df)
+        model = EnergyLensRegressor(random_state=seed, priors=priors, fixed=fixed,
+                                     prior_strength=RECALIBRATION_PRIOR_STRENGTH).fit(df)
         provenance["recalibrated_from"] = {"file": str(base), "refit": list(HARDWARE_ENGINE_COEFS),
                                            "base_provenance": getattr(base_model, "provenance_", {})}
     else:

@@ -18,8 +18,10 @@ from .predictor import ClosedFormPredictor, energy_targets, prepare
 
 # Coefficients that depend on the hardware and the serving engine rather than on the model's
 # structure: the ones a recalibration (`fit --from`) refits. Documented in docs/MODEL.md.
+RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
 HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "theta_static",
-                         "tau_memory", "tau_flops", "tau_overhead", "tau_prefill")
+                         "tau_memory", "tau_flops", "tau_overhead", "tau_step", "tau_sequence", "tau_prefill",
+                         "tau_prefill_overhead")
 
 
 TIME_PRIOR_WEIGHT = 0.2
@@ -50,14 +52,18 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         Coefficient names held at their prior.
     priors : dict or None
         Prior values (energy and time coefficients by name); defaults are the physics priors.
+    prior_strength : float
+        Multiplier of every coefficient's pull toward its prior. Recalibration from a fitted model
+        (few rows) uses a strong pull: the base model is an informed prior.
     """
 
-    def __init__(self, n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None):
+    def __init__(self, n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None, prior_strength=1.0):
         self.n_starts = n_starts
         self.random_state = random_state
         self.loss = loss
         self.fixed = fixed
         self.priors = priors
+        self.prior_strength = prior_strength
 
     # -- fitting ---------------------------------------------------------------------------
     def _prior_vectors(self):
@@ -83,7 +89,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         round_X = itl_X + ttft_X / f.out_tokens[:, None]
         round_t = _round_time(df)
         tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft), (round_X, round_t)], tau0, TIME_NAMES, fixed=fixed,
-                              prior_weight=[max(t.prior_weight, TIME_PRIOR_WEIGHT) for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
+                              prior_weight=[self.prior_strength * max(t.prior_weight, TIME_PRIOR_WEIGHT) for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         total, pf_y, dec_y = energy_targets(df, y)
         if not (np.isfinite(total).any() or np.isfinite(pf_y).any()):
@@ -91,7 +97,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
                             "prefill_energy_j + decode_energy_j)")
         pf, dec = energy_matrices(f, tfit.coef)
         efit = fit_log_linear([(pf + dec, total), (pf, pf_y), (dec, dec_y)], theta0, ENERGY_NAMES, fixed=fixed,
-                              prior_weight=[t.prior_weight for t in ENERGY_TERMS], lower=[t.lower for t in ENERGY_TERMS],
+                              prior_weight=[self.prior_strength * t.prior_weight for t in ENERGY_TERMS], lower=[t.lower for t in ENERGY_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         self.coef_ = efit.coef
         self.tau_ = tfit.coef

@@ -1,0 +1,44 @@
+"""`energylens evaluate`: every experiment on the real data, written as a report."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._console import console
+
+
+def evaluate(
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder with mlenergy-v3/, mlenergy-v2/, gpu-prefill-decode/ (default: $ENERGYLENS_DATA or ../shared/data)."),
+    out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md, report.html, results.json and figures."),
+    quick: bool = typer.Option(False, "--quick", help="Three seeds and fewer experiments (a smoke run, under a minute)."),
+):
+    """Compare EnergyLens with the baselines on the real data and write the report."""
+    import warnings
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..evaluation.runner import find_data, load_datasets, run_evaluation
+    from ..report.build import write_report
+
+    warnings.filterwarnings("ignore")
+    root = find_data(data)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(step, total, label):
+            bar.update(task, completed=step, total=total, description=label)
+
+        res = run_evaluation(root, quick=quick, progress=progress)
+    command = "energylens evaluate --data " + str(root) + " --out " + str(out) + (" --quick" if quick else "")
+    paths = write_report(res, out, load_datasets(root), command)
+    from ..evaluation.summary import headline, targets
+
+    from ._console import table
+
+    console.print(table(headline(res["selection"]).round(3), title="n = 50: mean over datasets x scenario kinds"))
+    console.print(table(targets(res), title="Targets"))
+    console.print(f"wrote {paths['markdown']}, {paths['html']} and {paths['json']} ({res['elapsed_s']:.0f} s)")
