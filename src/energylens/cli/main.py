@@ -31,7 +31,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register():
-    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, recommend_cmd
+    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd
 
     app.command("catalog")(catalog_cmd.catalog)
     app.add_typer(data_cmd.app, name="data")
@@ -40,6 +40,8 @@ def _register():
     app.command("recommend")(recommend_cmd.recommend)
     app.command("discover")(discover_cmd.discover)
     app.command("evaluate")(evaluate_cmd.evaluate)
+    app.command("profile")(profile_cmd.profile)
+    app.command("plan")(profile_cmd.plan)
 
 
 _register()

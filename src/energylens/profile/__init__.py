@@ -1,0 +1,1 @@
+"""Measurement: GPU energy over named prefill and decode windows, sweeps that resume, and a planner."""

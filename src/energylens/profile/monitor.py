@@ -1,0 +1,57 @@
+"""Named measurement windows returning typed results with units."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .devices import GpuDevice
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One window: wall time (s) and energy (J) per GPU; energy None where no counter exists."""
+
+    name: str
+    time_s: float
+    energy_j: dict[int, float | None] = field(default_factory=dict)
+
+    @property
+    def total_energy_j(self) -> float | None:
+        vals = list(self.energy_j.values())
+        if not vals or any(v is None for v in vals):
+            return None
+        return float(sum(vals))
+
+
+class EnergyMonitor:
+    """begin_window(name) ... end_window(name) -> Measurement over the given GPUs."""
+
+    def __init__(self, gpus: list[GpuDevice], sync=None):
+        self.gpus = list(gpus)
+        self._sync = sync or (lambda: None)
+        self._open: dict[str, tuple[float, dict]] = {}
+
+    def begin_window(self, name: str) -> None:
+        if name in self._open:
+            raise ValueError(f"window {name!r} is already open")
+        self._sync()
+        self._open[name] = (time.perf_counter(), {g.index: g.energy_mj() for g in self.gpus})
+
+    def end_window(self, name: str) -> Measurement:
+        if name not in self._open:
+            raise ValueError(f"window {name!r} was not opened")
+        self._sync()
+        t1 = time.perf_counter()
+        t0, e0 = self._open.pop(name)
+        energy = {}
+        for g in self.gpus:
+            e1 = g.energy_mj()
+            energy[g.index] = None if e1 is None or e0[g.index] is None else (e1 - e0[g.index]) / 1000.0
+        return Measurement(name, t1 - t0, energy)
+
+    def idle_power_w(self, seconds: float = 1.0) -> float | None:
+        """Mean power of all GPUs over `seconds` of doing nothing (the static baseline)."""
+        self.begin_window("_idle")
+        time.sleep(seconds)
+        m = self.end_window("_idle")
+        return None if m.total_energy_j is None else m.total_energy_j / m.time_s

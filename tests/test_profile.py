@@ -1,0 +1,170 @@
+"""Profiler: windows, sweep, resume, failures and CPU runs (no GPU needed)."""
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energylens.errors import NoGpuError
+from energylens.profile.devices import FakeGpu
+from energylens.profile.monitor import EnergyMonitor
+from energylens.profile.sweep import SweepSpec, done_keys, failed_path, run_sweep
+
+
+class SleepyEngine:
+    """A stand-in engine whose prefill and decode take time proportional to the work."""
+
+    name = "fake"
+    decode_includes_prefill = False
+
+    def __init__(self, fail_batch=None, interrupt_after=None):
+        self.fail_batch, self.interrupt_after, self.calls = fail_batch, interrupt_after, 0
+
+    def sync(self):
+        pass
+
+    def load(self, model, tp=1, pp=1):
+        pass
+
+    def prefill(self, batch, input_tokens):
+        if batch == self.fail_batch:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        time.sleep(1e-5 * batch * input_tokens / 16)
+        return batch
+
+    def decode(self, state, output_tokens):
+        self.calls += 1
+        if self.interrupt_after is not None and self.calls > self.interrupt_after:
+            raise KeyboardInterrupt
+        time.sleep(2e-4 * output_tokens)
+
+
+def test_windows_return_typed_measurements():
+    gpu = FakeGpu(power_w=250.0)
+    mon = EnergyMonitor([gpu])
+    mon.begin_window("w")
+    time.sleep(0.05)
+    m = mon.end_window("w")
+    assert m.name == "w" and m.time_s >= 0.05
+    assert m.total_energy_j == pytest.approx(250.0 * m.time_s, rel=0.05)
+    with pytest.raises(ValueError):
+        mon.end_window("w")
+    with pytest.raises(Exception):
+        m.time_s = 1.0  # frozen
+
+
+def test_no_counter_means_no_energy():
+    mon = EnergyMonitor([FakeGpu(has_counter=False)])
+    mon.begin_window("w")
+    assert mon.end_window("w").total_energy_j is None
+
+
+def _spec():
+    return SweepSpec("meta-llama/Llama-3.2-1B", batch=[1, 8], input_tokens=[16, 64], output_tokens=[4], repeats=2)
+
+
+def test_sweep_writes_schema_rows_that_fit_reads(tmp_path):
+    out = tmp_path / "runs.csv"
+    counts = run_sweep(_spec().configurations(), SleepyEngine(), [FakeGpu(name="NVIDIA H100 80GB HBM3")], out,
+                       repeats=2, idle_seconds=0.01)
+    assert counts == {"measured": 4, "skipped": 0, "failed": 0}
+    df = pd.read_csv(out)
+    assert len(df) == 4 and (df["prefill_energy_j"] > 0).all() and (df["decode_energy_j"] > 0).all()
+    np.testing.assert_allclose(df["energy_request_j"], df["prefill_energy_j"] + df["decode_energy_j"])
+    assert (df["raw_repeats"] == 2).all() and df["raw_energy_available"].all()
+    from energylens.data.schema import load_profiles
+
+    valid = load_profiles(out)
+    assert valid["gpu"].unique().tolist() == ["H100-SXM"]
+
+
+def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "runs.csv"
+    configs = _spec().configurations()
+    with pytest.raises(KeyboardInterrupt):  # warm-up + 2 repeats = 3 decode calls per configuration
+        run_sweep(configs, SleepyEngine(interrupt_after=7), [FakeGpu()], out, repeats=2, idle_seconds=0)
+    first = pd.read_csv(out)
+    assert 1 <= len(first) < 4
+    counts = run_sweep(configs, SleepyEngine(), [FakeGpu()], out, repeats=2, idle_seconds=0)
+    assert counts["skipped"] == len(first) and counts["measured"] == 4 - len(first)
+    df = pd.read_csv(out)
+    assert len(df) == 4 and not df.duplicated(["batch_size", "input_tokens", "output_tokens"]).any()
+    assert run_sweep(configs, SleepyEngine(), [FakeGpu()], out, idle_seconds=0)["measured"] == 0
+
+
+def test_out_of_memory_is_recorded_with_reason(tmp_path):
+    out = tmp_path / "runs.csv"
+    counts = run_sweep(_spec().configurations(), SleepyEngine(fail_batch=8), [FakeGpu()], out, repeats=1, idle_seconds=0)
+    assert counts == {"measured": 2, "skipped": 0, "failed": 2}
+    failed = pd.read_csv(failed_path(out))
+    assert (failed["status"] == "failed").all() and failed["reason"].str.startswith("out of memory").all()
+    assert len(done_keys(out)) == 4  # failures are not retried on resume
+
+
+def test_without_gpu_energy_is_left_empty(tmp_path):
+    out = tmp_path / "runs.csv"
+    run_sweep(_spec().configurations()[:1], SleepyEngine(), [], out, repeats=1)
+    row = pd.read_csv(out).iloc[0]
+    assert math.isnan(row["energy_request_j"]) and math.isnan(row["prefill_energy_j"])
+    assert not row["raw_energy_available"] and row["ttft_s"] > 0 and row["itl_s"] > 0
+
+
+def test_profile_without_gpu_says_so(run_cli, tmp_path):
+    code, out = run_cli("profile", "--engine", "transformers", "--model", "meta-llama/Llama-3.1-8B-Instruct",
+                        "--batch", 1, "--input-tokens", 16, "--output-tokens", 4, "-o", tmp_path / "r.csv")
+    assert code == 2 and "GPU" in out and "Traceback" not in out
+
+
+def test_bad_grid_option(run_cli, tmp_path):
+    code, out = run_cli("profile", "--engine", "transformers", "--model", "x", "--batch", "1,two", "--allow-cpu",
+                        "-o", tmp_path / "r.csv")
+    assert code == 2 and "--batch" in out
+
+
+TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256,
+        "max_position_embeddings": 512}
+
+
+def test_transformers_engine_on_cpu_with_a_tiny_config(tmp_path, run_cli):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "runs.csv"
+    code, text = run_cli("profile", "--engine", "transformers", "--model", cfg, "--batch", "1,2", "--input-tokens", 8,
+                         "--output-tokens", 3, "--repeats", 1, "--allow-cpu", "-o", out)
+    assert code == 0, text
+    df = pd.read_csv(out)
+    assert len(df) == 2 and df["energy_request_j"].isna().all() and (df["itl_s"] > 0).all()
+    code, text = run_cli("profile", "--engine", "transformers", "--model", cfg, "--batch", "1,2,4", "--input-tokens", 8,
+                         "--output-tokens", 3, "--repeats", 1, "--allow-cpu", "-o", out)
+    assert code == 0 and "1 measured, 2 already" in text
+    assert len(pd.read_csv(out)) == 3
+
+
+def test_planner_picks_informative_distinct_configurations(tmp_path, run_cli):
+    from energylens.model.default import default_model
+    from energylens.profile.plan import greedy_d_optimal, plan_sweep, sensitivity_blocks
+    from energylens.recommendation.search import enumerate_candidates
+
+    sweep = plan_sweep("meta-llama/Llama-3.1-8B", ["H100"], 4, 20)
+    assert len(sweep) == 20 and not sweep.duplicated().any()
+    assert sweep["tp"].nunique() > 1 and sweep["batch_size"].nunique() > 2
+    cand = enumerate_candidates("meta-llama/Llama-3.1-8B", ["H100"], 4, 512, 128)
+    cand = cand[cand["reason"] == ""].reset_index(drop=True)
+    blocks = sensitivity_blocks(cand, default_model())
+    chosen, _ = greedy_d_optimal(blocks, 15)
+
+    def logdet(idx):
+        M = sum(blocks[i].T @ blocks[i] for i in idx) + 1e-3 * np.eye(blocks.shape[2])
+        return np.linalg.slogdet(M)[1]
+
+    rng = np.random.default_rng(0)
+    randoms = [logdet(rng.choice(len(cand), 15, replace=False)) for _ in range(20)]
+    assert logdet(chosen) > max(randoms)
+    code, text = run_cli("plan", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", 2,
+                         "--budget", 5, "-o", tmp_path / "sweep.csv")
+    assert code == 0 and len(pd.read_csv(tmp_path / "sweep.csv")) == 5
