@@ -55,10 +55,20 @@ class Features:
     moe_dispatch_step: np.ndarray  # experts touched x MoE layers per decode step, x 1 us
     moe_dispatch_pf: np.ndarray  # token-expert-layer dispatches of one request's prompt, x 1 us
     kv_fits: np.ndarray  # False when weights leave no room for one request's KV cache
+    time_cache: tuple | None = None  # time-model design matrices, computed once per Features
 
     @property
     def n(self) -> int:
         return len(self.G)
+
+
+def _text(df: pd.DataFrame, name: str, default: str) -> np.ndarray:
+    """Lower-cased strings of a column, mapping each distinct value once (fast on large tables)."""
+    if name not in df.columns:
+        return np.full(len(df), default, dtype=object)
+    codes, uniques = pd.factorize(df[name], use_na_sentinel=True)
+    lowered = np.array([str(u).strip().lower() for u in uniques] + [default], dtype=object)
+    return lowered[np.where(codes < 0, len(uniques), codes)]
 
 
 def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -100,14 +110,15 @@ def compute_features(df: pd.DataFrame) -> Features:
     kv_heads = _col(df, "kv_heads", 0)
     kv_heads = np.where(kv_heads > 0, kv_heads, heads)
     attn_layers = _col(df, "attention_layers", np.nan)
-    arch = df["arch"].astype(str).str.lower().to_numpy() if "arch" in df.columns else np.full(n, "dense")
+    arch = _text(df, "arch", "dense")
     attn_layers = np.where(np.isnan(attn_layers), np.where(arch == "ssm", 0, layers), attn_layers)
     experts = _col(df, "experts", 0)
     k_active = _col(df, "active_experts", 0)
     vision_b = _col(df, "vision_params_b", 0)
     ssm_mb = _col(df, "ssm_state_mb", 0)
-    precision = df["precision"].astype(str).str.lower() if "precision" in df.columns else pd.Series(["bf16"] * n)
-    bpp = precision.map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
+    precision = _text(df, "precision", "bf16")
+    bpp = np.array([BYTES_PER_PARAM.get(p, 2.0) for p in precision.tolist()], dtype=float) if n < 1000 else \
+        pd.Series(precision).map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
 
     peak = _col(df, "gpu_peak_tflops", 989) * 1e12
     bw = _col(df, "gpu_mem_bw_tbs", 3.35) * 1e12
@@ -117,13 +128,13 @@ def compute_features(df: pd.DataFrame) -> Features:
     link = _col(df, "gpu_link_gbs", 900) * 1e9
     # 8-bit weights and activations run on tensor paths twice the BF16 rate (Hopper, Blackwell);
     # 4-bit formats are dequantized to BF16 on these GPUs, so only their bytes shrink.
-    peak = peak * np.where(precision.isin(["fp8", "int8"]).to_numpy(), 2.0, 1.0)
+    peak = peak * np.where((precision == "fp8") | (precision == "int8"), 2.0, 1.0)
 
     L_in = np.maximum(_col(df, "input_tokens", 0), 0)
     L_out = np.maximum(_col(df, "output_tokens", 1), 1)
-    modality = df["modality"].astype(str).str.lower().to_numpy() if "modality" in df.columns else np.full(n, "text")
-    task = df["task"].astype(str).to_numpy() if "task" in df.columns else np.full(n, "")
-    visual_tokens = _visual_tokens(modality, task, L_in)
+    modality = _text(df, "modality", "text")
+    task_codes, task_names = (pd.factorize(df["task"]) if "task" in df.columns else (np.full(n, -1), []))
+    visual_tokens = _visual_tokens(modality, task_codes, list(task_names), L_in)
 
     # Weights and KV cache.
     W = total_b * 1e9 * bpp
@@ -177,15 +188,21 @@ def compute_features(df: pd.DataFrame) -> Features:
                     kv_fits=kv_fits)
 
 
-def _visual_tokens(modality, task, L_in):
+def _visual_tokens(modality, task_codes, task_names, L_in):
     """Visual tokens in the prompt: the task catalog's figure when known, else half the prompt."""
     from ..catalog.tasks import task_defaults
 
+    image, video = modality == "image", modality == "video"
     out = np.zeros(len(modality))
-    for i, (m, t) in enumerate(zip(modality, task)):
-        if m not in ("image", "video"):
-            continue
-        d = task_defaults(t) or {}
-        v = d.get("video_tokens" if m == "video" else "image_tokens")
-        out[i] = min(float(v), L_in[i]) if v is not None else 0.5 * L_in[i]
+    if not (image.any() or video.any()):
+        return out
+    # Per task (code), the catalog's image and video token counts; NaN when unknown.
+    table = np.full((len(task_names) + 1, 2), np.nan)
+    for i, t in enumerate(task_names):
+        d = task_defaults(str(t)) or {}
+        table[i] = [d.get("image_tokens", np.nan), d.get("video_tokens", np.nan)]
+    codes = np.where(task_codes < 0, len(task_names), task_codes)
+    v = np.where(video, table[codes, 1], table[codes, 0])
+    visual = image | video
+    out[visual] = np.where(np.isnan(v[visual]), 0.5 * L_in[visual], np.minimum(v[visual], L_in[visual]))
     return out

@@ -76,6 +76,8 @@ TIME_NAMES = tuple(t.name for t in TIME_TERMS)
 
 def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
     """Design matrices (n x 10) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
+    if f.time_cache is not None:
+        return f.time_cache
     ovh = f.layers * LAYER_OVERHEAD_S
     zero = np.zeros(f.n)
     itl = np.column_stack([
@@ -103,6 +105,7 @@ def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
         f.batch * pf_flops / (f.G * f.peak_flops),
         ovh,
     ])
+    f.time_cache = (itl, ttft)
     return itl, ttft
 
 

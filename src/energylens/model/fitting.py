@@ -120,6 +120,6 @@ def log_prediction_std(A: np.ndarray, theta: np.ndarray, cov_log: np.ndarray, re
     """Std of log(prediction): coefficient uncertainty (delta method) plus residual scatter."""
     pred = np.maximum(A @ theta, 1e-300)
     g = A * theta / pred[:, None]
-    var = np.einsum("ij,jk,ik->i", g, cov_log, g)
+    var = np.sum((g @ cov_log) * g, axis=1)
     rs = 0.0 if not np.isfinite(residual_std) else residual_std
     return np.sqrt(np.maximum(var, 0) + rs ** 2)

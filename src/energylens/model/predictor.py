@@ -75,8 +75,11 @@ class ClosedFormPredictor:
         return self._frame(prepare(X))
 
     def predict(self, X) -> np.ndarray:
-        """Energy per request (J)."""
-        return self.predict_frame(X)["pred_energy_request_j"].to_numpy()
+        """Energy per request (J); the lean path (no intervals, no times) for large batches of configurations."""
+        self._check_fitted()
+        f = compute_features(prepare(X))
+        pf, dec = energy_matrices(f, self.tau_)
+        return pf @ self.coef_ + dec @ self.coef_
 
     def predict_energy_token(self, X) -> np.ndarray:
         return self.predict_frame(X)["pred_energy_token_j"].to_numpy()
