@@ -38,7 +38,7 @@ class Term:
     unit: str
     prior: float  # physics prior, used when data cannot identify the coefficient
     doc: str
-    prior_weight: float = 0.05  # pull toward the prior (log units); larger where physics pins the value
+    prior_weight: float = 0.15  # pull toward the prior (log units); larger where physics pins the value
     lower: float = 0.0  # physical lower bound (a time can never beat the peak rate: >= 1)
 
 
@@ -49,17 +49,17 @@ class Term:
 STATIC_PRIOR_WEIGHT = 100.0
 
 ENERGY_TERMS: tuple[Term, ...] = (
-    Term("theta_prefill", "prefill", "J per (J at peak FLOP/s)", 1.0, "prefill linear-layer FLOPs at TDP-idle power"),
+    Term("theta_prefill", "prefill", "J per (J at peak FLOP/s)", 1.6, "prefill linear-layer FLOPs at TDP-idle power"),
     Term("theta_attn", "prefill", "J per (J at peak FLOP/s)", 1.5, "prefill attention FLOPs (quadratic in prompt length)"),
     Term("theta_vision", "prefill", "J per (J at peak FLOP/s)", 1.5, "vision/audio encoder FLOPs on image and video tokens"),
-    Term("theta_weights", "decode", "J per (J at peak bandwidth)", 0.6, "decode: weight bytes read per step, amortized over the batch"),
-    Term("theta_kv", "decode", "J per (J at peak bandwidth)", 0.6, "decode: KV-cache bytes read per step"),
-    Term("theta_decode_flops", "decode", "J per (J at peak FLOP/s)", 1.0, "decode FLOPs per step"),
+    Term("theta_weights", "decode", "J per (J at peak bandwidth)", 0.7, "decode: weight bytes read per step, amortized over the batch"),
+    Term("theta_kv", "decode", "J per (J at peak bandwidth)", 1.0, "decode: KV-cache bytes read per step"),
+    Term("theta_decode_flops", "decode", "J per (J at peak FLOP/s)", 1.5, "decode FLOPs per step"),
     Term("theta_tp", "tp_comm", "fraction of TDP-idle", 0.5, "tensor-parallel all-reduce time on all GPUs"),
     Term("theta_pp", "pp_bubble", "J per (J at peak bandwidth)", 0.6, "pipeline micro-batches re-reading stage weights"),
     Term("theta_ep", "ep_comm", "fraction of TDP-idle", 0.5, "expert-parallel all-to-all time on all GPUs"),
     Term("theta_overhead", "decode", "fraction of TDP-idle", 0.2, "dynamic power during launch and scheduling overhead time"),
-    Term("theta_moe", "decode", "fraction of TDP-idle", 0.6, "dynamic power during MoE routing and dispatch time"),
+    Term("theta_moe", "decode", "fraction of TDP-idle", 0.7, "dynamic power during MoE routing and dispatch time"),
     Term("theta_static", "static", "fraction of idle power", 1.0, "idle power of every GPU over the request's share of time", STATIC_PRIOR_WEIGHT),
 )
 ENERGY_NAMES = tuple(t.name for t in ENERGY_TERMS)

@@ -24,7 +24,7 @@ HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "th
                          "tau_prefill_overhead")
 
 
-TIME_PRIOR_WEIGHT = 0.2
+TIME_PRIOR_WEIGHT = 1.0
 
 
 def _round_time(df) -> np.ndarray:
