@@ -36,7 +36,8 @@ def test_recovers_identified_coefficients(fitted):
     theta, tau = true_coefficients(seed=1)
     coef = dict(zip(ENERGY_NAMES, fitted.coef_))
     # Terms that carry a large share of the energy are recovered within 15%.
-    for name in ("theta_prefill", "theta_weights", "theta_static", "theta_kv"):
+    assert coef["theta_static"] == 1.0  # a physical constant, never fitted
+    for name in ("theta_prefill", "theta_weights", "theta_kv"):
         true = theta[ENERGY_NAMES.index(name)]
         assert coef[name] == pytest.approx(true, rel=0.15), name
     t = dict(zip(TIME_NAMES, fitted.tau_))

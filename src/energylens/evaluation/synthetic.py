@@ -20,7 +20,7 @@ def true_coefficients(scale: float = 1.0, seed: int = 0):
     """Coefficients near the priors, perturbed so that recovery is not trivially the prior."""
     rng = np.random.default_rng(seed)
     theta = np.array([t.prior for t in ENERGY_TERMS]) * np.exp(rng.normal(0, 0.3 * scale, len(ENERGY_TERMS)))
-    pinned = np.array([t.prior_weight >= 10 for t in ENERGY_TERMS])  # held at physics (the static term)
+    pinned = np.array([t.fixed for t in ENERGY_TERMS])  # physical constants (the static term)
     theta = np.where(pinned, [t.prior for t in ENERGY_TERMS], theta)
     tau = np.array([max(t.prior, t.lower) for t in TIME_TERMS]) * np.exp(np.abs(rng.normal(0, 0.2 * scale, len(TIME_TERMS))))
     return theta, tau

@@ -10,6 +10,7 @@ Energy per request, every term linear in its coefficient:
       + dP*(L_out/b)*G*th_ep*t_a2a_step                                           EP all-to-all
       + dP*G*th_ovh*(T_ovh_pf/b + (L_out/b)*T_ovh_step)                          launch/scheduling overhead
       + dP*G*th_moe*(T_moe_pf/b + (L_out/b)*T_moe_step)                          MoE routing and dispatch
+      + dP*G*th_host*(L_out/b)*T_host_step                                        host-side stalls
       + th_s*P_idle*G*(T_pf/b + L_out*ITL/b)                                      static (idle) power
 
 with dP = TDP - P_idle, b the running batch per replica, G the GPUs of one replica, and ITL and
@@ -40,14 +41,14 @@ class Term:
     doc: str
     prior_weight: float = 0.15  # pull toward the prior (log units); larger where physics pins the value
     lower: float = 0.0  # physical lower bound (a time can never beat the peak rate: >= 1)
+    fixed: bool = False  # a physical constant, never fitted
 
 
-# Idle power is drawn whatever the work: the static term is held at its physical value (coefficient 1
-# on the catalog's idle power) unless the data strongly disagree. Pinning it changed no accuracy figure
-# (n = 50 selection benchmark: Top-1 89.4% and MAPE 23.1% either way) and makes the breakdown physical:
-# the static share on ML.ENERGY v3 becomes 23% (median), as the measured idle / average power (24%).
-STATIC_PRIOR_WEIGHT = 100.0
-
+# Idle power is drawn whatever the work: the static term is the catalog's (or the measured) idle power
+# of every GPU over the request's share of wall time, coefficient 1, not fitted. Holding it changed no
+# accuracy figure (n = 50 selection benchmark: Top-1 89.4% and MAPE 23.1% either way) and makes the
+# breakdown physical: the static share on ML.ENERGY v3 is 23% (median), as measured idle / average
+# power (24%). The twelve fitted energy coefficients are the other terms.
 ENERGY_TERMS: tuple[Term, ...] = (
     Term("theta_prefill", "prefill", "J per (J at peak FLOP/s)", 1.6, "prefill linear-layer FLOPs at TDP-idle power"),
     Term("theta_attn", "prefill", "J per (J at peak FLOP/s)", 1.5, "prefill attention FLOPs (quadratic in prompt length)"),
@@ -60,7 +61,8 @@ ENERGY_TERMS: tuple[Term, ...] = (
     Term("theta_ep", "ep_comm", "fraction of TDP-idle", 0.5, "expert-parallel all-to-all time on all GPUs"),
     Term("theta_overhead", "decode", "fraction of TDP-idle", 0.2, "dynamic power during launch and scheduling overhead time"),
     Term("theta_moe", "decode", "fraction of TDP-idle", 0.7, "dynamic power during MoE routing and dispatch time"),
-    Term("theta_static", "static", "fraction of idle power", 1.0, "idle power of every GPU over the request's share of time", STATIC_PRIOR_WEIGHT),
+    Term("theta_host", "decode", "fraction of TDP-idle", 0.1, "dynamic power while the host schedules and samples (per step, per sequence)"),
+    Term("theta_static", "static", "fraction of idle power", 1.0, "idle power of every GPU over the request's share of time", fixed=True),
 )
 ENERGY_NAMES = tuple(t.name for t in ENERGY_TERMS)
 GROUPS = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "static")
@@ -116,7 +118,8 @@ def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Columns of the time matrices that are overhead (not work): their time feeds theta_overhead.
-OVERHEAD_TIME_COLUMNS = (3, 4, 5, 9)
+OVERHEAD_TIME_COLUMNS = (3, 9)  # device-side launch overheads
+HOST_TIME_COLUMNS = (4, 5)  # host-side time per step and per sequence
 MOE_TIME_COLUMNS = (6, 7)
 
 
@@ -133,13 +136,14 @@ def partial_times(f: Features, tau: np.ndarray, cols) -> tuple[np.ndarray, np.nd
 
 
 def energy_matrices(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Design matrices (n x 12) of prefill and decode energy per request in the energy coefficients.
+    """Design matrices (n x 13) of prefill and decode energy per request in the energy coefficients.
 
     Column j of the sum is term j's energy at coefficient 1; the prediction is matrix @ theta.
     """
     itl, ttft = predict_times(f, tau)
     ovh_step, ovh_pf = partial_times(f, tau, OVERHEAD_TIME_COLUMNS)
     moe_step, moe_pf = partial_times(f, tau, MOE_TIME_COLUMNS)
+    host_step, _ = partial_times(f, tau, HOST_TIME_COLUMNS)
     dP = np.maximum(f.tdp - f.idle, 0.0)
     per_req = f.out_tokens / f.batch  # decode steps' share that belongs to one request
     n = f.n
@@ -159,8 +163,9 @@ def energy_matrices(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarra
     dec[:, 9] = dP * f.G * per_req * ovh_step
     pf[:, 10] = dP * f.G * moe_pf / f.batch
     dec[:, 10] = dP * f.G * per_req * moe_step
-    pf[:, 11] = f.idle * f.G * ttft / f.batch
-    dec[:, 11] = f.idle * f.G * per_req * itl
+    dec[:, 11] = dP * f.G * per_req * host_step
+    pf[:, 12] = f.idle * f.G * ttft / f.batch
+    dec[:, 12] = f.idle * f.G * per_req * itl
     return pf, dec
 
 

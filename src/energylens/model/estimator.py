@@ -19,7 +19,7 @@ from .predictor import ClosedFormPredictor, energy_targets, prepare
 # Coefficients that depend on the hardware and the serving engine rather than on the model's
 # structure: the ones a recalibration (`fit --from`) refits. Documented in docs/MODEL.md.
 RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
-HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "theta_static",
+HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "theta_host",
                          "tau_memory", "tau_flops", "tau_overhead", "tau_step", "tau_sequence", "tau_prefill",
                          "tau_prefill_overhead")
 
@@ -80,7 +80,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
             raise DataError("no rows to fit")
         f = compute_features(df)
         theta0, tau0 = self._prior_vectors()
-        fixed = set(self.fixed or ())
+        fixed = set(self.fixed or ()) | {t.name for t in ENERGY_TERMS + TIME_TERMS if t.fixed}
         itl_X, ttft_X = time_matrices(f)
         itl = df["itl_s"].to_numpy(float) if "itl_s" in df else np.full(len(df), np.nan)
         ttft = df["ttft_s"].to_numpy(float) if "ttft_s" in df else np.full(len(df), np.nan)

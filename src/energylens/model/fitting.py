@@ -53,7 +53,7 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
     free = np.array([(share[j] >= MIN_SHARE) and (names[j] not in fixed) for j in range(p)])
     for j in range(p):
         if not free[j]:
-            why = "fixed by the user" if names[j] in fixed else "no row where this term matters"
+            why = "held fixed" if names[j] in fixed else "no row where this term matters"
             notes.append(f"{names[j]}: kept at prior {prior[j]:.4g} ({why})")
     if n_res == 0 or not free.any():
         return FitResult(prior.copy(), free, np.zeros((p, p)), float("nan"), n_res, 0.0, notes)

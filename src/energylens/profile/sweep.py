@@ -128,6 +128,8 @@ def summarize(cfg: dict, m: dict, gpu_info: dict, num_gpus: int, engine_name: st
     row = {
         "model": cfg["model"], "gpu": gpu, "num_gpus": num_gpus, "tp": cfg["tp"], "pp": cfg["pp"], "ep": 1, "dp": 1,
         "batch_size": b, "input_tokens": cfg["input_tokens"], "output_tokens": lout, "task": "fixed-length",
+        # measured idle power per GPU replaces the catalog's estimate in the static term
+        "gpu_idle_w": idle_w / num_gpus if idle_w is not None else nan,
         "modality": "text",
         "energy_request_j": (pf_e + dec_e) / b if has_energy else nan,
         "energy_token_j": (pf_e + dec_e) / b / lout if has_energy else nan,
