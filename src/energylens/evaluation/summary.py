@@ -47,6 +47,8 @@ def learning_table(records) -> pd.DataFrame:
 def samples_to_match(curve: pd.DataFrame, reference: str = "energylens", at: int = 50) -> pd.DataFrame:
     """Smallest n at which each method's MAPE is no worse than the reference's at n = `at`."""
     rows = []
+    if curve.empty:
+        return pd.DataFrame()
     for d, g in curve.groupby("dataset"):
         ref = g[(g["method"] == reference) & (g["n_train"] == at)]
         if ref.empty:

@@ -1,0 +1,103 @@
+"""Metrics, scenario definitions, the no-leak split, baselines and the report writer."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from energylens.evaluation.metrics import mape, mdape, selection_metrics
+from energylens.evaluation.scenarios import define_scenarios, split_scenarios
+from energylens.evaluation.synthetic import synthetic_profiles
+
+
+def test_selection_metrics_by_hand():
+    e = [10.0, 12.0, 10.1, 20.0]
+    m = selection_metrics(e, [3.0, 1.0, 2.0, 4.0])  # picks the 12 J candidate
+    assert m["top1"] == 0 and m["top1_2pct"] == 0 and m["regret"] == pytest.approx(0.2)
+    m = selection_metrics(e, [2.0, 3.0, 1.0, 4.0])  # picks 10.1 J: within 2% of the best
+    assert m["top1"] == 0 and m["top1_2pct"] == 1 and m["regret"] == pytest.approx(0.01)
+    assert selection_metrics(e, e)["pairwise"] == 1 and selection_metrics(e, [-x for x in e])["pairwise"] == 0
+
+
+def test_mape_and_mdape():
+    assert mape([11, 9], [10, 10]) == pytest.approx(0.1)
+    assert mdape([10, 20, 13], [10, 10, 10]) == pytest.approx(0.3)
+    assert np.isnan(mape([1.0], [np.nan]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0.1, 100), min_size=2, max_size=8), st.lists(st.floats(-5, 5), min_size=8, max_size=8))
+def test_regret_is_zero_iff_best_is_chosen(energy, noise):
+    e = np.array(energy)
+    s = e + np.array(noise[: len(e)])
+    m = selection_metrics(e, s)
+    assert m["regret"] >= 0
+    assert (m["regret"] <= 1e-9) == bool(m["top1"])
+
+
+@pytest.fixture(scope="module")
+def table():
+    df = synthetic_profiles(n=400, seed=3)
+    df["task"] = np.where(np.arange(len(df)) % 2, "chat", "code")
+    return df
+
+
+@pytest.mark.parametrize("kind", ["parallelism", "hardware", "slo"])
+def test_scenarios_have_distinct_candidates(table, kind):
+    sc = define_scenarios(table, kind)
+    assert sc
+    for s in sc:
+        rows = table.iloc[s.rows]
+        assert len(rows[["gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].drop_duplicates()) >= 2
+        assert rows["model"].nunique() == 1 and rows["task"].nunique() == 1
+        if kind == "parallelism":
+            assert rows["gpu"].nunique() == 1 and rows["batch_size"].nunique() == 1
+        if kind == "slo":
+            assert (rows["itl_s"] <= s.slo_s + 1e-12).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.1, 0.6))
+def test_split_never_trains_on_test_candidates(table, seed, share):
+    sc = define_scenarios(table, "slo")
+    test, pool = split_scenarios(sc, len(table), np.random.default_rng(seed), share)
+    for s in test:
+        assert not pool[s.rows].any()
+
+
+def test_every_baseline_fits_and_predicts(table):
+    from energylens.baselines import REGISTRY, make
+
+    train, test = table.iloc[:120], table.iloc[120:160]
+    for name in REGISTRY:
+        p = make(name, random_state=0).fit(train).predict(test)
+        assert p.shape == (40,) and np.isfinite(p).all() and (p > 0).all(), name
+
+
+def test_selection_experiment_records(table):
+    from energylens.evaluation.experiments import selection_experiment
+
+    recs = selection_experiment(table, "synthetic", "parallelism", ["energylens", "loglinear", "latency_measured"], 50, [0, 1])
+    assert len(recs) == 6
+    el = [r for r in recs if r["method"] == "energylens"]
+    assert all(0 <= r["top1"] <= 1 and r["scenarios"] > 0 and r["n_train"] == 50 for r in el)
+    assert np.mean([r["mape"] for r in el]) < 0.2  # the formula generated this synthetic data
+
+
+def test_report_writes_markdown_html_json(tmp_path, table):
+    from energylens.evaluation.experiments import latency_vs_energy, selection_experiment
+    from energylens.report.build import write_report
+
+    res = {"plan": {"quick": True, "seeds": 1, "n_train": 50, "kinds": ["parallelism"], "datasets": ["synthetic"],
+                    "curve_sizes": [50], "curve_seeds": 1, "hardware_seeds": 1},
+           "data": {"synthetic": {"rows": len(table), "models": 6, "gpus": ["H100-SXM"]}},
+           "selection": selection_experiment(table, "synthetic", "parallelism", ["energylens", "rf"], 50, [0]),
+           "learning_curve": [], "unseen_batch": [], "unseen_hardware": [], "leave_family_out": [],
+           "latency_vs_energy": latency_vs_energy(table, "synthetic"), "parity": [], "elapsed_s": 1.0}
+    paths = write_report(res, tmp_path, command="test")
+    md = (tmp_path / "report.md").read_text()
+    assert "## Headline: 50 measurements" in md and "energylens" in md
+    html = (tmp_path / "report.html").read_text()
+    assert html.startswith("<!doctype html>") and "data:image/png;base64," in html  # self-contained figures
+    assert json.loads((tmp_path / "results.json").read_text())["plan"]["n_train"] == 50
