@@ -35,7 +35,9 @@ def recommend(
               batches=batch, itl_slo_ms=itl_slo_ms, ttft_slo_ms=ttft_slo_ms, model_file=model_file,
               model_config=model_config, hardware_catalog_file=hardware_catalog_file,
               model_catalog_file=model_catalog_file, return_all=True)
-    shown = res[(res["rank"] <= top) | res["latency_optimal"] | res["tp_default"]]
+    compact = res[~res["replica_of_smaller"] | res["latency_optimal"] | res["tp_default"]]
+    ranked = compact[~compact["replica_of_smaller"]].head(top)
+    shown = compact[compact.index.isin(ranked.index) | compact["latency_optimal"] | compact["tp_default"]]
     if plot is not None:
         from ..report.plots import pareto_plot
 
@@ -59,11 +61,14 @@ def recommend(
     view["note"] = ["latency-optimal" if lo else ("all-GPU TP default" if td else "")
                     for lo, td in zip(shown["latency_optimal"], shown["tp_default"])]
     console.print(table(view.round(2), title=f"Deployments of {model} ranked by predicted energy per request"))
-    console.print(f"{res.attrs['candidates']} candidates, {res.attrs['feasible']} feasible, {res.attrs['meeting_slo']} meeting the SLOs.")
+    hidden = int(res["replica_of_smaller"].sum())
+    console.print(f"{res.attrs['candidates']} candidates, {res.attrs['feasible']} feasible, {res.attrs['meeting_slo']} meeting the SLOs"
+                  + (f"; {hidden} data-parallel copies of listed layouts not shown (same J/request)." if hidden else "."))
     lat = res[res["latency_optimal"]].iloc[0]
     console.print(f"best: {best['gpu']} x{best['num_gpus']} tp{best['tp']} pp{best['pp']} ep{best['ep']} dp{best['dp']} "
                   f"batch {best['batch_size']}: {best['energy_request_j']:.4g} J/request, {best['energy_token_j']:.4g} J/token; "
-                  f"saves {lat['energy_request_j'] and 100 * (1 - best['energy_request_j'] / lat['energy_request_j']):.1f}% vs the latency-optimal choice")
+                  f"saves {100 * (1 - best['energy_request_j'] / lat['energy_request_j']):.1f}% vs the latency-optimal choice at the same batch "
+                  f"({lat['gpu']} x{lat['num_gpus']} tp{lat['tp']} pp{lat['pp']} ep{lat['ep']}, {lat['itl_ms']:.1f} ms ITL)")
     td = res[res["tp_default"]]
     if len(td):
         d = td.iloc[0]

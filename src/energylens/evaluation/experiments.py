@@ -243,3 +243,26 @@ def planned_vs_random(df: pd.DataFrame, dataset: str, budget: int, seeds) -> lis
     for seed in seeds:
         score(np.random.default_rng(seed).choice(len(df), budget, replace=False), "random", seed)
     return recs
+
+
+def residuals(df: pd.DataFrame, dataset: str) -> list[dict]:
+    """In-sample residuals of a fit on every row, per model, GPU and task: where the shared formula misses."""
+    from ..model.estimator import EnergyLensRegressor
+
+    m = EnergyLensRegressor(random_state=0).fit(df)
+    p = m.predict_frame(df)
+    y = energy_target(df)
+    ratio = p["pred_energy_request_j"].to_numpy() / y
+    itl_ratio = p["pred_itl_s"].to_numpy() / df["itl_s"].to_numpy(float) if "itl_s" in df else np.full(len(df), np.nan)
+    recs = []
+    for by in ("model", "gpu", "task"):
+        if by not in df:
+            continue
+        keys = df[by].fillna("").to_numpy()
+        for k in pd.unique(keys):
+            sel = keys == k
+            r, ir = ratio[sel], itl_ratio[sel]
+            recs.append({"dataset": dataset, "by": by, "group": str(k), "rows": int(sel.sum()),
+                         "median_pred_over_measured": float(np.median(r)), "mape": float(np.mean(np.abs(r - 1))),
+                         "itl_median_pred_over_measured": float(np.nanmedian(ir)) if np.isfinite(ir).any() else float("nan")})
+    return recs

@@ -90,7 +90,7 @@ def run_evaluation(data=None, quick: bool = False, progress=None) -> dict:
             sel += ex.selection_experiment(sets[d], d, kind, METHODS, plan.n_train, plan.seeds)
             tick(f"selection {d} {kind}")
     res["selection"] = sel
-    curve, batch, hw, fam, lat, planned = [], [], [], [], [], []
+    curve, batch, hw, fam, lat, planned, resid = [], [], [], [], [], [], []
     for d in [d for d in names if d != "both"]:
         df = sets[d]
         for n in plan.curve_sizes:
@@ -104,9 +104,10 @@ def run_evaluation(data=None, quick: bool = False, progress=None) -> dict:
         tick(f"leave one family out {d}")
         lat += ex.latency_vs_energy(df, d)
         planned += ex.planned_vs_random(df, d, plan.n_train, plan.curve_seeds or (0,))
+        resid += ex.residuals(df, d)
         tick(f"latency vs energy, planner {d}")
     res.update(learning_curve=curve, unseen_batch=batch, unseen_hardware=hw, leave_family_out=fam,
-               latency_vs_energy=lat, planned_vs_random=planned)
+               latency_vs_energy=lat, planned_vs_random=planned, residuals=resid)
     if "gpu-prefill-decode" in sets:
         res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
         res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "

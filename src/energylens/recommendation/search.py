@@ -91,7 +91,10 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms))
     res = res[slo_ok].sort_values(["energy_request_j", "latency_s"], kind="mergesort").reset_index(drop=True)
     res.insert(0, "rank", np.arange(1, len(res) + 1))
-    lat = int(res["latency_s"].idxmin())
+    # The latency-optimal choice at the same load: lowest end-to-end latency among the deployments that
+    # serve the best configuration's concurrency (batch size), as a latency-minded operator would pick.
+    same_load = res[res["batch_size"] == res.iloc[0]["batch_size"]]
+    lat = int(same_load["latency_s"].idxmin())
     res["latency_optimal"] = False
     res.loc[lat, "latency_optimal"] = True
     best = res.iloc[0]
@@ -103,6 +106,10 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         res["savings_vs_tp_default_pct"] = 100 * (1 - res["energy_request_j"] / res.loc[default, "energy_request_j"])
     else:
         res["savings_vs_tp_default_pct"] = np.nan
+    # Data-parallel copies of a smaller deployment have its per-request figures: flag them.
+    per_replica = res["batch_size"] / res["dp"]
+    key = pd.DataFrame({"gpu": res["gpu"], "tp": res["tp"], "pp": res["pp"], "ep": res["ep"], "b": per_replica})
+    res["replica_of_smaller"] = (res["dp"] > 1) & key.duplicated(keep="first")
     res.attrs["candidates"] = len(cand)
     res.attrs["feasible"] = int(len(ok))
     res.attrs["meeting_slo"] = int(slo_ok.sum())
