@@ -35,6 +35,7 @@ class Features:
     out_tokens: np.ndarray
     in_tokens: np.ndarray
     layers: np.ndarray
+    launch_layers: np.ndarray  # layers weighted by kernel launches: a MoE block launches about twice a dense MLP's
     # hardware
     peak_flops: np.ndarray  # FLOP/s
     bw: np.ndarray  # B/s
@@ -179,6 +180,7 @@ def compute_features(df: pd.DataFrame) -> Features:
     t_alltoall_step = np.where(ep > 1, 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * batch * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
 
     return Features(G=G, dp=dp, engines=engines, tp=tp, pp=pp, ep=ep, batch=batch, out_tokens=L_out, in_tokens=L_in, layers=layers,
+                    launch_layers=layers + moe_layers,
                     peak_flops=peak, bw=bw, link=link, tdp=tdp, idle=idle,
                     flops_pf_linear=flops_pf_linear, flops_pf_attn=flops_pf_attn, flops_pf_vision=flops_pf_vision,
                     weight_bytes=W, weight_bytes_step=weight_bytes_step, kv_bytes_step=kv_bytes_step,

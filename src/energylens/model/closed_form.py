@@ -86,7 +86,7 @@ def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
     """Design matrices (n x 10) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
     if f.time_cache is not None:
         return f.time_cache
-    ovh = f.layers * LAYER_OVERHEAD_S
+    ovh = f.launch_layers * LAYER_OVERHEAD_S
     zero = np.zeros(f.n)
     itl = np.column_stack([
         (f.pp * f.weight_bytes_step + f.kv_bytes_step) / (f.G * f.bw),
