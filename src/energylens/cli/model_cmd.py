@@ -20,7 +20,7 @@ def fit(
     output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
     seed: int = typer.Option(0, "--seed", help="Seed for the row draw and the fit's extra starts."),
-    base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model: refit only the hardware- and engine-dependent coefficients."),
+    base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model ('default' = the shipped one): refit only the hardware- and engine-dependent coefficients."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
 ):
     """Fit the closed-form energy and time models and write a JSON model file."""
@@ -46,7 +46,12 @@ def fit(
     if note:
         provenance["note"] = note
     if base is not None:
-        base_model = _load(base)
+        if str(base) == "default" and not base.exists():
+            from ..model.default import default_model
+
+            base_model = default_model(estimator=True)
+        else:
+            base_model = _load(base)
         priors = dict(zip(ENERGY_NAMES, base_model.coef_)) | dict(zip(TIME_NAMES, base_model.tau_))
         fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in HARDWARE_ENGINE_COEFS)
         model = EnergyLensRegressor(random_state=seed, priors=priors, fixed=fixed,
