@@ -1,0 +1,96 @@
+"""Run the speed and accuracy benchmarks and write docs/BENCHMARKS.md from their results.
+
+usage: python benchmarks/run_all.py [--data ../shared/data] [--quick]
+The accuracy part is `energylens evaluate` (all experiments, 20 seeds); its full report goes to
+report/ beside docs/BENCHMARKS.md's summary. Every number in BENCHMARKS.md comes from this run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("ENERGYLENS_DATA", str(ROOT.parent / "shared" / "data")))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "report"))
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from energylens import __version__
+    from energylens.evaluation import summary as S
+    from energylens.evaluation.runner import load_datasets, run_evaluation
+    from energylens.io import atomic_write_text
+    from energylens.report.build import write_report
+    from energylens.report.tables import markdown_table
+
+    speed = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--data", args.data],
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    t0 = time.monotonic()
+    res = run_evaluation(args.data, quick=args.quick)
+    sets = load_datasets(Path(args.data))
+    cmd = f"energylens evaluate --data {args.data} --out {args.out}" + (" --quick" if args.quick else "")
+    write_report(res, args.out, sets, cmd)
+    elapsed = time.monotonic() - t0
+    sel = S.selection_table(res["selection"])
+    curve = S.learning_table(res["learning_curve"])
+    md = [
+        "# Benchmarks", "",
+        f"Latest run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, energylens {__version__}, "
+        f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Regenerate everything below with `python benchmarks/run_all.py --data ../shared/data` "
+        f"(speed: `python benchmarks/bench_speed.py`; accuracy: `{cmd}`, {elapsed:.0f} s). "
+        "All accuracy numbers are on real public measurements (ML.ENERGY v3 and v2) or the project's own "
+        "H100 measurements (gpu-prefill-decode); none on generated data.", "",
+        "## Speed", "", *[f"- {line}" for line in speed], "",
+        "## Targets", "", markdown_table(S.targets(res)),
+        "## n = 50 measurements: every method, mean over datasets x scenario kinds", "",
+        f"{res['plan']['seeds']} seeds; test scenarios never in training (docs/EVALUATION.md).", "",
+        markdown_table(S.headline(res["selection"])),
+        "## Per dataset and scenario kind (n = 50)", "",
+        markdown_table(sel[sel["method"].isin(["energylens", "loglinear", "xgb", "ensemble", "roofline",
+                                                "latency_measured"])].drop(columns=["n_train", "top1_sd"])),
+        "## Learning curves: samples each method needs to match EnergyLens at n = 50", "",
+        markdown_table(S.samples_to_match(curve)),
+        "## Unseen batch sizes (train batch <= 64, test >= 128)", "",
+        markdown_table(S.simple_mean(res["unseen_batch"], ["dataset", "method"], ("mape", "mdape"))),
+        "## Unseen hardware (train on one GPU type, test on another)", "",
+        markdown_table(S.simple_mean(res["unseen_hardware"], ["dataset", "source_gpu", "target_gpu", "calibration", "method"],
+                                     ("mape",)).query("method in ['energylens', 'loglinear', 'xgb', 'ensemble']")),
+        "## Leave one model family out", "",
+        markdown_table(S.simple_mean(res["leave_family_out"], ["dataset", "method"], ("mape", "top1"))),
+        "## Latency-optimal vs energy-optimal (measured)", "", markdown_table(pd.DataFrame(res["latency_vs_energy"])),
+        "## Profiling planner: 50 planned vs 50 random measurements", "",
+        markdown_table(S.simple_mean(res.get("planned_vs_random", []), ["dataset", "selection"], ("mape",))),
+    ]
+    if res.get("prefill_decode_lomo"):
+        lomo = pd.DataFrame(res["prefill_decode_lomo"])
+        piv = lomo.pivot_table(index=["held_out", "method"], columns="target", values="mape").reset_index()
+        piv = piv.rename(columns={t: f"{t}_mape" for t in ("energy_request", "prefill", "decode", "ttft", "itl")})
+        md += ["## Prefill and decode, unseen models (gpu-prefill-decode, H100, leave one model out)", "",
+               markdown_table(piv), res.get("prefill_decode_unseen_gpu", ""), ""]
+    if res.get("residuals"):
+        r = pd.DataFrame(res["residuals"])
+        md += ["## Residuals of one shared formula (in sample, per GPU, task and worst models)", "",
+               markdown_table(r[r["by"] == "gpu"].drop(columns="by")),
+               markdown_table(r[r["by"] == "task"].drop(columns="by")),
+               markdown_table(r[r["by"] == "model"].drop(columns="by").sort_values("mape", ascending=False).head(12))]
+    md += ["", f"Full report with figures: `{args.out}/report.html` (not committed; regenerate with the command above)."]
+    atomic_write_text(ROOT / "docs" / "BENCHMARKS.md", "\n".join(md) + "\n")
+    print(f"wrote docs/BENCHMARKS.md ({elapsed:.0f} s evaluation)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reports: plots, Markdown and self-contained HTML."""
