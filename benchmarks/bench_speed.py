@@ -14,8 +14,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 warnings.filterwarnings("ignore")
 

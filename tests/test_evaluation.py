@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -95,7 +94,7 @@ def test_report_writes_markdown_html_json(tmp_path, table):
            "selection": selection_experiment(table, "synthetic", "parallelism", ["energylens", "rf"], 50, [0]),
            "learning_curve": [], "unseen_batch": [], "unseen_hardware": [], "leave_family_out": [],
            "latency_vs_energy": latency_vs_energy(table, "synthetic"), "parity": [], "elapsed_s": 1.0}
-    paths = write_report(res, tmp_path, command="test")
+    write_report(res, tmp_path, command="test")
     md = (tmp_path / "report.md").read_text()
     assert "## Headline: 50 measurements" in md and "energylens" in md
     html = (tmp_path / "report.html").read_text()

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energylens.errors import NoGpuError
 from energylens.profile.devices import FakeGpu
 from energylens.profile.monitor import EnergyMonitor
 from energylens.profile.sweep import SweepSpec, done_keys, failed_path, run_sweep

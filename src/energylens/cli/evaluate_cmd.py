@@ -1,7 +1,6 @@
 """`energylens evaluate`: every experiment on the real data, written as a report."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 

@@ -5,7 +5,6 @@ catalogs where they are absent. The first violation raises a DataError naming fi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -283,7 +282,3 @@ def schema_markdown() -> str:
         req = "yes" if c.required else (f"default {c.default}" if c.default is not None else "")
         lines.append(f"| `{c.name}` | {c.kind} | {c.unit} | {req} | {c.doc} |")
     return "\n".join(lines)
-
-
-def is_missing(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))

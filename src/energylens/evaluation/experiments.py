@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..baselines import ENERGY_PREDICTORS, make
+from ..baselines import make
 from ..baselines.raw_features import energy_target
 from .metrics import mape, mdape, selection_metrics
 from .scenarios import define_scenarios, split_scenarios

@@ -1,7 +1,6 @@
 """Aggregate experiment records into the report's tables (plain DataFrames)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 BLACK_BOXES = ("rf", "xgb", "ensemble")

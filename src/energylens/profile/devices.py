@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import abc
 import time
-from dataclasses import dataclass
 
 from ..errors import NoGpuError
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
