@@ -59,6 +59,8 @@ def main():
         "## n = 50 measurements: every method, mean over datasets x scenario kinds", "",
         f"{res['plan']['seeds']} seeds; test scenarios never in training (docs/EVALUATION.md).", "",
         markdown_table(S.headline(res["selection"])),
+        "## Energy MAPE at 50 random training rows (every other row tested)", "",
+        markdown_table(S.simple_mean(res.get("random_split", []), ["dataset", "method"], ("mape", "mdape"))),
         "## Per dataset and scenario kind (n = 50)", "",
         markdown_table(sel[sel["method"].isin(["energylens", "loglinear", "xgb", "ensemble", "roofline",
                                                 "latency_measured"])].drop(columns=["n_train", "top1_sd"])),

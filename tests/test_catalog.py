@@ -75,3 +75,13 @@ def test_every_model_in_the_real_data_is_in_the_catalog(data_dir):
         df = import_dataset(kind, data_dir / kind)
         models = model_catalog()
         assert all(m in models for m in df["model"].unique()), kind
+
+
+def test_catalog_command_reads_a_config(tmp_path, run_cli):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+                             "num_key_value_heads": 8, "intermediate_size": 8192, "vocab_size": 128256,
+                             "tie_word_embeddings": True}))
+    code, out = run_cli("catalog", "--model-config", p, "--json")
+    spec = json.loads(out)
+    assert code == 0 and spec["layers"] == 16 and spec["params_total_b"] == pytest.approx(1.24, rel=0.02)

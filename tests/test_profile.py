@@ -167,3 +167,34 @@ def test_planner_picks_informative_distinct_configurations(tmp_path, run_cli):
     code, text = run_cli("plan", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", 2,
                          "--budget", 5, "-o", tmp_path / "sweep.csv")
     assert code == 0 and len(pd.read_csv(tmp_path / "sweep.csv")) == 5
+
+
+def test_zeus_monitor_adapter(monkeypatch):
+    """With Zeus installed its windows are used; its Measurement maps onto ours (units kept)."""
+    import sys
+    import types
+
+    from energylens.profile import monitor as mon_mod
+
+    class FakeZeus:
+        def __init__(self, gpu_indices):
+            self.idx = gpu_indices
+
+        def begin_window(self, name):
+            self.t = time.perf_counter()
+
+        def end_window(self, name):
+            dt = time.perf_counter() - self.t
+            return types.SimpleNamespace(time=dt, gpu_energy={i: 100.0 * dt for i in self.idx})
+
+    fake = types.ModuleType("zeus.monitor")
+    fake.ZeusMonitor = FakeZeus
+    monkeypatch.setitem(sys.modules, "zeus", types.ModuleType("zeus"))
+    monkeypatch.setitem(sys.modules, "zeus.monitor", fake)
+    m = mon_mod.ZeusEnergyMonitor([0, 1])
+    m.begin_window("decode")
+    time.sleep(0.01)
+    out = m.end_window("decode")
+    assert out.name == "decode" and set(out.energy_j) == {0, 1}
+    assert out.total_energy_j == pytest.approx(200.0 * out.time_s)
+    assert isinstance(mon_mod.make_monitor([FakeGpu()]), mon_mod.EnergyMonitor)  # fakes never go through Zeus

@@ -14,6 +14,7 @@ def catalog(
     kind: str = typer.Argument("all", help="What to list: gpus, models or all."),
     hardware_catalog_file: Optional[Path] = typer.Option(None, "--hardware-catalog", help="Extra hardware TOML."),
     model_catalog_file: Optional[Path] = typer.Option(None, "--model-catalog", help="Extra model TOML."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="Show the figures read from a Hugging Face config.json."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
     """List the accelerators and models EnergyLens knows, with their figures."""
@@ -22,6 +23,19 @@ def catalog(
 
     if kind not in ("gpus", "models", "all"):
         raise EnergyLensError(f"catalog: expected gpus, models or all, got '{kind}'")
+    if model_config is not None:
+        from ..catalog import model_from_hf_config
+
+        spec = model_from_hf_config(model_config)
+        row = {k: v for k, v in spec.as_dict().items() if k not in ("aliases",)}
+        if json_out:
+            import json
+
+            typer.echo(json.dumps(row, indent=2))
+        else:
+            console.print(table(pd.DataFrame([row]).T.reset_index().rename(columns={"index": "field", 0: "value"}),
+                                title=f"Model figures read from {model_config}"))
+        return
     out = {}
     if kind in ("gpus", "all"):
         hw = hardware_catalog(hardware_catalog_file)

@@ -266,3 +266,17 @@ def residuals(df: pd.DataFrame, dataset: str) -> list[dict]:
                          "median_pred_over_measured": float(np.median(r)), "mape": float(np.mean(np.abs(r - 1))),
                          "itl_median_pred_over_measured": float(np.nanmedian(ir)) if np.isfinite(ir).any() else float("nan")})
     return recs
+
+
+def random_split_mape(df: pd.DataFrame, dataset: str, methods, n_train: int, seeds) -> list[dict]:
+    """Energy MAPE with n_train rows drawn at random and every other row as the test set."""
+    recs = []
+    y_all = energy_target(df)
+    for seed in seeds:
+        idx = np.random.default_rng(seed).permutation(len(df))
+        tr, te = idx[:n_train], idx[n_train:]
+        preds = fit_predict(_order(methods), df.iloc[tr], df.iloc[te], seed)
+        for name in methods:
+            recs.append({"dataset": dataset, "method": name, "seed": seed, "n_train": n_train, "test_rows": len(te),
+                         "mape": mape(preds[name], y_all[te]), "mdape": mdape(preds[name], y_all[te])})
+    return recs

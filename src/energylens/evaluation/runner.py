@@ -90,7 +90,7 @@ def run_evaluation(data=None, quick: bool = False, progress=None) -> dict:
             sel += ex.selection_experiment(sets[d], d, kind, METHODS, plan.n_train, plan.seeds)
             tick(f"selection {d} {kind}")
     res["selection"] = sel
-    curve, batch, hw, fam, lat, planned, resid = [], [], [], [], [], [], []
+    curve, batch, hw, fam, lat, planned, resid, rnd = [], [], [], [], [], [], [], []
     for d in [d for d in names if d != "both"]:
         df = sets[d]
         for n in plan.curve_sizes:
@@ -105,9 +105,10 @@ def run_evaluation(data=None, quick: bool = False, progress=None) -> dict:
         lat += ex.latency_vs_energy(df, d)
         planned += ex.planned_vs_random(df, d, plan.n_train, plan.curve_seeds or (0,))
         resid += ex.residuals(df, d)
+        rnd += ex.random_split_mape(df, d, ENERGY_PREDICTORS, plan.n_train, plan.seeds)
         tick(f"latency vs energy, planner {d}")
     res.update(learning_curve=curve, unseen_batch=batch, unseen_hardware=hw, leave_family_out=fam,
-               latency_vs_energy=lat, planned_vs_random=planned, residuals=resid)
+               latency_vs_energy=lat, planned_vs_random=planned, residuals=resid, random_split=rnd)
     if "gpu-prefill-decode" in sets:
         res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
         res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "

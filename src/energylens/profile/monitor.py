@@ -55,3 +55,42 @@ class EnergyMonitor:
         time.sleep(seconds)
         m = self.end_window("_idle")
         return None if m.total_energy_j is None else m.total_energy_j / m.time_s
+
+
+class ZeusEnergyMonitor:
+    """The same windows through Zeus's ZeusMonitor (used when the `zeus` package is installed)."""
+
+    def __init__(self, gpu_indices: list[int], sync=None):
+        from zeus.monitor import ZeusMonitor  # optional dependency
+
+        self._zeus = ZeusMonitor(gpu_indices=list(gpu_indices))
+        self._sync = sync or (lambda: None)
+        self.gpu_indices = list(gpu_indices)
+
+    def begin_window(self, name: str) -> None:
+        self._sync()
+        self._zeus.begin_window(name)
+
+    def end_window(self, name: str) -> Measurement:
+        self._sync()
+        m = self._zeus.end_window(name)
+        energy = {int(i): (None if e is None else float(e)) for i, e in (m.gpu_energy or {}).items()}
+        return Measurement(name, float(m.time), energy)
+
+    def idle_power_w(self, seconds: float = 1.0) -> float | None:
+        self.begin_window("_idle")
+        time.sleep(seconds)
+        m = self.end_window("_idle")
+        return None if m.total_energy_j is None else m.total_energy_j / m.time_s
+
+
+def make_monitor(gpus: list[GpuDevice], sync=None):
+    """Zeus's monitor when it is installed and real GPUs are measured, else NVML counters directly."""
+    from .devices import NvmlGpu
+
+    if gpus and all(isinstance(g, NvmlGpu) for g in gpus):
+        try:
+            return ZeusEnergyMonitor([g.index for g in gpus], sync)
+        except ImportError:
+            pass
+    return EnergyMonitor(gpus, sync)

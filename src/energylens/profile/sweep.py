@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import EnergyLensError
 from ..io import read_table, write_table
-from .monitor import EnergyMonitor
+from .monitor import EnergyMonitor, make_monitor
 
 KEY = ("model", "tp", "pp", "batch_size", "input_tokens", "output_tokens")
 
@@ -92,7 +92,7 @@ def _stats(values):
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
-def measure_config(engine, monitor: EnergyMonitor, cfg: dict, repeats: int, warmup: int) -> dict:
+def measure_config(engine, monitor, cfg: dict, repeats: int, warmup: int) -> dict:
     b, lin, lout = cfg["batch_size"], cfg["input_tokens"], cfg["output_tokens"]
     for _ in range(warmup):  # compile, allocate, fill caches: not recorded
         engine.decode(engine.prefill(b, lin), min(lout, 4))
@@ -163,7 +163,7 @@ def run_sweep(configs: list[dict], engine, gpus, output, *, repeats: int = 3, wa
         raise EnergyLensError("--repeats must be >= 1")
     done = done_keys(output)
     todo = [c for c in configs if _key(c) not in done]
-    monitor = EnergyMonitor(gpus, sync=engine.sync)
+    monitor = make_monitor(gpus, sync=engine.sync)
     idle = monitor.idle_power_w(idle_seconds) if gpus and todo else None
     info = gpus[0].info() if gpus else {"name": "cpu"}
     counts = {"measured": 0, "skipped": len(configs) - len(todo), "failed": 0}

@@ -46,6 +46,10 @@ def sections(res: dict, sets: dict | None = None) -> list[dict]:
         f"Top-1 selection accuracy and energy MAPE of every method trained on {p['n_train']} measurements, "
         f"averaged over {p['seeds']} seeds and over every dataset x scenario kind. Test scenarios are chosen first; "
         "training rows are drawn only from configurations outside them."), "tables": [S.headline(res["selection"])]})
+    if res.get("random_split"):
+        out.append({"title": "Energy MAPE at 50 random training rows", "text": (
+            f"{p['n_train']} rows drawn at random, every other row tested, {p['seeds']} seeds."),
+            "tables": [S.simple_mean(res["random_split"], ["dataset", "method"], ("mape", "mdape"))]})
     out.append({"title": "Selection scenarios in detail", "text": (
         "parallelism: fixed model, task, GPU and batch. hardware: fixed model, task and batch; GPU type and count "
         "vary. slo: fixed model and task; every deployment meeting an ITL SLO at the 25th/50th/75th percentile "
