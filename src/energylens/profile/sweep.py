@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import EnergyLensError
 from ..io import read_table, write_table
-from .monitor import EnergyMonitor, make_monitor
+from .monitor import make_monitor
 
 KEY = ("model", "tp", "pp", "batch_size", "input_tokens", "output_tokens")
 
