@@ -45,6 +45,7 @@ class ModelSpec:
     attention_layers: int | None = None
     vision_params_b: float = 0.0
     ssm_state_mb: float = 0.0
+    image_tokens: int | None = None
     precision: str = "bf16"
     modality: str = "text"
     source: str = ""
@@ -78,6 +79,7 @@ def _spec_from_entry(name: str, e: dict, origin: str) -> ModelSpec:
             attention_layers=int(e["attention_layers"]) if "attention_layers" in e else None,
             vision_params_b=float(e.get("vision_params_b", 0.0)),
             ssm_state_mb=float(e.get("ssm_state_mb", 0.0)),
+            image_tokens=int(e["image_tokens"]) if "image_tokens" in e else None,
             precision=str(e.get("precision", "bf16")),
             modality=str(e.get("modality", "text")),
             source=str(e.get("source", "")),

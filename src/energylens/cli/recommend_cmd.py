@@ -15,6 +15,7 @@ def recommend(
     max_gpus: int = typer.Option(8, "--max-gpus", help="Most GPUs one deployment may use."),
     input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request."),
     output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request."),
+    visual_tokens: float = typer.Option(0, "--visual-tokens", help="Image/video tokens among the input tokens (runs the vision encoder)."),
     batch: Optional[list[int]] = typer.Option(None, "--batch", help="Batch sizes (max concurrent requests) to consider; default 1..1024."),
     itl_slo_ms: Optional[float] = typer.Option(None, "--itl-slo-ms", help="Inter-token latency SLO (ms)."),
     ttft_slo_ms: Optional[float] = typer.Option(None, "--ttft-slo-ms", help="Time-to-first-token SLO (ms)."),
@@ -34,7 +35,7 @@ def recommend(
     res = run(model, gpu, max_gpus=max_gpus, input_tokens=input_tokens, output_tokens=output_tokens,
               batches=batch, itl_slo_ms=itl_slo_ms, ttft_slo_ms=ttft_slo_ms, model_file=model_file,
               model_config=model_config, hardware_catalog_file=hardware_catalog_file,
-              model_catalog_file=model_catalog_file, return_all=True)
+              model_catalog_file=model_catalog_file, return_all=True, visual_tokens=visual_tokens)
     compact = res[~res["replica_of_smaller"] | res["latency_optimal"] | res["tp_default"]]
     ranked = compact[~compact["replica_of_smaller"]].head(top)
     shown = compact[compact.index.isin(ranked.index) | compact["latency_optimal"] | compact["tp_default"]]

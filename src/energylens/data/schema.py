@@ -42,6 +42,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("batch_size", "int", "requests", "max concurrent requests (max_num_seqs)", required=True, minimum=1),
     Column("input_tokens", "float", "tokens", "mean prompt tokens per request, image/video tokens included", required=True, minimum=0),
     Column("output_tokens", "float", "tokens", "mean generated tokens per request", required=True, positive=True),
+    Column("visual_tokens", "float", "tokens", "image/video tokens among input_tokens (default: the task's assumption)", minimum=0),
     Column("avg_batch_size", "float", "requests", "measured mean running batch", positive=True),
     Column("task", "str", "", "workload / request dataset"),
     Column("precision", "str", "", "weight precision: " + ", ".join(PRECISIONS)),
@@ -83,7 +84,7 @@ REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 ENERGY_COLUMNS = ("energy_request_j", "energy_token_j", "prefill_energy_j", "decode_energy_j")
 MEASURED_COLUMNS = ENERGY_COLUMNS + ("ttft_s", "itl_s", "avg_power_w", "throughput_tok_s", "avg_batch_size")
 CONFIG_COLUMNS = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens",
-                  "output_tokens", "task", "precision", "modality")
+                  "visual_tokens", "output_tokens", "task", "precision", "modality")
 
 
 def _fail(msg, path, row=None, column=None):

@@ -136,6 +136,8 @@ def compute_features(df: pd.DataFrame) -> Features:
     modality = _text(df, "modality", "text")
     task_codes, task_names = (pd.factorize(df["task"]) if "task" in df.columns else (np.full(n, -1), []))
     visual_tokens = _visual_tokens(modality, task_codes, list(task_names), L_in)
+    given = _col(df, "visual_tokens", np.nan)
+    visual_tokens = np.where(np.isnan(given), visual_tokens, np.minimum(given, L_in))
 
     # Weights and KV cache.
     W = total_b * 1e9 * bpp

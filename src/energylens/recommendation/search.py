@@ -23,7 +23,8 @@ def _resolve_model(model, model_config=None, model_catalog_file=None):
 
 
 def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output_tokens: float, batches=None,
-                         model_config=None, hardware_catalog_file=None, model_catalog_file=None) -> pd.DataFrame:
+                         model_config=None, hardware_catalog_file=None, model_catalog_file=None,
+                         visual_tokens: float = 0.0) -> pd.DataFrame:
     """All candidate deployments with a `reason` column ('' when structurally and memory feasible)."""
     if max_gpus < 1:
         raise EnergyLensError(f"--max-gpus must be >= 1, got {max_gpus}")
@@ -35,7 +36,9 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
     batches = list(batches) if batches else list(DEFAULT_BATCHES)
     if any(b < 1 for b in batches):
         raise EnergyLensError("--batch values must be >= 1")
-    df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens)
+    if visual_tokens < 0 or visual_tokens > input_tokens:
+        raise EnergyLensError("--visual-tokens must be between 0 and --input-tokens (they are part of the prompt)")
+    df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
     weights_gb = f.weight_bytes / 1e9
     mem_gb = df["gpu_mem_gb"].to_numpy() * (df["num_gpus"] / df["dp"]).to_numpy()
@@ -52,7 +55,7 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
 def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
               batches=None, itl_slo_ms: float | None = None, ttft_slo_ms: float | None = None,
               model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
-              model_catalog_file=None, return_all: bool = False):
+              model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0):
     """Feasible deployments ranked by predicted energy per request (lowest first).
 
     Returns a DataFrame with the configuration, predicted energy per request and per output token,
@@ -66,7 +69,7 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         gpus = [gpus]
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
-                                hardware_catalog_file, model_catalog_file)
+                                hardware_catalog_file, model_catalog_file, visual_tokens)
     ok = cand[cand["reason"] == ""].reset_index(drop=True)
     if ok.empty:
         raise InfeasibleError(_why(cand, None, None, None))

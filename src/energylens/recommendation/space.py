@@ -47,7 +47,7 @@ def parallel_layouts(model: ModelSpec, num_gpus: int) -> list[tuple[int, int, in
 
 
 def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batches, input_tokens: float,
-                    output_tokens: float, gpu_counts=None) -> pd.DataFrame:
+                    output_tokens: float, gpu_counts=None, visual_tokens: float = 0.0) -> pd.DataFrame:
     """Every candidate deployment as rows of the profiling schema (descriptors filled), with a
     `reason` column that is empty for structurally valid ones."""
     counts = list(gpu_counts) if gpu_counts else [n for n in range(1, max_gpus + 1) if n & (n - 1) == 0 or n == max_gpus]
@@ -60,7 +60,9 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
     df.insert(0, "model", model.name)
     df["input_tokens"] = float(input_tokens)
     df["output_tokens"] = float(output_tokens)
-    df["modality"] = model.modality if model.modality in ("text", "image", "video") else "text"
+    # The workload decides the modality: image/video tokens among the prompt run the vision encoder.
+    df["visual_tokens"] = float(min(visual_tokens, input_tokens))
+    df["modality"] = "image" if visual_tokens > 0 else "text"
     df["precision"] = model.precision
     for col in ("arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
                 "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb"):
@@ -69,6 +71,4 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
     by_name = {g.name: g for g in gpus}
     for col, field in HARDWARE_COLUMNS.items():
         df[col] = df["gpu"].map(lambda g: getattr(by_name[g], field))
-    if model.modality == "text":
-        df["modality"] = "text"
     return df

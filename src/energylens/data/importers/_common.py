@@ -23,12 +23,24 @@ def require(obj: dict, key: str, path: Path, what: str = "field"):
     return obj[key]
 
 
-def assumed_input(task: str, modality: str = "text") -> tuple[float, str]:
-    """Mean prompt tokens of a benchmark task (an assumption; see catalog/data/tasks.toml)."""
+def assumed_input(task: str, modality: str = "text", model: str | None = None) -> tuple[float, float, str]:
+    """Mean prompt tokens and visual tokens among them for a benchmark task (assumptions; see
+    catalog/data/tasks.toml). A model whose encoder gives a fixed token count per image (model
+    catalog `image_tokens`) replaces the task's image assumption."""
+    from ...catalog import model_catalog
+
     d = task_defaults(task)
     if d is None:
         d = task_defaults("mllm-chat" if modality != "text" else "chat")
-    return float(d["input_tokens"]), f"assumed:{task}"
+    total = float(d["input_tokens"])
+    visual = float(d.get("video_tokens" if modality == "video" else "image_tokens", 0) or 0) if modality != "text" else 0.0
+    source = f"assumed:{task}"
+    if modality == "image" and model is not None and model in model_catalog():
+        per_image = model_catalog().get(model).image_tokens
+        if per_image is not None:
+            total, visual = total - visual + per_image, float(per_image)
+            source += "+model-image-tokens"
+    return total, visual, source
 
 
 PRECISION = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "fp8": "fp8",

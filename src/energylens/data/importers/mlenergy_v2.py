@@ -38,11 +38,13 @@ def read(path: Path) -> pd.DataFrame:
         except (TypeError, ValueError) as exc:
             raise DataError(f"non-numeric measurement ({exc})", path=f)
         max_bs = int(d.get("Max BS (reqs)") or (m.group(1) if m else 0))
-        input_tokens, input_src = assumed_input(task, "image" if multimodal else "text")
+        model_id = require(d, "Model", f)
+        input_tokens, visual_tokens, input_src = assumed_input(task, "image" if multimodal else "text", model_id)
         gpu = str(require(d, "GPU", f))
         rows.append({
             "model": require(d, "Model", f), "gpu": gpu, "num_gpus": tp * pp, "tp": tp, "pp": pp,
-            "ep": 1, "dp": 1, "batch_size": max_bs, "input_tokens": input_tokens, "output_tokens": out,
+            "ep": 1, "dp": 1, "batch_size": max_bs, "input_tokens": input_tokens, "visual_tokens": visual_tokens,
+            "output_tokens": out,
             "avg_batch_size": d.get("Avg BS (reqs)"), "task": task,
             "modality": "image" if multimodal else "text",
             "energy_request_j": e_req, "energy_token_j": e_req / out if out > 0 else None,

@@ -44,12 +44,12 @@ def read(path: Path) -> pd.DataFrame:
                 e_tok = float(c["energy_per_token_joules"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise DataError(f"{where}: missing or non-numeric field {exc}", path=f)
-            input_tokens, input_src = assumed_input(task, modality)
+            input_tokens, visual_tokens, input_src = assumed_input(task, modality, model)
             rows.append({
                 "model": model, "gpu": c["gpu_model"], "num_gpus": n,
                 "tp": int(par.get("tensor_parallel", 1)), "pp": 1,
                 "ep": int(par.get("expert_parallel", 1)), "dp": int(par.get("data_parallel", 1)),
-                "batch_size": int(c["max_num_seqs"]), "input_tokens": input_tokens,
+                "batch_size": int(c["max_num_seqs"]), "input_tokens": input_tokens, "visual_tokens": visual_tokens,
                 "output_tokens": out_len, "avg_batch_size": c.get("avg_batch_size"),
                 "task": task, "precision": precision, "modality": modality, "arch": arch,
                 "params_total_b": d.get("total_params_billions"),
