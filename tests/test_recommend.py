@@ -22,7 +22,7 @@ def _feasible(row, model, gpu):
         weights = (model.params_total_b - routed + routed / row["dp"]) * 1e9 * bpp
     kv_tok = 2 * model.kv_layers * model.kv_heads * model.head_dim * 2
     need = weights + (row["batch_size"] / row["dp"]) * kv_tok * (1024 + 256 / 2)
-    return need <= gpus * (gpu.mem_gb * 1e9 * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) * 1.03
+    return need <= gpus * (gpu.mem_gb * 2**30 * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) * 1.03
 
 
 @pytest.mark.parametrize("name, gpu, max_gpus", [("meta-llama/Llama-3.1-8B", "H100", 2),

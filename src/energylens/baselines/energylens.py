@@ -8,7 +8,7 @@ class EnergyLensMethod:
     name = "energylens"
     label = "EnergyLens (closed form)"
 
-    def __init__(self, random_state: int = 0, base=None, n_starts: int = 2):
+    def __init__(self, random_state: int = 0, base=None, n_starts: int = 4):
         self.random_state = random_state
         self.base = base  # a fitted model to recalibrate from (few-sample transfer)
         self.n_starts = n_starts

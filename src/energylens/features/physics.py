@@ -123,7 +123,7 @@ def compute_features(df: pd.DataFrame) -> Features:
 
     peak = _col(df, "gpu_peak_tflops", 989) * 1e12
     bw = _col(df, "gpu_mem_bw_tbs", 3.35) * 1e12
-    mem = _col(df, "gpu_mem_gb", 80) * 1e9
+    mem = _col(df, "gpu_mem_gb", 80) * 2**30  # spec-sheet "GB" of HBM are GiB (an "80 GB" H100 holds 85.5e9 bytes)
     tdp = _col(df, "gpu_tdp_w", 700)
     idle = _col(df, "gpu_idle_w", 100)
     link = _col(df, "gpu_link_gbs", 900) * 1e9
@@ -159,7 +159,7 @@ def compute_features(df: pd.DataFrame) -> Features:
     cap = np.where(per_seq > 0, np.maximum(free, 0) / np.maximum(per_seq, 1e-9), np.inf)
     batch_req = np.maximum(_col(df, "batch_size", 1) / engines, 1)
     # Soft minimum of the requested concurrency and what the KV cache can hold.
-    p = 4.0
+    p = 8.0
     batch = np.where(np.isfinite(cap), (batch_req ** -p + np.maximum(cap, 1) ** -p) ** (-1 / p), batch_req)
     batch = np.maximum(batch, 1.0)
 

@@ -42,6 +42,7 @@ class Term:
     prior_weight: float = 0.15  # pull toward the prior (log units); larger where physics pins the value
     lower: float = 0.0  # physical lower bound (a time can never beat the peak rate: >= 1)
     fixed: bool = False  # a physical constant, never fitted
+    upper: float = float("inf")  # physical upper bound (a GPU cannot draw more than TDP - idle above idle: 1)
 
 
 # Idle power is drawn whatever the work: the static term is the catalog's (or the measured) idle power
@@ -59,9 +60,9 @@ ENERGY_TERMS: tuple[Term, ...] = (
     Term("theta_tp", "tp_comm", "fraction of TDP-idle", 0.5, "tensor-parallel all-reduce time on all GPUs"),
     Term("theta_pp", "pp_bubble", "J per (J at peak bandwidth)", 0.6, "pipeline micro-batches re-reading stage weights"),
     Term("theta_ep", "ep_comm", "fraction of TDP-idle", 0.5, "expert-parallel all-to-all time on all GPUs"),
-    Term("theta_overhead", "decode", "fraction of TDP-idle", 0.2, "dynamic power during launch and scheduling overhead time"),
-    Term("theta_moe", "decode", "fraction of TDP-idle", 0.7, "dynamic power during MoE routing and dispatch time"),
-    Term("theta_host", "decode", "fraction of TDP-idle", 0.1, "dynamic power while the host schedules and samples (per step, per sequence)"),
+    Term("theta_overhead", "decode", "fraction of TDP-idle", 0.2, "dynamic power during launch and scheduling overhead time", upper=1.0),
+    Term("theta_moe", "decode", "fraction of TDP-idle", 0.7, "dynamic power during MoE routing and dispatch time", upper=1.0),
+    Term("theta_host", "decode", "fraction of TDP-idle", 0.1, "dynamic power while the host schedules and samples (per step, per sequence)", upper=1.0),
     Term("theta_static", "static", "fraction of idle power", 1.0, "idle power of every GPU over the request's share of time", fixed=True),
 )
 ENERGY_NAMES = tuple(t.name for t in ENERGY_TERMS)

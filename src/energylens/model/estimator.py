@@ -98,6 +98,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         pf, dec = energy_matrices(f, tfit.coef)
         efit = fit_log_linear([(pf + dec, total), (pf, pf_y), (dec, dec_y)], theta0, ENERGY_NAMES, fixed=fixed,
                               prior_weight=[self.prior_strength * t.prior_weight for t in ENERGY_TERMS], lower=[t.lower for t in ENERGY_TERMS],
+                              upper=[t.upper for t in ENERGY_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         self.coef_ = efit.coef
         self.tau_ = tfit.coef

@@ -37,7 +37,7 @@ def _shares(A_list, theta):
 
 
 def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarray, names, *,
-                   fixed: set[str] | frozenset = frozenset(), prior_weight=None, lower=None, n_starts: int = 4, seed: int = 0,
+                   fixed: set[str] | frozenset = frozenset(), prior_weight=None, lower=None, upper=None, n_starts: int = 4, seed: int = 0,
                    loss: str = "soft_l1", f_scale: float = 0.1) -> FitResult:
     """Fit theta >= 0 minimizing sum over blocks of rho(log(A @ theta) - log(y)).
 
@@ -67,7 +67,11 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
     if lower is not None:
         lb = np.asarray(lower, dtype=float)
         lo_all = np.where(lb > 0, np.log(np.maximum(lb, 1e-300)), lo_all)
-    lo, hi = lo_all[idx], LOG_BOUNDS[1]
+    hi_all = np.full(p, LOG_BOUNDS[1])
+    if upper is not None:
+        ub = np.asarray(upper, dtype=float)
+        hi_all = np.where(np.isfinite(ub), np.log(np.maximum(ub, 1e-300)), hi_all)
+    lo, hi = lo_all[idx], hi_all[idx]
 
     def theta_of(phi):
         th = prior.copy()
@@ -88,8 +92,8 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
     from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
     rng = np.random.default_rng(seed)
-    starts = [np.clip(log_prior[idx], lo + 1e-3, hi - 1)]
-    starts += [np.clip(log_prior[idx] + rng.normal(0, 1.0, len(idx)), lo + 1e-3, hi - 1) for _ in range(max(n_starts - 1, 0))]
+    starts = [np.clip(log_prior[idx], lo + 1e-3, hi - 1e-3)]
+    starts += [np.clip(log_prior[idx] + rng.normal(0, 1.0, len(idx)), lo + 1e-3, hi - 1e-3) for _ in range(max(n_starts - 1, 0))]
     best = None
     for x0 in starts:
         sol = least_squares(resid, x0, jac=jac, bounds=(lo, hi), loss=loss, f_scale=f_scale, method="trf",
@@ -108,11 +112,13 @@ def fit_log_linear(blocks: list[tuple[np.ndarray, np.ndarray]], prior: np.ndarra
         cov[np.ix_(idx, idx)] = cov_free
     except np.linalg.LinAlgError:
         notes.append("covariance could not be computed")
-    for j, x, l in zip(idx, phi, np.broadcast_to(lo, phi.shape)):
+    for j, x, l, h in zip(idx, phi, np.broadcast_to(lo, phi.shape), np.broadcast_to(hi, phi.shape)):
         if x <= LOG_BOUNDS[0] + 1e-6:
             notes.append(f"{names[j]}: at its lower bound (term negligible in this data)")
         elif x <= l + 1e-6:
             notes.append(f"{names[j]}: at its physical lower bound {np.exp(l):.3g}")
+        elif h < LOG_BOUNDS[1] and x >= h - 1e-6:
+            notes.append(f"{names[j]}: at its physical upper bound {np.exp(h):.3g}")
     return FitResult(theta, free, cov, float(np.sqrt(s2)), n_res, float(best.cost), notes)
 
 
