@@ -25,7 +25,7 @@ def test_mlenergy_v3_all_rows_and_a_verified_one(data_dir):
     assert r["energy_token_j"] == pytest.approx(1.3662634337367148)
     assert r["itl_s"] == pytest.approx(0.03362808651581872)
     assert r["source_median_itl_ms"] == pytest.approx(33.62808651581872)
-    assert r["input_tokens"] == 300 and r["source_input_tokens"] == "assumed:gpqa"
+    assert r["input_tokens"] == 250 and r["source_input_tokens"] == "assumed:gpqa"
     video = df[df["task"] == "video-chat"]
     assert (video["modality"] == "video").all() and len(video) > 0
 
@@ -89,3 +89,13 @@ def test_v3_file_without_configurations(tmp_path):
 def test_unknown_kind(tmp_path):
     with pytest.raises(DataError, match="unknown dataset kind"):
         import_dataset("nope", tmp_path)
+
+
+def test_fixed_resolution_vision_encoders_set_visual_tokens(data_dir):
+    df = import_dataset("mlenergy-v3", data_dir / "mlenergy-v3")
+    gemma = df[(df["model"] == "google/gemma-3-12b-it") & (df["task"] == "image-chat")]
+    qwen = df[(df["model"] == "Qwen/Qwen3-VL-8B-Instruct") & (df["task"] == "image-chat")]
+    assert (gemma["visual_tokens"] == 256).all() and (gemma["source_input_tokens"] == "assumed:image-chat+model-image-tokens").all()
+    assert (qwen["visual_tokens"] == 1200).all()  # dynamic resolution: the task's assumption
+    assert (gemma["input_tokens"] == 1300 - 1200 + 256).all()
+    assert (df.loc[df["modality"] == "text", "visual_tokens"] == 0).all()
