@@ -34,6 +34,8 @@ def test_best_matches_exhaustive_enumeration(name, gpu, max_gpus):
     # Exhaustive: every layout and batch, predicted one by one, feasibility checked independently.
     cand = candidate_table(model, [spec], max_gpus, [1, 8, 64], 1024, 256)
     est = default_model()
+    if res.attrs["engine"] != "shared":  # priced with the same engine's coefficients as the recommender
+        cand[est.engine_column] = res.attrs["engine"]
     best = None
     for _, row in cand.iterrows():
         if row["reason"] or not _feasible(row, model, spec):

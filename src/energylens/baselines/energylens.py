@@ -15,16 +15,20 @@ class EnergyLensMethod:
 
     def fit(self, df):
         from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
-        from ..model.estimator import HARDWARE_ENGINE_COEFS, RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor
+        from ..model.estimator import RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor, recalibrated_coefs
 
         if self.base is not None:
             priors = dict(zip(ENERGY_NAMES, self.base.coef_)) | dict(zip(TIME_NAMES, self.base.tau_))
-            fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in HARDWARE_ENGINE_COEFS)
+            refit = recalibrated_coefs(df)
+            fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in refit)
             self.model_ = EnergyLensRegressor(random_state=self.random_state, priors=priors, fixed=fixed,
                                               prior_strength=RECALIBRATION_PRIOR_STRENGTH,
                                               n_starts=self.n_starts)
         else:
-            self.model_ = EnergyLensRegressor(random_state=self.random_state, n_starts=self.n_starts)
+            # Rows from several serving engines (the `source` of each row) get engine-specific
+            # hardware/engine coefficients around one shared fit.
+            self.model_ = EnergyLensRegressor(random_state=self.random_state, n_starts=self.n_starts,
+                                              engine_column="source")
         self.model_.fit(df)
         return self
 

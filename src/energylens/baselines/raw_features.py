@@ -1,6 +1,8 @@
 """The raw features black-box baselines see: configuration plus catalog descriptors, as numbers."""
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 
@@ -18,7 +20,10 @@ def raw_matrix(df: pd.DataFrame) -> np.ndarray:
         cols.append(pd.to_numeric(df[c], errors="coerce").fillna(0).to_numpy(float) if c in df else np.zeros(len(df)))
     prec = df["precision"].map(BYTES_PER_PARAM).fillna(2.0).to_numpy(float) if "precision" in df else np.full(len(df), 2.0)
     modality = df["modality"].map({"text": 0, "image": 1, "video": 2}).fillna(0).to_numpy(float) if "modality" in df else np.zeros(len(df))
-    return np.column_stack(cols + [prec, modality])
+    # The serving engine (row source) as a stable integer code: black boxes see what EnergyLens sees.
+    source = df["source"].astype(str).map(lambda v: zlib.crc32(v.encode()) % 997).to_numpy(float) if "source" in df \
+        else np.zeros(len(df))
+    return np.column_stack(cols + [prec, modality, source])
 
 
 def energy_target(df: pd.DataFrame) -> np.ndarray:

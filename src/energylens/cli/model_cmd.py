@@ -22,12 +22,13 @@ def fit(
     seed: int = typer.Option(0, "--seed", help="Seed for the row draw and the fit's extra starts."),
     base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model ('default' = the shipped one): refit only the hardware- and engine-dependent coefficients."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
+    engine_column: Optional[str] = typer.Option(None, "--engine-column", help="Column naming each row's serving engine or cluster (e.g. source): hardware/engine coefficients per engine around one shared fit."),
 ):
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ..data.schema import load_profiles
     from ..errors import DataError
     from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
-    from ..model.estimator import HARDWARE_ENGINE_COEFS, RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor
+    from ..model.estimator import RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor, recalibrated_coefs
     from ..model.modelfile import save_model
 
     import pandas as pd
@@ -53,19 +54,24 @@ def fit(
         else:
             base_model = _load(base)
         priors = dict(zip(ENERGY_NAMES, base_model.coef_)) | dict(zip(TIME_NAMES, base_model.tau_))
-        fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in HARDWARE_ENGINE_COEFS)
+        refit = recalibrated_coefs(df)
+        fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in refit)
         model = EnergyLensRegressor(random_state=seed, priors=priors, fixed=fixed,
                                      prior_strength=RECALIBRATION_PRIOR_STRENGTH).fit(df)
-        provenance["recalibrated_from"] = {"file": str(base), "refit": list(HARDWARE_ENGINE_COEFS),
+        provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit),
                                            "base_provenance": getattr(base_model, "provenance_", {})}
     else:
-        model = EnergyLensRegressor(random_state=seed).fit(df)
+        if engine_column is not None and engine_column not in df.columns:
+            raise DataError(f"--engine-column '{engine_column}' is not a column of {', '.join(map(str, data))}")
+        model = EnergyLensRegressor(random_state=seed, engine_column=engine_column).fit(df)
     save_model(model, output, provenance)
     m = model.train_metrics_
     extra = "".join(f", {k} {100 * v:.1f}%" for k, v in m.items() if k.endswith("mape") and k != "energy_mape")
     console.print(f"fitted {len(df)} rows: energy MAPE {100 * m['energy_mape']:.1f}% (in sample){extra}; wrote {output}")
     for note in model.notes_:
         console.print(f"  note: {note}")
+    for g, e in (getattr(model, "engines_", None) or {}).items():
+        console.print(f"  engine '{g}': {e['rows']} rows, hardware/engine coefficients recalibrated")
 
 
 def predict(

@@ -23,6 +23,7 @@ def recommend(
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="Hugging Face config.json for a model not in the catalog."),
     hardware_catalog_file: Optional[Path] = typer.Option(None, "--hardware-catalog", help="Extra hardware TOML."),
     model_catalog_file: Optional[Path] = typer.Option(None, "--model-catalog", help="Extra model TOML."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Which serving engine's coefficients to use (default: the model's main one; 'shared')."),
     top: int = typer.Option(10, "--top", min=1, help="How many configurations to show."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the energy vs latency Pareto front (PNG)."),
@@ -35,7 +36,7 @@ def recommend(
     res = run(model, gpu, max_gpus=max_gpus, input_tokens=input_tokens, output_tokens=output_tokens,
               batches=batch, itl_slo_ms=itl_slo_ms, ttft_slo_ms=ttft_slo_ms, model_file=model_file,
               model_config=model_config, hardware_catalog_file=hardware_catalog_file,
-              model_catalog_file=model_catalog_file, return_all=True, visual_tokens=visual_tokens)
+              model_catalog_file=model_catalog_file, return_all=True, visual_tokens=visual_tokens, engine=engine)
     compact = res[~res["replica_of_smaller"] | res["latency_optimal"] | res["tp_default"]]
     ranked = compact[~compact["replica_of_smaller"]].head(top)
     shown = compact[compact.index.isin(ranked.index) | compact["latency_optimal"] | compact["tp_default"]]
@@ -48,7 +49,7 @@ def recommend(
             "model": model, "gpus": gpu, "max_gpus": max_gpus, "input_tokens": input_tokens,
             "output_tokens": output_tokens, "itl_slo_ms": itl_slo_ms, "ttft_slo_ms": ttft_slo_ms,
             "candidates": res.attrs.get("candidates"), "feasible": res.attrs.get("feasible"),
-            "meeting_slo": res.attrs.get("meeting_slo"),
+            "meeting_slo": res.attrs.get("meeting_slo"), "engine": res.attrs.get("engine"),
             "recommendations": json.loads(shown.to_json(orient="records")),
         }
         typer.echo(json.dumps(payload, indent=2))
@@ -61,7 +62,8 @@ def recommend(
                     "prefill%", "decode%", "TP%", "PP%", "EP%", "static%"]
     view["note"] = ["latency-optimal" if lo else ("all-GPU TP default" if td else "")
                     for lo, td in zip(shown["latency_optimal"], shown["tp_default"])]
-    console.print(table(view.round(2), title=f"Deployments of {model} ranked by predicted energy per request"))
+    console.print(table(view.round(2), title=f"Deployments of {model} ranked by predicted energy per request "
+                                             f"(coefficients: {res.attrs.get('engine')})"))
     hidden = int(res["replica_of_smaller"].sum())
     console.print(f"{res.attrs['candidates']} candidates, {res.attrs['feasible']} feasible, {res.attrs['meeting_slo']} meeting the SLOs"
                   + (f"; {hidden} data-parallel copies of listed layouts not shown (same J/request)." if hidden else "."))

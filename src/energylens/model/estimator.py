@@ -24,6 +24,16 @@ HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "th
                          "tau_prefill_overhead")
 
 
+MIN_ENGINE_ROWS = 5
+
+
+def recalibrated_coefs(df) -> tuple[str, ...]:
+    """The coefficients a recalibration on `df` refits: the hardware/engine ones, except theta_prefill
+    when `df` does not measure prefill energy separately (without the split, total energy cannot tell
+    prefill from decode work and would drive it to zero)."""
+    split = "prefill_energy_j" in df and "decode_energy_j" in df and \
+        (df["prefill_energy_j"].notna() & df["decode_energy_j"].notna()).any()
+    return tuple(n for n in HARDWARE_ENGINE_COEFS if split or n != "theta_prefill")
 TIME_PRIOR_WEIGHT = 1.0
 
 
@@ -53,17 +63,23 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
     priors : dict or None
         Prior values (energy and time coefficients by name); defaults are the physics priors.
     prior_strength : float
-        Multiplier of every coefficient's pull toward its prior. Recalibration from a fitted model
-        (few rows) uses a strong pull: the base model is an informed prior.
+        Multiplier of every coefficient's pull toward its prior (recalibration uses the base model's
+        values as priors).
+    engine_column : str or None
+        A column naming the serving engine or cluster of each row (e.g. "source"). When the data hold
+        several, the hardware/engine coefficients are recalibrated per engine (at least 5 rows each)
+        around the shared fit; rows of an unknown engine use the shared coefficients.
     """
 
-    def __init__(self, n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None, prior_strength=1.0):
+    def __init__(self, n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None, prior_strength=1.0,
+                 engine_column=None):
         self.n_starts = n_starts
         self.random_state = random_state
         self.loss = loss
         self.fixed = fixed
         self.priors = priors
         self.prior_strength = prior_strength
+        self.engine_column = engine_column
 
     # -- fitting ---------------------------------------------------------------------------
     def _prior_vectors(self):
@@ -74,13 +90,8 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
             raise DataError("priors must be > 0")
         return theta0, tau0
 
-    def fit(self, X, y=None):
-        df = prepare(X)
-        if len(df) == 0:
-            raise DataError("no rows to fit")
-        f = compute_features(df)
-        theta0, tau0 = self._prior_vectors()
-        fixed = set(self.fixed or ()) | {t.name for t in ENERGY_TERMS + TIME_TERMS if t.fixed}
+    def _fit_core(self, df, f, theta0, tau0, fixed, strength, y=None):
+        """One fit of the time model, then of the energy coefficients, from the given priors."""
         itl_X, ttft_X = time_matrices(f)
         itl = df["itl_s"].to_numpy(float) if "itl_s" in df else np.full(len(df), np.nan)
         ttft = df["ttft_s"].to_numpy(float) if "ttft_s" in df else np.full(len(df), np.nan)
@@ -89,7 +100,8 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         round_X = itl_X + ttft_X / f.out_tokens[:, None]
         round_t = _round_time(df)
         tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft), (round_X, round_t)], tau0, TIME_NAMES, fixed=fixed,
-                              prior_weight=[self.prior_strength * max(t.prior_weight, TIME_PRIOR_WEIGHT) for t in TIME_TERMS], lower=[t.lower for t in TIME_TERMS],
+                              prior_weight=[strength * max(t.prior_weight, TIME_PRIOR_WEIGHT) for t in TIME_TERMS],
+                              lower=[t.lower for t in TIME_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         total, pf_y, dec_y = energy_targets(df, y)
         if not (np.isfinite(total).any() or np.isfinite(pf_y).any()):
@@ -97,9 +109,19 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
                             "prefill_energy_j + decode_energy_j)")
         pf, dec = energy_matrices(f, tfit.coef)
         efit = fit_log_linear([(pf + dec, total), (pf, pf_y), (dec, dec_y)], theta0, ENERGY_NAMES, fixed=fixed,
-                              prior_weight=[self.prior_strength * t.prior_weight for t in ENERGY_TERMS], lower=[t.lower for t in ENERGY_TERMS],
-                              upper=[t.upper for t in ENERGY_TERMS],
+                              prior_weight=[strength * t.prior_weight for t in ENERGY_TERMS],
+                              lower=[t.lower for t in ENERGY_TERMS], upper=[t.upper for t in ENERGY_TERMS],
                               n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
+        return tfit, efit
+
+    def fit(self, X, y=None):
+        df = prepare(X)
+        if len(df) == 0:
+            raise DataError("no rows to fit")
+        f = compute_features(df)
+        theta0, tau0 = self._prior_vectors()
+        fixed = set(self.fixed or ()) | {t.name for t in ENERGY_TERMS + TIME_TERMS if t.fixed}
+        tfit, efit = self._fit_core(df, f, theta0, tau0, fixed, self.prior_strength, y)
         self.coef_ = efit.coef
         self.tau_ = tfit.coef
         self.identified_ = efit.identified
@@ -110,7 +132,9 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         self.time_residual_std_ = tfit.residual_std
         self.notes_ = efit.notes + tfit.notes
         self.n_train_ = len(df)
-        pred = self._frame(df, f)
+        self.engines_ = self._fit_engines(df, y, fixed)
+        pred = self._frame(df)
+        total, pf_y, dec_y = energy_targets(df, y)
         meas = np.where(np.isfinite(total), total, pf_y + dec_y)
         ok = np.isfinite(meas)
         self.train_metrics_ = {
@@ -123,6 +147,28 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
                 m = df[col].notna().to_numpy()
                 self.train_metrics_[name] = float(np.mean(np.abs(pred[f"pred_{col}"].to_numpy()[m] / df[col].to_numpy(float)[m] - 1)))
         return self
+
+    def _fit_engines(self, df, y, fixed) -> dict:
+        """Per serving engine (values of `engine_column`), the hardware/engine coefficients recalibrated
+        from the shared fit; the structural coefficients stay shared."""
+        col = self.engine_column
+        if not col or col not in df or df[col].nunique(dropna=True) < 2:
+            return {}
+        out = {}
+        keys = df[col].astype(str).to_numpy()
+        yv = None if y is None else np.asarray(y, dtype=float)
+        for g in sorted(set(keys)):
+            sel = keys == g
+            if sel.sum() < MIN_ENGINE_ROWS:
+                continue
+            sub = df[sel]
+            refit = recalibrated_coefs(sub)
+            keep = fixed | {n for n in ENERGY_NAMES + TIME_NAMES if n not in refit}
+            tfit, efit = self._fit_core(sub, compute_features(sub), self.coef_, self.tau_, keep,
+                                        RECALIBRATION_PRIOR_STRENGTH, None if yv is None else yv[sel])
+            out[g] = {"coef": efit.coef, "tau": tfit.coef, "cov_log": efit.cov_log, "time_cov_log": tfit.cov_log,
+                      "residual_std": efit.residual_std, "time_residual_std": tfit.residual_std, "rows": int(sel.sum())}
+        return out
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of log energy per request (energies span orders of magnitude)."""

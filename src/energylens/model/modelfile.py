@@ -51,6 +51,14 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
         },
         "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.get_params().items()}
         if hasattr(model, "get_params") else {},
+        "engine_column": getattr(model, "engine_column", None),
+        "engines": {g: {"energy": dict(zip([t.name for t in ENERGY_TERMS], map(float, e["coef"]))),
+                        "time": dict(zip([t.name for t in TIME_TERMS], map(float, e["tau"]))),
+                        "energy_cov_log": np.asarray(e["cov_log"]).tolist(),
+                        "time_cov_log": np.asarray(e["time_cov_log"]).tolist(),
+                        "energy_residual_std_log": _num(e["residual_std"]),
+                        "time_residual_std_log": _num(e["time_residual_std"]), "rows": int(e["rows"])}
+                    for g, e in (getattr(model, "engines_", None) or {}).items()},
         "provenance": {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "train_metrics": model.train_metrics_,
@@ -118,6 +126,22 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     m.residual_std_ = float(rs) if rs is not None else float("nan")
     ts = unc.get("time_residual_std_log")
     m.time_residual_std_ = float(ts) if ts is not None else float("nan")
+    m.engine_column = d.get("engine_column")
+    m.engines_ = {}
+    try:
+        for g, e in (d.get("engines") or {}).items():
+            coef = np.array([float(e["energy"][t.name]) for t in ENERGY_TERMS])
+            tau = np.array([float(e["time"][t.name]) for t in TIME_TERMS])
+            if not (np.isfinite(coef).all() and np.isfinite(tau).all()) or (coef < 0).any() or (tau < 0).any():
+                _bad(path, f"engine '{g}': coefficients must be finite and >= 0")
+            rs = e.get("energy_residual_std_log")
+            trs = e.get("time_residual_std_log")
+            m.engines_[g] = {"coef": coef, "tau": tau, "cov_log": np.array(e["energy_cov_log"], dtype=float),
+                             "time_cov_log": np.array(e["time_cov_log"], dtype=float),
+                             "residual_std": float(rs) if rs is not None else float("nan"),
+                             "time_residual_std": float(trs) if trs is not None else float("nan"), "rows": int(e["rows"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        _bad(path, f"malformed engine coefficients ({exc})")
     prov = d.get("provenance", {})
     m.notes_ = list(prov.get("notes", []))
     m.train_metrics_ = dict(prov.get("train_metrics", {}))

@@ -51,13 +51,38 @@ class ClosedFormPredictor:
             raise NotFittedError("this model is not fitted yet: call fit() or load a model file")
 
     # -- prediction ------------------------------------------------------------------------
+    def _coefficient_sets(self, df):
+        """(row mask, theta, tau, cov_log, residual_std) per engine; one set when engines are not modelled."""
+        shared = (self.coef_, self.tau_, self.cov_log_, self.residual_std_)
+        engines = getattr(self, "engines_", None) or {}
+        col = getattr(self, "engine_column", None)
+        if not engines or not col or col not in df:
+            return [(np.ones(len(df), bool), *shared)]
+        keys = df[col].astype(str).to_numpy()
+        sets, known = [], np.zeros(len(df), bool)
+        for g, e in engines.items():
+            sel = keys == g
+            if sel.any():
+                sets.append((sel, e["coef"], e["tau"], e["cov_log"], e["residual_std"]))
+                known |= sel
+        if (~known).any():
+            sets.append((~known, *shared))
+        return sets
+
     def _frame(self, df, f=None) -> pd.DataFrame:
+        sets = self._coefficient_sets(df)
+        if len(sets) > 1:
+            parts = [self._frame_with(df[m], None, *rest) for m, *rest in sets]
+            return pd.concat(parts).loc[df.index]
+        return self._frame_with(df, f, *sets[0][1:])
+
+    def _frame_with(self, df, f, coef, tau, cov_log, residual_std) -> pd.DataFrame:
         f = f if f is not None else compute_features(df)
-        pf, dec = energy_matrices(f, self.tau_)
-        e_pf, e_dec = pf @ self.coef_, dec @ self.coef_
+        pf, dec = energy_matrices(f, tau)
+        e_pf, e_dec = pf @ coef, dec @ coef
         total = e_pf + e_dec
-        itl, ttft = predict_times(f, self.tau_)
-        sd = log_prediction_std(pf + dec, self.coef_, self.cov_log_, self.residual_std_)
+        itl, ttft = predict_times(f, tau)
+        sd = log_prediction_std(pf + dec, coef, cov_log, residual_std)
         return pd.DataFrame({
             "pred_energy_request_j": total,
             "pred_energy_token_j": total / f.out_tokens,
@@ -77,7 +102,11 @@ class ClosedFormPredictor:
     def predict(self, X) -> np.ndarray:
         """Energy per request (J); the lean path (no intervals, no times) for large batches of configurations."""
         self._check_fitted()
-        f = compute_features(prepare(X))
+        df = prepare(X)
+        sets = self._coefficient_sets(df)
+        if len(sets) > 1:
+            return self._frame(df)["pred_energy_request_j"].to_numpy()
+        f = compute_features(df)
         pf, dec = energy_matrices(f, self.tau_)
         return pf @ self.coef_ + dec @ self.coef_
 
@@ -88,14 +117,18 @@ class ClosedFormPredictor:
         """Energy per request broken down per group (J and %), one row per configuration."""
         self._check_fitted()
         df = prepare(X)
+        parts = [self._explain_with(df[m], coef, tau) for m, coef, tau, *_ in self._coefficient_sets(df)]
+        return pd.concat(parts).loc[df.index] if len(parts) > 1 else parts[0]
+
+    def _explain_with(self, df, coef, tau) -> pd.DataFrame:
         f = compute_features(df)
-        pf, dec = energy_matrices(f, self.tau_)
-        parts = ((pf + dec) * self.coef_) @ group_matrix()
+        pf, dec = energy_matrices(f, tau)
+        parts = ((pf + dec) * coef) @ group_matrix()
         total = parts.sum(axis=1)
         out = pd.DataFrame(parts, columns=[f"{g}_j" for g in GROUPS], index=df.index)
         for i, g in enumerate(GROUPS):
             out[f"{g}_pct"] = 100 * parts[:, i] / total
-        out["prefill_share_pct"] = 100 * (pf @ self.coef_) / total
+        out["prefill_share_pct"] = 100 * (pf @ coef) / total
         out["total_j"] = total
         return out
 

@@ -55,7 +55,7 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
 def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
               batches=None, itl_slo_ms: float | None = None, ttft_slo_ms: float | None = None,
               model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
-              model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0):
+              model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None):
     """Feasible deployments ranked by predicted energy per request (lowest first).
 
     Returns a DataFrame with the configuration, predicted energy per request and per output token,
@@ -73,6 +73,9 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     ok = cand[cand["reason"] == ""].reset_index(drop=True)
     if ok.empty:
         raise InfeasibleError(_why(cand, None, None, None))
+    engine = _pick_engine(est, engine)
+    if engine is not None:
+        ok[est.engine_column] = engine
     pred = est.predict_frame(ok)
     parts = est.explain(ok)
     res = ok[["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].copy()
@@ -117,10 +120,26 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res.attrs["feasible"] = int(len(ok))
     res.attrs["meeting_slo"] = int(slo_ok.sum())
     res.attrs["model_provenance"] = getattr(est, "provenance_", {})
+    res.attrs["engine"] = engine or "shared"
     if return_all or top is None:
         return res
     keep = set(range(min(top, len(res)))) | {lat} | ({default} if default is not None else set())
     return res.loc[sorted(keep)]
+
+
+def _pick_engine(est, engine: str | None) -> str | None:
+    """The engine whose coefficients price the candidates: the one asked for, else the model's engine
+    with the most training rows ('shared' = the coefficients shared by all engines)."""
+    engines = getattr(est, "engines_", None) or {}
+    if engine == "shared" or not engines:
+        if engine not in (None, "shared"):
+            raise EnergyLensError(f"--engine '{engine}': this model has no engine-specific coefficients")
+        return None
+    if engine is None:
+        return max(engines, key=lambda g: engines[g]["rows"])
+    if engine not in engines:
+        raise EnergyLensError(f"--engine '{engine}' unknown; this model knows: {', '.join(engines)} (or 'shared')")
+    return engine
 
 
 def _default_row(res: pd.DataFrame, best) -> int | None:
