@@ -183,3 +183,13 @@ def _shared_only(model):
     m = copy.copy(model)
     m.engines_ = {}
     return m
+
+
+def test_lean_predict_matches_predict_frame_for_every_engine():
+    from energylens.model.default import default_model
+
+    m = default_model()
+    cfg = synthetic_configs(12, seed=4)
+    for engine in [*m.engines_, "never-seen"]:
+        rows = cfg.assign(source=engine)
+        np.testing.assert_allclose(m.predict(rows), m.predict_frame(rows)["pred_energy_request_j"], rtol=1e-12)

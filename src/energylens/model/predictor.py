@@ -103,12 +103,12 @@ class ClosedFormPredictor:
         """Energy per request (J); the lean path (no intervals, no times) for large batches of configurations."""
         self._check_fitted()
         df = prepare(X)
-        sets = self._coefficient_sets(df)
-        if len(sets) > 1:
-            return self._frame(df)["pred_energy_request_j"].to_numpy()
-        f = compute_features(df)
-        pf, dec = energy_matrices(f, self.tau_)
-        return pf @ self.coef_ + dec @ self.coef_
+        out = np.empty(len(df))
+        for mask, coef, tau, *_ in self._coefficient_sets(df):
+            f = compute_features(df[mask] if not mask.all() else df)
+            pf, dec = energy_matrices(f, tau)
+            out[mask] = pf @ coef + dec @ coef
+        return out
 
     def predict_energy_token(self, X) -> np.ndarray:
         return self.predict_frame(X)["pred_energy_token_j"].to_numpy()
