@@ -137,7 +137,7 @@ def show(model_file: Path = typer.Argument(..., help="Model file written by `ene
     model = _load(model_file)
     d = load_model_dict(model_file)
     console.print(f"[bold]{model_file}[/bold] (schema {d['schema_version']}, energylens {d.get('energylens_version')})")
-    console.print(d["formula"])
+    console.print(d["formula"], markup=False, highlight=False)
     console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "meaning"]],
                         title="Coefficients (95% intervals)"))
     prov = d.get("provenance", {})

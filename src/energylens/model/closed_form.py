@@ -1,25 +1,27 @@
 """The closed-form energy and time models (docs/MODEL.md holds one line per term below).
 
-Energy per request, every term linear in its coefficient:
+Energy per request, every term linear in its coefficient (twelve fitted; the static term is physics):
 
     E = E_prefill + E_decode
-      = dP*[th_pf*F_lin/F + th_attn*F_attn/F + th_vis*F_vis/F]                    prefill compute
-      + dP*(L_out/b)*[th_w*W_step/BW + th_kv*KV_step/BW + th_fd*F_step/F]         decode
+      = dP*(th_pf*F_lin/F + th_attn*F_attn/F + th_vis*F_vis/F)                    prefill compute
+      + dP*(L_out/b)*(th_w*W_step/BW + th_kv*KV_step/BW + th_fd*F_step/F)         decode
       + dP*G*th_tp*(t_ar_pf + (L_out/b)*t_ar_step)                                TP all-reduce
       + dP*(L_out/b)*th_pp*(pp-1)*W_step/BW                                       PP micro-batch re-reads
       + dP*(L_out/b)*G*th_ep*t_a2a_step                                           EP all-to-all
-      + dP*G*th_ovh*(T_ovh_pf/b + (L_out/b)*T_ovh_step)                          launch/scheduling overhead
-      + dP*G*th_moe*(T_moe_pf/b + (L_out/b)*T_moe_step)                          MoE routing and dispatch
+      + dP*G*th_ovh*(T_ovh_pf/b + (L_out/b)*T_ovh_step)                           kernel-launch overhead
+      + dP*G*th_moe*(T_moe_pf/b + (L_out/b)*T_moe_step)                           MoE routing and dispatch
       + dP*G*th_host*(L_out/b)*T_host_step                                        host-side stalls
-      + th_s*P_idle*G*(T_pf/b + L_out*ITL/b)                                      static (idle) power
+      + 1*P_idle*G*(T_pf/b + L_out*ITL/b)                                         static (idle) power
 
-with dP = TDP - P_idle, b the running batch per replica, G the GPUs of one replica, and ITL and
-T_pf (batch prefill time) from the companion time model:
+with dP = TDP - P_idle, b the running batch per engine, G the GPUs of one engine, and ITL and
+T_pf (batch prefill time, TTFT) from the companion time model:
 
-    ITL  = ta_mem*(pp*W_step + KV_step)/(G*BW) + ta_fl*F_step/(G*F) + ta_comm*(t_ar + t_a2a) + T_ovh_step + T_moe_step
+    ITL  = ta_mem*(pp*W_step + KV_step)/(G*BW) + ta_fl*F_step/(G*F) + ta_comm*(t_ar + t_a2a)
+           + T_ovh_step + T_host_step + T_moe_step
     TTFT = ta_pf*b*(F_lin+F_attn+F_vis)/(G*F) + ta_mem*W/(G*BW) + ta_comm*b*t_ar_pf + T_ovh_pf + T_moe_pf
-    T_ovh_step = ta_step*1ms + ta_ovh*layers*tau0 + ta_seq*b*tau0    T_moe_step = ta_moe*moe_layers*experts_touched*tau1/G
-    T_ovh_pf   = ta_pfo*layers*tau0                     T_moe_pf   = ta_moe_pf*b*L_in*moe_layers*k*tau1/G
+    T_ovh_step  = ta_ovh*(layers + moe_layers)*tau0         T_ovh_pf = ta_pfo*(layers + moe_layers)*tau0
+    T_host_step = ta_step*1ms + ta_seq*b*tau0
+    T_moe_step  = ta_moe*moe_layers*experts_touched*tau1/G  T_moe_pf = ta_moe_pf*b*L_in*moe_layers*k*tau1/G
 
 tau0 = 10 us and tau1 = 1 us set the scale of the overhead coefficients.
 """
