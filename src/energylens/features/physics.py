@@ -75,7 +75,11 @@ def _text(df: pd.DataFrame, name: str, default: str) -> np.ndarray:
 def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
     if name not in df.columns:
         return np.full(len(df), float(default))
-    return pd.to_numeric(df[name], errors="coerce").fillna(default).to_numpy(dtype=float)
+    col = df[name]
+    if col.dtype.kind in "fiu":  # already numeric (validated tables): skip the parse
+        arr = col.to_numpy(dtype=float)
+        return np.where(np.isnan(arr), float(default), arr) if col.dtype.kind == "f" else arr
+    return pd.to_numeric(col, errors="coerce").fillna(default).to_numpy(dtype=float)
 
 
 def expert_split(total_b, active_b, experts, active_experts):

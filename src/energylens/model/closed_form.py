@@ -85,57 +85,87 @@ TIME_TERMS: tuple[Term, ...] = (
 TIME_NAMES = tuple(t.name for t in TIME_TERMS)
 
 
+def time_columns(f: Features) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Per time coefficient, its ITL column and its TTFT column (None where it does not enter)."""
+    ovh = f.launch_layers * LAYER_OVERHEAD_S
+    pf_flops = f.flops_pf_linear + f.flops_pf_attn + f.flops_pf_vision
+    return [
+        ((f.pp * f.weight_bytes_step + f.kv_bytes_step) / (f.G * f.bw), f.weight_bytes / (f.G * f.bw)),  # memory
+        (f.flops_dec_step / (f.G * f.peak_flops), None),  # decode FLOPs
+        (f.t_allreduce_step + f.t_alltoall_step, f.batch * f.t_allreduce_pf),  # collectives
+        (ovh, None),  # launches per step
+        (np.full(f.n, STEP_OVERHEAD_S), None),  # host time per step
+        (f.batch * LAYER_OVERHEAD_S, None),  # host time per running sequence
+        (f.moe_dispatch_step / f.G, None),  # MoE dispatch, decode
+        (None, f.batch * f.moe_dispatch_pf / f.G),  # MoE routing, prefill
+        (None, f.batch * pf_flops / (f.G * f.peak_flops)),  # prefill FLOPs
+        (None, ovh),  # launches per prefill batch
+    ]
+
+
 def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
     """Design matrices (n x 10) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
     if f.time_cache is not None:
         return f.time_cache
-    ovh = f.launch_layers * LAYER_OVERHEAD_S
+    cols = time_columns(f)
     zero = np.zeros(f.n)
-    itl = np.column_stack([
-        (f.pp * f.weight_bytes_step + f.kv_bytes_step) / (f.G * f.bw),
-        f.flops_dec_step / (f.G * f.peak_flops),
-        f.t_allreduce_step + f.t_alltoall_step,
-        ovh,
-        np.full(f.n, STEP_OVERHEAD_S),
-        f.batch * LAYER_OVERHEAD_S,
-        f.moe_dispatch_step / f.G,
-        zero,
-        zero,
-        zero,
-    ])
-    pf_flops = f.flops_pf_linear + f.flops_pf_attn + f.flops_pf_vision
-    ttft = np.column_stack([
-        f.weight_bytes / (f.G * f.bw),
-        zero,
-        f.batch * f.t_allreduce_pf,
-        zero,
-        zero,
-        zero,
-        zero,
-        f.batch * f.moe_dispatch_pf / f.G,
-        f.batch * pf_flops / (f.G * f.peak_flops),
-        ovh,
-    ])
+    itl = np.column_stack([c[0] if c[0] is not None else zero for c in cols])
+    ttft = np.column_stack([c[1] if c[1] is not None else zero for c in cols])
     f.time_cache = (itl, ttft)
     return itl, ttft
 
 
-# Columns of the time matrices that are overhead (not work): their time feeds theta_overhead.
+# Columns of the time model that are overhead (not work): their time feeds the overhead terms.
 OVERHEAD_TIME_COLUMNS = (3, 9)  # device-side launch overheads
 HOST_TIME_COLUMNS = (4, 5)  # host-side time per step and per sequence
 MOE_TIME_COLUMNS = (6, 7)
 
 
+def partial_times(f: Features, tau: np.ndarray, cols=None) -> tuple[np.ndarray, np.ndarray]:
+    """ITL and batch prefill time made of the given time-model columns (all when None)."""
+    if f.time_cache is not None:  # matrices already built (fitting): use them
+        itl_X, ttft_X = f.time_cache
+        idx = list(range(itl_X.shape[1])) if cols is None else list(cols)
+        return itl_X[:, idx] @ tau[idx], ttft_X[:, idx] @ tau[idx]
+    columns = time_columns(f)
+    itl, ttft = np.zeros(f.n), np.zeros(f.n)
+    for j in (range(len(columns)) if cols is None else cols):
+        a, b = columns[j]
+        if a is not None:
+            itl += tau[j] * a
+        if b is not None:
+            ttft += tau[j] * b
+    return itl, ttft
+
+
 def predict_times(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    itl_X, ttft_X = time_matrices(f)
-    return itl_X @ tau, ttft_X @ tau
+    return partial_times(f, tau)
 
 
-def partial_times(f: Features, tau: np.ndarray, cols) -> tuple[np.ndarray, np.ndarray]:
-    """The part of the ITL and of the batch prefill time made of the given time-model columns."""
-    itl_X, ttft_X = time_matrices(f)
-    cols = list(cols)
-    return itl_X[:, cols] @ tau[cols], ttft_X[:, cols] @ tau[cols]
+def energy_columns(f: Features, tau: np.ndarray) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Per energy coefficient, its prefill and decode energy per request at coefficient 1."""
+    itl, ttft = predict_times(f, tau)
+    ovh_step, ovh_pf = partial_times(f, tau, OVERHEAD_TIME_COLUMNS)
+    moe_step, moe_pf = partial_times(f, tau, MOE_TIME_COLUMNS)
+    host_step, _ = partial_times(f, tau, HOST_TIME_COLUMNS)
+    dP = np.maximum(f.tdp - f.idle, 0.0)
+    per_req = f.out_tokens / f.batch  # decode steps' share that belongs to one request
+    dPG = dP * f.G
+    return [
+        (dP * f.flops_pf_linear / f.peak_flops, None),  # theta_prefill
+        (dP * f.flops_pf_attn / f.peak_flops, None),  # theta_attn
+        (dP * f.flops_pf_vision / f.peak_flops, None),  # theta_vision
+        (None, dP * per_req * f.weight_bytes_step / f.bw),  # theta_weights
+        (None, dP * per_req * f.kv_bytes_step / f.bw),  # theta_kv
+        (None, dP * per_req * f.flops_dec_step / f.peak_flops),  # theta_decode_flops
+        (dPG * f.t_allreduce_pf, dPG * per_req * f.t_allreduce_step),  # theta_tp
+        (None, dP * per_req * (f.pp - 1) * f.weight_bytes_step / f.bw),  # theta_pp
+        (None, dPG * per_req * f.t_alltoall_step),  # theta_ep
+        (dPG * ovh_pf / f.batch, dPG * per_req * ovh_step),  # theta_overhead
+        (dPG * moe_pf / f.batch, dPG * per_req * moe_step),  # theta_moe
+        (None, dPG * per_req * host_step),  # theta_host
+        (f.idle * f.G * ttft / f.batch, f.idle * f.G * per_req * itl),  # theta_static
+    ]
 
 
 def energy_matrices(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,33 +173,26 @@ def energy_matrices(f: Features, tau: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
     Column j of the sum is term j's energy at coefficient 1; the prediction is matrix @ theta.
     """
-    itl, ttft = predict_times(f, tau)
-    ovh_step, ovh_pf = partial_times(f, tau, OVERHEAD_TIME_COLUMNS)
-    moe_step, moe_pf = partial_times(f, tau, MOE_TIME_COLUMNS)
-    host_step, _ = partial_times(f, tau, HOST_TIME_COLUMNS)
-    dP = np.maximum(f.tdp - f.idle, 0.0)
-    per_req = f.out_tokens / f.batch  # decode steps' share that belongs to one request
-    n = f.n
-    pf = np.zeros((n, len(ENERGY_TERMS)))
-    dec = np.zeros((n, len(ENERGY_TERMS)))
-    pf[:, 0] = dP * f.flops_pf_linear / f.peak_flops
-    pf[:, 1] = dP * f.flops_pf_attn / f.peak_flops
-    pf[:, 2] = dP * f.flops_pf_vision / f.peak_flops
-    dec[:, 3] = dP * per_req * f.weight_bytes_step / f.bw
-    dec[:, 4] = dP * per_req * f.kv_bytes_step / f.bw
-    dec[:, 5] = dP * per_req * f.flops_dec_step / f.peak_flops
-    pf[:, 6] = dP * f.G * f.t_allreduce_pf
-    dec[:, 6] = dP * f.G * per_req * f.t_allreduce_step
-    dec[:, 7] = dP * per_req * (f.pp - 1) * f.weight_bytes_step / f.bw
-    dec[:, 8] = dP * f.G * per_req * f.t_alltoall_step
-    pf[:, 9] = dP * f.G * ovh_pf / f.batch
-    dec[:, 9] = dP * f.G * per_req * ovh_step
-    pf[:, 10] = dP * f.G * moe_pf / f.batch
-    dec[:, 10] = dP * f.G * per_req * moe_step
-    dec[:, 11] = dP * f.G * per_req * host_step
-    pf[:, 12] = f.idle * f.G * ttft / f.batch
-    dec[:, 12] = f.idle * f.G * per_req * itl
+    cols = energy_columns(f, tau)
+    pf = np.zeros((f.n, len(cols)))
+    dec = np.zeros((f.n, len(cols)))
+    for j, (a, b) in enumerate(cols):
+        if a is not None:
+            pf[:, j] = a
+        if b is not None:
+            dec[:, j] = b
     return pf, dec
+
+
+def energy_parts(f: Features, tau: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefill and decode energy per request (the lean path: no matrices)."""
+    e_pf, e_dec = np.zeros(f.n), np.zeros(f.n)
+    for j, (a, b) in enumerate(energy_columns(f, tau)):
+        if a is not None and theta[j]:
+            e_pf += theta[j] * a
+        if b is not None and theta[j]:
+            e_dec += theta[j] * b
+    return e_pf, e_dec
 
 
 def group_matrix() -> np.ndarray:

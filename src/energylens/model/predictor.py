@@ -7,7 +7,7 @@ import pandas as pd
 from ..data.schema import validate
 from ..errors import DataError, NotFittedError
 from ..features.physics import compute_features
-from .closed_form import ENERGY_TERMS, GROUPS, TIME_TERMS, energy_matrices, group_matrix, predict_times
+from .closed_form import ENERGY_TERMS, GROUPS, TIME_TERMS, energy_matrices, energy_parts, group_matrix, predict_times
 from .fitting import log_prediction_std
 
 _DESCRIPTORS = ("params_total_b", "params_active_b", "arch", "gpu_peak_tflops", "gpu_mem_bw_tbs", "gpu_tdp_w",
@@ -106,8 +106,8 @@ class ClosedFormPredictor:
         out = np.empty(len(df))
         for mask, coef, tau, *_ in self._coefficient_sets(df):
             f = compute_features(df[mask] if not mask.all() else df)
-            pf, dec = energy_matrices(f, tau)
-            out[mask] = pf @ coef + dec @ coef
+            e_pf, e_dec = energy_parts(f, tau, coef)
+            out[mask] = e_pf + e_dec
         return out
 
     def predict_energy_token(self, X) -> np.ndarray:
