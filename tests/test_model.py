@@ -193,3 +193,15 @@ def test_lean_predict_matches_predict_frame_for_every_engine():
     for engine in [*m.engines_, "never-seen"]:
         rows = cfg.assign(source=engine)
         np.testing.assert_allclose(m.predict(rows), m.predict_frame(rows)["pred_energy_request_j"], rtol=1e-12)
+
+
+def test_exports_reproduce_predictions(fitted, synthetic):
+    """SymPy rendering, LaTeX and the NumPy callable describe the same function as predict()."""
+    from energylens.export.latex import formula_latex
+    from energylens.export.numpy_export import numpy_function, symbol_values
+
+    rows = synthetic.head(25)
+    fn = numpy_function(fitted)
+    np.testing.assert_allclose(fn(**symbol_values(fitted, rows)), fitted.predict(rows), rtol=1e-9)
+    tex = formula_latex(fitted)
+    assert tex.startswith("E_{request} = ") and "P_{idle}" in tex

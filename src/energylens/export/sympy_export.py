@@ -17,7 +17,7 @@ TERM_FEATURES = {
     "theta_overhead": "dP*G*(T_ovh_pf/b + (L_out/b)*T_ovh)",
     "theta_moe": "dP*G*(T_moe_pf/b + (L_out/b)*T_moe)",
     "theta_host": "dP*G*(L_out/b)*T_host",
-    "theta_static": "P_idle*G*(T_pf/b + L_out*ITL/b)",
+    "theta_static": "P_idle*G*(T_pf/b + L_out*ITL/b)",  # coefficient 1: physics, not fitted
 }
 
 
