@@ -48,10 +48,9 @@ class Term:
 
 
 # Idle power is drawn whatever the work: the static term is the catalog's (or the measured) idle power
-# of every GPU over the request's share of wall time, coefficient 1, not fitted. Holding it changed no
-# accuracy figure (n = 50 selection benchmark: Top-1 89.4% and MAPE 23.1% either way) and makes the
-# breakdown physical: the static share on ML.ENERGY v3 is 23% (median), as measured idle / average
-# power (24%). The twelve fitted energy coefficients are the other terms.
+# of every GPU over the request's share of wall time, coefficient 1, not fitted (docs/MODEL.md: holding
+# it cost no accuracy and makes the static share match the measured idle / average power, 22% vs 23%
+# on ML.ENERGY v3). The twelve fitted energy coefficients are the other terms.
 ENERGY_TERMS: tuple[Term, ...] = (
     Term("theta_prefill", "prefill", "J per (J at peak FLOP/s)", 1.6, "prefill linear-layer FLOPs at TDP-idle power"),
     Term("theta_attn", "prefill", "J per (J at peak FLOP/s)", 1.5, "prefill attention FLOPs (quadratic in prompt length)"),
