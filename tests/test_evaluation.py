@@ -100,3 +100,22 @@ def test_report_writes_markdown_html_json(tmp_path, table):
     html = (tmp_path / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "data:image/png;base64," in html  # self-contained figures
     assert json.loads((tmp_path / "results.json").read_text())["plan"]["n_train"] == 50
+
+
+def test_evaluation_pipeline_on_real_data(tmp_path, data_dir):
+    """A minimal plan through every experiment and the report, on ML.ENERGY v2 and the H100 file."""
+    from energylens.evaluation.runner import Plan, load_datasets, run_evaluation
+    from energylens.report.build import write_report
+
+    plan = Plan(seeds=(0,), kinds=("parallelism",), datasets=("mlenergy-v2",), curve_sizes=(50,), curve_seeds=(0,),
+                hardware_seeds=(0,))
+    steps = []
+    res = run_evaluation(data_dir, plan=plan, progress=lambda i, n, label: steps.append((i, n)))
+    assert steps and steps[-1][0] == steps[-1][1]
+    assert {r["method"] for r in res["selection"]} >= {"energylens", "xgb", "roofline", "latency_measured"}
+    assert res["prefill_decode_lomo"] and res["planned_vs_random"] and res["residuals"] and res["random_split"]
+    write_report(res, tmp_path, load_datasets(data_dir), "test")
+    md = (tmp_path / "report.md").read_text()
+    for title in ("Headline", "Learning curves", "Unseen hardware", "Leave one model family out",
+                  "Latency-optimal vs energy-optimal", "Planned vs random", "Prefill and decode"):
+        assert title in md, title

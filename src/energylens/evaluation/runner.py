@@ -64,9 +64,9 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def run_evaluation(data=None, quick: bool = False, progress=None) -> dict:
+def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | None = None) -> dict:
     """All experiments; `progress(step, total, label)` is called as they advance."""
-    plan = Plan.quick() if quick else Plan.full()
+    plan = plan or (Plan.quick() if quick else Plan.full())
     root = find_data(data)
     sets = load_datasets(root)
     t0 = time.monotonic()
