@@ -156,6 +156,11 @@ def compute_features(df: pd.DataFrame) -> Features:
     G = np.maximum(num_gpus / engines, 1)
     shared_copies = np.where(spans, dp, 1.0)
     stored = (shared_copies * shared_b + routed_b) * 1e9 * bpp
+    # Recurrent models described without their state size: Mamba-2 keeps d_inner x d_state per layer,
+    # with d_inner ~ 2 x hidden and d_state 128, in 16-bit (an upper estimate where MLP layers interleave).
+    recurrent = (arch == "ssm") | (arch == "hybrid")
+    guess_mb = np.maximum(layers - attn_layers, 0) * 2 * hidden * 128 * 2 / 1e6
+    ssm_mb = np.where((ssm_mb <= 0) & recurrent, guess_mb, ssm_mb)
     state_per_seq = ssm_mb * 1e6
     free = G * (mem * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) - stored
     per_seq = kv_per_token * ctx + state_per_seq
