@@ -56,7 +56,7 @@ class Features:
     moe_dispatch_step: np.ndarray  # experts touched x MoE layers per decode step, x 1 us
     moe_dispatch_pf: np.ndarray  # token-expert-layer dispatches of one request's prompt, x 1 us
     kv_fits: np.ndarray  # False when weights leave no room for one request's KV cache
-    time_cache: tuple | None = None  # time-model design matrices, computed once per Features
+    time_columns_cache: list | None = None  # time-model columns, computed once per Features
 
     @property
     def n(self) -> int:
@@ -122,8 +122,7 @@ def compute_features(df: pd.DataFrame) -> Features:
     vision_b = _col(df, "vision_params_b", 0)
     ssm_mb = _col(df, "ssm_state_mb", 0)
     precision = _text(df, "precision", "bf16")
-    bpp = np.array([BYTES_PER_PARAM.get(p, 2.0) for p in precision.tolist()], dtype=float) if n < 1000 else \
-        pd.Series(precision).map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
+    bpp = pd.Series(precision).map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
 
     peak = _col(df, "gpu_peak_tflops", 989) * 1e12
     bw = _col(df, "gpu_mem_bw_tbs", 3.35) * 1e12

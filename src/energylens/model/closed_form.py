@@ -86,6 +86,12 @@ TIME_NAMES = tuple(t.name for t in TIME_TERMS)
 
 def time_columns(f: Features) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
     """Per time coefficient, its ITL column and its TTFT column (None where it does not enter)."""
+    if f.time_columns_cache is None:
+        f.time_columns_cache = _time_columns(f)
+    return f.time_columns_cache
+
+
+def _time_columns(f: Features) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
     ovh = f.launch_layers * LAYER_OVERHEAD_S
     pf_flops = f.flops_pf_linear + f.flops_pf_attn + f.flops_pf_vision
     return [
@@ -104,13 +110,10 @@ def time_columns(f: Features) -> list[tuple[np.ndarray | None, np.ndarray | None
 
 def time_matrices(f: Features) -> tuple[np.ndarray, np.ndarray]:
     """Design matrices (n x 10) of the ITL and of the batch prefill time (TTFT) in the time coefficients."""
-    if f.time_cache is not None:
-        return f.time_cache
     cols = time_columns(f)
     zero = np.zeros(f.n)
     itl = np.column_stack([c[0] if c[0] is not None else zero for c in cols])
     ttft = np.column_stack([c[1] if c[1] is not None else zero for c in cols])
-    f.time_cache = (itl, ttft)
     return itl, ttft
 
 
@@ -122,10 +125,6 @@ MOE_TIME_COLUMNS = (6, 7)
 
 def partial_times(f: Features, tau: np.ndarray, cols=None) -> tuple[np.ndarray, np.ndarray]:
     """ITL and batch prefill time made of the given time-model columns (all when None)."""
-    if f.time_cache is not None:  # matrices already built (fitting): use them
-        itl_X, ttft_X = f.time_cache
-        idx = list(range(itl_X.shape[1])) if cols is None else list(cols)
-        return itl_X[:, idx] @ tau[idx], ttft_X[:, idx] @ tau[idx]
     columns = time_columns(f)
     itl, ttft = np.zeros(f.n), np.zeros(f.n)
     for j in (range(len(columns)) if cols is None else cols):
@@ -195,7 +194,7 @@ def energy_parts(f: Features, tau: np.ndarray, theta: np.ndarray) -> tuple[np.nd
 
 
 def group_matrix() -> np.ndarray:
-    """(11 x groups) 0/1 matrix mapping each energy term to its breakdown group."""
+    """(terms x groups) 0/1 matrix mapping each energy term to its breakdown group."""
     m = np.zeros((len(ENERGY_TERMS), len(GROUPS)))
     for i, t in enumerate(ENERGY_TERMS):
         m[i, GROUPS.index(t.group)] = 1.0
