@@ -133,7 +133,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         self.notes_ = efit.notes + tfit.notes
         self.n_train_ = len(df)
         self.engines_ = self._fit_engines(df, y, fixed)
-        pred = self._frame(df)
+        pred = self._frame(df, f)
         total, pf_y, dec_y = energy_targets(df, y)
         meas = np.where(np.isfinite(total), total, pf_y + dec_y)
         ok = np.isfinite(meas)

@@ -69,21 +69,21 @@ class ClosedFormPredictor:
             sets.append((~known, *shared))
         return sets
 
-    def _frame(self, df, f=None) -> pd.DataFrame:
+    def _frame(self, df, f=None, breakdown: bool = False) -> pd.DataFrame:
         sets = self._coefficient_sets(df)
         if len(sets) > 1:
-            parts = [self._frame_with(df[m], None, *rest) for m, *rest in sets]
+            parts = [self._frame_with(df[m], None, *rest, breakdown=breakdown) for m, *rest in sets]
             return pd.concat(parts).loc[df.index]
-        return self._frame_with(df, f, *sets[0][1:])
+        return self._frame_with(df, f, *sets[0][1:], breakdown=breakdown)
 
-    def _frame_with(self, df, f, coef, tau, cov_log, residual_std) -> pd.DataFrame:
+    def _frame_with(self, df, f, coef, tau, cov_log, residual_std, breakdown: bool = False) -> pd.DataFrame:
         f = f if f is not None else compute_features(df)
         pf, dec = energy_matrices(f, tau)
         e_pf, e_dec = pf @ coef, dec @ coef
         total = e_pf + e_dec
         itl, ttft = predict_times(f, tau)
         sd = log_prediction_std(pf + dec, coef, cov_log, residual_std)
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "pred_energy_request_j": total,
             "pred_energy_token_j": total / f.out_tokens,
             "pred_prefill_energy_j": e_pf,
@@ -93,11 +93,21 @@ class ClosedFormPredictor:
             "pred_energy_request_lo_j": total * np.exp(-1.96 * sd),
             "pred_energy_request_hi_j": total * np.exp(1.96 * sd),
         }, index=df.index)
+        if breakdown:  # energy per breakdown group, from the same matrices
+            parts = ((pf + dec) * coef) @ group_matrix()
+            for i, g in enumerate(GROUPS):
+                out[f"{g}_j"] = parts[:, i]
+            for i, g in enumerate(GROUPS):
+                out[f"{g}_pct"] = 100 * parts[:, i] / total
+            out["prefill_share_pct"] = 100 * e_pf / total
+            out["total_j"] = total
+        return out
 
-    def predict_frame(self, X) -> pd.DataFrame:
-        """All predictions for each configuration (energy, split, times, 95% interval)."""
+    def predict_frame(self, X, breakdown: bool = False) -> pd.DataFrame:
+        """All predictions for each configuration (energy, split, times, 95% interval); with
+        `breakdown`, also the columns of `explain`."""
         self._check_fitted()
-        return self._frame(prepare(X))
+        return self._frame(prepare(X), breakdown=breakdown)
 
     def predict(self, X) -> np.ndarray:
         """Energy per request (J); the lean path (no intervals, no times) for large batches of configurations."""
@@ -115,22 +125,9 @@ class ClosedFormPredictor:
 
     def explain(self, X) -> pd.DataFrame:
         """Energy per request broken down per group (J and %), one row per configuration."""
-        self._check_fitted()
-        df = prepare(X)
-        parts = [self._explain_with(df[m], coef, tau) for m, coef, tau, *_ in self._coefficient_sets(df)]
-        return pd.concat(parts).loc[df.index] if len(parts) > 1 else parts[0]
-
-    def _explain_with(self, df, coef, tau) -> pd.DataFrame:
-        f = compute_features(df)
-        pf, dec = energy_matrices(f, tau)
-        parts = ((pf + dec) * coef) @ group_matrix()
-        total = parts.sum(axis=1)
-        out = pd.DataFrame(parts, columns=[f"{g}_j" for g in GROUPS], index=df.index)
-        for i, g in enumerate(GROUPS):
-            out[f"{g}_pct"] = 100 * parts[:, i] / total
-        out["prefill_share_pct"] = 100 * (pf @ coef) / total
-        out["total_j"] = total
-        return out
+        frame = self.predict_frame(X, breakdown=True)
+        cols = [f"{g}_j" for g in GROUPS] + [f"{g}_pct" for g in GROUPS] + ["prefill_share_pct", "total_j"]
+        return frame[cols]
 
     def coefficients(self) -> pd.DataFrame:
         """Coefficient table with 95% intervals and whether the data identified each one."""

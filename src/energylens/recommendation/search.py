@@ -7,9 +7,9 @@ import pandas as pd
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import compute_features
+from ..model.closed_form import GROUPS
 from .space import DEFAULT_BATCHES, candidate_table
 
-BREAKDOWN = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "static")
 
 
 def _resolve_model(model, model_config=None, model_catalog_file=None):
@@ -76,8 +76,7 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     engine = _pick_engine(est, engine)
     if engine is not None:
         ok[est.engine_column] = engine
-    pred = est.predict_frame(ok)
-    parts = est.explain(ok)
+    pred = est.predict_frame(ok, breakdown=True)
     res = ok[["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].copy()
     res["energy_request_j"] = pred["pred_energy_request_j"].to_numpy()
     res["energy_token_j"] = pred["pred_energy_token_j"].to_numpy()
@@ -86,8 +85,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res["ttft_ms"] = 1e3 * pred["pred_ttft_s"].to_numpy()
     res["itl_ms"] = 1e3 * pred["pred_itl_s"].to_numpy()
     res["latency_s"] = (pred["pred_ttft_s"] + output_tokens * pred["pred_itl_s"]).to_numpy()
-    for g in BREAKDOWN:
-        res[f"{g}_pct"] = parts[f"{g}_pct"].to_numpy()
+    for g in GROUPS:
+        res[f"{g}_pct"] = pred[f"{g}_pct"].to_numpy()
     slo_ok = np.ones(len(res), bool)
     if itl_slo_ms is not None:
         slo_ok &= res["itl_ms"].to_numpy() <= itl_slo_ms
