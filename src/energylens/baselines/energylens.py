@@ -14,16 +14,10 @@ class EnergyLensMethod:
         self.n_starts = n_starts
 
     def fit(self, df):
-        from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
-        from ..model.estimator import RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor, recalibrated_coefs
+        from ..model.estimator import EnergyLensRegressor, recalibration
 
         if self.base is not None:
-            priors = dict(zip(ENERGY_NAMES, self.base.coef_)) | dict(zip(TIME_NAMES, self.base.tau_))
-            refit = recalibrated_coefs(df)
-            fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in refit)
-            self.model_ = EnergyLensRegressor(random_state=self.random_state, priors=priors, fixed=fixed,
-                                              prior_strength=RECALIBRATION_PRIOR_STRENGTH,
-                                              n_starts=self.n_starts)
+            self.model_, _ = recalibration(self.base, df, self.random_state, self.n_starts)
         else:
             # Rows from several serving engines (the `source` of each row) get engine-specific
             # hardware/engine coefficients around one shared fit.

@@ -27,8 +27,7 @@ def fit(
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ..data.schema import load_profiles
     from ..errors import DataError
-    from ..model.closed_form import ENERGY_NAMES, TIME_NAMES
-    from ..model.estimator import RECALIBRATION_PRIOR_STRENGTH, EnergyLensRegressor, recalibrated_coefs
+    from ..model.estimator import EnergyLensRegressor, recalibration
     from ..model.modelfile import save_model
 
     import pandas as pd
@@ -53,11 +52,8 @@ def fit(
             base_model = default_model(estimator=True)
         else:
             base_model = _load(base)
-        priors = dict(zip(ENERGY_NAMES, base_model.coef_)) | dict(zip(TIME_NAMES, base_model.tau_))
-        refit = recalibrated_coefs(df)
-        fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in refit)
-        model = EnergyLensRegressor(random_state=seed, priors=priors, fixed=fixed,
-                                     prior_strength=RECALIBRATION_PRIOR_STRENGTH).fit(df)
+        model, refit = recalibration(base_model, df, random_state=seed)
+        model.fit(df)
         provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit),
                                            "base_provenance": getattr(base_model, "provenance_", {})}
     else:

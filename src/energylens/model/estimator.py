@@ -16,15 +16,14 @@ from .closed_form import ENERGY_NAMES, ENERGY_TERMS, TIME_NAMES, TIME_TERMS, ene
 from .fitting import fit_log_linear
 from .predictor import ClosedFormPredictor, energy_targets, prepare
 
+RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
+MIN_ENGINE_ROWS = 5  # rows an engine needs for its own calibration
+TIME_PRIOR_WEIGHT = 1.0  # floor of the time coefficients' pull to their priors (docs/MODEL.md, Fitting)
 # Coefficients that depend on the hardware and the serving engine rather than on the model's
 # structure: the ones a recalibration (`fit --from`) refits. Documented in docs/MODEL.md.
-RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
 HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "theta_host",
                          "tau_memory", "tau_flops", "tau_overhead", "tau_step", "tau_sequence", "tau_prefill",
                          "tau_prefill_overhead")
-
-
-MIN_ENGINE_ROWS = 5
 
 
 def recalibrated_coefs(df) -> tuple[str, ...]:
@@ -34,7 +33,6 @@ def recalibrated_coefs(df) -> tuple[str, ...]:
     split = "prefill_energy_j" in df and "decode_energy_j" in df and \
         (df["prefill_energy_j"].notna() & df["decode_energy_j"].notna()).any()
     return tuple(n for n in HARDWARE_ENGINE_COEFS if split or n != "theta_prefill")
-TIME_PRIOR_WEIGHT = 1.0
 
 
 def _round_time(df) -> np.ndarray:
@@ -47,8 +45,20 @@ def _round_time(df) -> np.ndarray:
     return b / thr
 
 
+def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
+    """An unfitted estimator that refits on `df` only the hardware/engine coefficients of the fitted
+    `base`, with its values as priors; and the names it refits."""
+    refit = recalibrated_coefs(df)
+    priors = dict(zip(ENERGY_NAMES, base.coef_)) | dict(zip(TIME_NAMES, base.tau_))
+    fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in refit)
+    est = EnergyLensRegressor(random_state=random_state, n_starts=n_starts, priors=priors, fixed=fixed,
+                              prior_strength=RECALIBRATION_PRIOR_STRENGTH)
+    return est, refit
+
+
 class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
-    """Closed-form energy model with 11 non-negative coefficients and a 5-coefficient time model.
+    """Closed-form energy model with 12 fitted non-negative coefficients (plus the static-power term,
+    physics) and a 10-coefficient time model.
 
     Parameters
     ----------
