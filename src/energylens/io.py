@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -76,3 +77,28 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
         atomic_write_bytes(path, buf.getvalue())
     else:
         atomic_write_text(path, df.to_csv(index=False))
+
+
+def read_json(path, error=EnergyLensError, what: str = "file"):
+    """Parsed JSON of `path`; a missing or unreadable file raises `error` with one line naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found")
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file may be truncated")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a UTF-8 text file")
+
+
+def read_toml(path, error=EnergyLensError, what: str = "file"):
+    """Parsed TOML of `path`, with the same one-line errors as read_json."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found")
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc})")

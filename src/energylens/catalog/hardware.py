@@ -6,9 +6,9 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 from ..errors import CatalogError
+from ..io import read_toml
 from ._names import closest, normalize
 
 # Schema column <- catalog field.
@@ -70,16 +70,6 @@ def _parse(entries: dict, origin: str) -> dict[str, GpuSpec]:
     return out
 
 
-def _load_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: catalog file not found")
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML ({exc})")
-
-
 class HardwareCatalog:
     """Lookup of GpuSpec by canonical name or alias (case and punctuation insensitive)."""
 
@@ -92,7 +82,7 @@ class HardwareCatalog:
 
     def extend(self, path: str | os.PathLike) -> "HardwareCatalog":
         merged = dict(self.specs)
-        merged.update(_parse(_load_toml(Path(path)), str(path)))
+        merged.update(_parse(read_toml(path, CatalogError, "catalog file"), str(path)))
         return HardwareCatalog(merged)
 
     def names(self) -> list[str]:

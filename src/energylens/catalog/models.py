@@ -1,7 +1,6 @@
 """Model catalog: architecture figures per model, and a reader for any Hugging Face config.json."""
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -10,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import CatalogError
+from ..io import read_json, read_toml
 from ._names import closest, normalize
 
 ARCHS = ("dense", "moe", "ssm", "hybrid")
@@ -103,13 +103,7 @@ class ModelCatalog:
                 self._index[normalize(alias)] = name
 
     def extend(self, path: str | os.PathLike) -> "ModelCatalog":
-        try:
-            with open(path, "rb") as f:
-                entries = tomllib.load(f)
-        except FileNotFoundError:
-            raise CatalogError(f"{path}: catalog file not found")
-        except tomllib.TOMLDecodeError as exc:
-            raise CatalogError(f"{path}: not valid TOML ({exc})")
+        entries = read_toml(path, CatalogError, "catalog file")
         merged = dict(self.specs)
         merged.update({n: _spec_from_entry(n, e, str(path)) for n, e in entries.items()})
         return ModelCatalog(merged)
@@ -160,12 +154,7 @@ def _first(cfg: dict, *keys, default=None):
 def model_from_hf_config(path: str | os.PathLike, name: str | None = None) -> ModelSpec:
     """Build a ModelSpec from a Hugging Face config.json, counting parameters from the shapes."""
     path = Path(path)
-    try:
-        cfg = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: model config not found")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: not valid JSON ({exc})")
+    cfg = read_json(path, CatalogError, "model config")
     if not isinstance(cfg, dict):
         raise CatalogError(f"{path}: expected a JSON object (a Hugging Face config.json)")
     vision_b = 0.0

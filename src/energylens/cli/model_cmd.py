@@ -128,10 +128,10 @@ def show(model_file: Path = typer.Argument(..., help="Model file written by `ene
          latex: bool = typer.Option(False, "--latex", help="Also print the formula in LaTeX.")):
     """Print a model file: formula, coefficients with 95% intervals, provenance."""
     from ..export.latex import formula_latex
-    from ..model.modelfile import load_model_dict
+    from ..model.modelfile import model_from_dict, read_model_dict
 
-    model = _load(model_file)
-    d = load_model_dict(model_file)
+    d = read_model_dict(model_file)
+    model = model_from_dict(d, model_file)
     console.print(f"[bold]{model_file}[/bold] (schema {d['schema_version']}, energylens {d.get('energylens_version')})")
     console.print(d["formula"], markup=False, highlight=False)
     console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "meaning"]],

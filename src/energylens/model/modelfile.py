@@ -6,13 +6,12 @@ import hashlib
 import json
 import math
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import ModelFileError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, read_json
 from .closed_form import ENERGY_TERMS, TIME_TERMS, __doc__ as FORMULA_DOC
 from .predictor import ClosedFormPredictor
 
@@ -151,15 +150,9 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
 
 
 def load_model(path, estimator: bool = True):
-    path = Path(path)
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: model file not found")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)}); the file may be truncated")
-    return model_from_dict(d, path, estimator)
+    return model_from_dict(read_model_dict(path), path, estimator)
 
 
-def load_model_dict(path) -> dict:
-    return json.loads(Path(path).read_text())
+def read_model_dict(path) -> dict:
+    """The raw contents of a model file (checked by model_from_dict when a model is built from it)."""
+    return read_json(path, ModelFileError, "model file")

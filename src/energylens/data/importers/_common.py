@@ -1,20 +1,10 @@
 """Helpers shared by importers."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ...catalog.tasks import task_defaults
 from ...errors import DataError
-
-
-def load_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path=path)
-    except UnicodeDecodeError:
-        raise DataError("not a UTF-8 text file", path=path)
 
 
 def require(obj: dict, key: str, path: Path, what: str = "field"):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import DataError
-from ._common import assumed_input, load_json, require
+from ...io import read_json
+from ._common import assumed_input, require
 
 _NAME = re.compile(r"^bs(\d+)\+tp(\d+)\+pp(\d+)\.json$")
 
@@ -18,7 +19,7 @@ def read(path: Path) -> pd.DataFrame:
         raise DataError("no bs{B}+tp{T}+pp{P}.json files (ML.ENERGY v2 layout)", path=path)
     rows = []
     for f in files:
-        d = load_json(f)
+        d = read_json(f, DataError)
         m = _NAME.match(f.name)
         parts = f.relative_to(path).parts if path.is_dir() else f.parts
         kind = next((p for p in parts if p.endswith("text_generation")), "llm_text_generation")

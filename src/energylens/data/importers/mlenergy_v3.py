@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import DataError
-from ._common import ARCH, PRECISION, assumed_input, load_json, require
+from ...io import read_json
+from ._common import ARCH, PRECISION, assumed_input, require
 
 TASK_MODALITY = {"image-chat": "image", "video-chat": "video"}
 
@@ -25,7 +26,7 @@ def read(path: Path) -> pd.DataFrame:
     if not files:
         raise DataError("no models/<org>__<model>__<task>.json files (ML.ENERGY v3 layout)", path=path)
     for f in files:
-        d = load_json(f)
+        d = read_json(f, DataError)
         model = require(d, "model_id", f)
         task = require(d, "task", f)
         modality = TASK_MODALITY.get(task, "text")
