@@ -20,21 +20,18 @@ def energy_per_token(df: pd.DataFrame) -> np.ndarray:
     return energy_target(df) / df["output_tokens"].to_numpy(float)
 
 
-def fit_predict(methods, train: pd.DataFrame, test: pd.DataFrame, seed: int, base=None) -> dict[str, np.ndarray]:
+def fit_predict(methods, train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
     """Predicted energy per request on `test` for each method (latency methods: predicted ITL).
 
     The ensemble reuses the random forest and XGBoost fits (geometric mean of their predictions).
     """
     out = {}
-    for name in methods:
+    for name in _order(methods):
         if name == "ensemble" and "rf" in out and "xgb" in out:
             out[name] = np.sqrt(out["rf"] * out["xgb"])
             continue
-        kwargs = {"random_state": seed}
-        if name == "energylens" and base is not None:
-            kwargs["base"] = base
         try:
-            out[name] = make(name, **kwargs).fit(train).predict(test)
+            out[name] = make(name, random_state=seed).fit(train).predict(test)
         except Exception as exc:  # a method that cannot fit this split is reported as missing
             out[name] = np.full(len(test), np.nan)
             out.setdefault("_errors", {})[name] = str(exc)
@@ -64,7 +61,7 @@ def selection_experiment(df: pd.DataFrame, dataset: str, kind: str, methods, n_t
         n = min(n_train, len(pool_idx))
         train = df.iloc[rng.choice(pool_idx, n, replace=False)]
         test_rows = np.unique(np.concatenate([s.rows for s in test]))
-        preds = fit_predict(_order(m for m in methods), train, df.iloc[test_rows], seed)
+        preds = fit_predict(methods, train, df.iloc[test_rows], seed)
         pos = {r: i for i, r in enumerate(test_rows)}
         for name in methods:
             p = preds[name]
@@ -103,7 +100,7 @@ def unseen_batch(df: pd.DataFrame, dataset: str, methods, seeds, train_max: int 
     y = energy_target(test)
     recs = []
     for seed in seeds:
-        preds = fit_predict(_order(methods), train, test, seed)
+        preds = fit_predict(methods, train, test, seed)
         for name in methods:
             recs.append({"dataset": dataset, "method": name, "seed": seed, "train_rows": len(train),
                          "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
@@ -123,6 +120,8 @@ def unseen_hardware(df: pd.DataFrame, dataset: str, methods, seeds, calibration=
             if src == dst:
                 continue
             train_src, target = df[df["gpu"] == src], df[df["gpu"] == dst]
+            # The source-GPU fit EnergyLens recalibrates from does not depend on the calibration draw.
+            base = make("energylens", random_state=0).fit(train_src).model_ if "energylens" in methods else None
             for k in calibration:
                 for seed in (seeds if k else seeds[:1]):
                     rng = np.random.default_rng(seed)
@@ -130,16 +129,11 @@ def unseen_hardware(df: pd.DataFrame, dataset: str, methods, seeds, calibration=
                     rest = np.setdiff1d(np.arange(len(target)), cal_idx)
                     cal, test = target.iloc[cal_idx], target.iloc[rest]
                     y = energy_target(test)
-                    preds = {}
-                    for name in _order(methods):
-                        if name == "energylens" and k:
-                            base = make("energylens", random_state=seed).fit(train_src).model_
-                            preds[name] = make("energylens", random_state=seed, base=base).fit(cal).predict(test)
-                        elif name == "ensemble" and "rf" in preds and "xgb" in preds:
-                            preds[name] = np.sqrt(preds["rf"] * preds["xgb"])
-                        else:
-                            train = pd.concat([train_src, cal]) if k else train_src
-                            preds[name] = make(name, random_state=seed).fit(train).predict(test)
+                    train = pd.concat([train_src, cal]) if k else train_src
+                    recalibrate = k > 0 and base is not None
+                    preds = fit_predict([m for m in methods if not (recalibrate and m == "energylens")], train, test, seed)
+                    if recalibrate:
+                        preds["energylens"] = make("energylens", random_state=seed, base=base).fit(cal).predict(test)
                     for name in methods:
                         recs.append({"dataset": dataset, "source_gpu": src, "target_gpu": dst, "calibration": k,
                                      "method": name, "seed": seed, "train_rows": len(train_src) + k,
@@ -160,7 +154,7 @@ def leave_family_out(df: pd.DataFrame, dataset: str, methods, seed: int = 0) -> 
         if len(test) < 3 or len(train) < 10:
             continue
         y = energy_target(test)
-        preds = fit_predict(_order(methods), train, test, seed)
+        preds = fit_predict(methods, train, test, seed)
         sc = define_scenarios(test, "parallelism")
         e_tok = energy_per_token(test)
         for name in methods:
@@ -275,7 +269,7 @@ def random_split_mape(df: pd.DataFrame, dataset: str, methods, n_train: int, see
     for seed in seeds:
         idx = np.random.default_rng(seed).permutation(len(df))
         tr, te = idx[:n_train], idx[n_train:]
-        preds = fit_predict(_order(methods), df.iloc[tr], df.iloc[te], seed)
+        preds = fit_predict(methods, df.iloc[tr], df.iloc[te], seed)
         for name in methods:
             recs.append({"dataset": dataset, "method": name, "seed": seed, "n_train": n_train, "test_rows": len(te),
                          "mape": mape(preds[name], y_all[te]), "mdape": mdape(preds[name], y_all[te])})
