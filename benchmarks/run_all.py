@@ -39,8 +39,8 @@ def main():
     speed = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--data", args.data],
                            capture_output=True, text=True, check=True).stdout.strip().splitlines()
     t0 = time.monotonic()
-    res = run_evaluation(args.data, quick=args.quick)
     sets = load_datasets(Path(args.data))
+    res = run_evaluation(quick=args.quick, sets=sets)
     cmd = f"energylens evaluate --data {args.data} --out {args.out}" + (" --quick" if args.quick else "")
     write_report(res, args.out, sets, cmd)
     elapsed = time.monotonic() - t0

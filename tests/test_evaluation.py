@@ -110,11 +110,12 @@ def test_evaluation_pipeline_on_real_data(tmp_path, data_dir):
     plan = Plan(seeds=(0,), kinds=("parallelism",), datasets=("mlenergy-v2",), curve_sizes=(50,), curve_seeds=(0,),
                 hardware_seeds=(0,))
     steps = []
-    res = run_evaluation(data_dir, plan=plan, progress=lambda i, n, label: steps.append((i, n)))
+    sets = load_datasets(data_dir)
+    res = run_evaluation(plan=plan, progress=lambda i, n, label: steps.append((i, n)), sets=sets)
     assert steps and steps[-1][0] == steps[-1][1]
     assert {r["method"] for r in res["selection"]} >= {"energylens", "xgb", "roofline", "latency_measured"}
     assert res["prefill_decode_lomo"] and res["planned_vs_random"] and res["residuals"] and res["random_split"]
-    write_report(res, tmp_path, load_datasets(data_dir), "test")
+    write_report(res, tmp_path, sets, "test")
     md = (tmp_path / "report.md").read_text()
     for title in ("Headline", "Learning curves", "Unseen hardware", "Leave one model family out",
                   "Latency-optimal vs energy-optimal", "Planned vs random", "Prefill and decode"):

@@ -20,11 +20,10 @@ def discover(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the Pareto front (CSV)."),
 ):
     """Search formulas for energy over the roofline energy and print the Pareto front."""
-    import pandas as pd
     import sympy as sp
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..data.schema import load_profiles
+    from ..data.schema import load_many
     from ..discovery import discover as run, select_formula
     from ..discovery.features import FEATURE_DOCS
     from ..discovery.search import to_sympy
@@ -33,8 +32,7 @@ def discover(
 
     if criterion not in ("knee", "best", "simplest"):
         raise EnergyLensError(f"--select must be knee, best or simplest, got '{criterion}'")
-    frames = [load_profiles(p) for p in data]
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    df = load_many(data)
     with Progress(TextColumn("symbolic regression"), BarColumn(), TimeElapsedColumn(), console=console,
                   transient=True) as bar:
         task = bar.add_task("search", total=1.0)

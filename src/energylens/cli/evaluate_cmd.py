@@ -31,9 +31,10 @@ def evaluate(
         def progress(step, total, label):
             bar.update(task, completed=step, total=total, description=label)
 
-        res = run_evaluation(root, quick=quick, progress=progress)
+        sets = load_datasets(root)
+        res = run_evaluation(quick=quick, progress=progress, sets=sets)
     command = "energylens evaluate --data " + str(root) + " --out " + str(out) + (" --quick" if quick else "")
-    paths = write_report(res, out, load_datasets(root), command)
+    paths = write_report(res, out, sets, command)
     from ..evaluation.summary import headline, targets
 
     from ._console import table

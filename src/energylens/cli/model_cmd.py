@@ -25,15 +25,13 @@ def fit(
     engine_column: Optional[str] = typer.Option(None, "--engine-column", help="Column naming each row's serving engine or cluster (e.g. source): hardware/engine coefficients per engine around one shared fit."),
 ):
     """Fit the closed-form energy and time models and write a JSON model file."""
-    from ..data.schema import load_profiles
+    from ..data.schema import load_many
     from ..errors import DataError
     from ..model.estimator import EnergyLensRegressor, recalibration
     from ..model.modelfile import save_model
 
-    import pandas as pd
 
-    frames = [load_profiles(p) for p in data]
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    df = load_many(data)
     if samples is not None:
         if samples > len(df):
             raise DataError(f"--samples {samples} exceeds the {len(df)} rows of {', '.join(map(str, data))}")

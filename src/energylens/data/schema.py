@@ -277,6 +277,12 @@ def load_profiles(path, *, require_energy: bool = True, hardware=None, models=No
     return validate(read_table(path), path, require_energy=require_energy, hardware=hardware, models=models)
 
 
+def load_many(paths, **kwargs) -> pd.DataFrame:
+    """Several profiling files, each validated, as one table."""
+    frames = [load_profiles(p, **kwargs) for p in paths]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
 def schema_markdown() -> str:
     lines = ["| column | type | unit | required | meaning |", "|---|---|---|---|---|"]
     for c in COLUMNS:

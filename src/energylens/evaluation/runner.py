@@ -64,11 +64,11 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | None = None) -> dict:
-    """All experiments; `progress(step, total, label)` is called as they advance."""
+def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | None = None, sets=None) -> dict:
+    """All experiments; `progress(step, total, label)` is called as they advance. `sets`: datasets
+    already loaded by `load_datasets` (read from `data` otherwise)."""
     plan = plan or (Plan.quick() if quick else Plan.full())
-    root = find_data(data)
-    sets = load_datasets(root)
+    sets = sets if sets is not None else load_datasets(find_data(data))
     t0 = time.monotonic()
     names = [d for d in plan.datasets if d in sets]
     steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 4) + 2)
