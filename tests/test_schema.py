@@ -134,3 +134,12 @@ def _is_number(s):
         return True
     except ValueError:
         return False
+
+
+def test_schema_doc_lists_every_column():
+    from pathlib import Path
+
+    from energylens.data.schema import schema_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "SCHEMA.md").read_text()
+    assert schema_markdown() in doc

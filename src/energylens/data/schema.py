@@ -82,9 +82,6 @@ COLUMNS: tuple[Column, ...] = (
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 ENERGY_COLUMNS = ("energy_request_j", "energy_token_j", "prefill_energy_j", "decode_energy_j")
-MEASURED_COLUMNS = ENERGY_COLUMNS + ("ttft_s", "itl_s", "avg_power_w", "throughput_tok_s", "avg_batch_size")
-CONFIG_COLUMNS = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens",
-                  "visual_tokens", "output_tokens", "task", "precision", "modality")
 
 
 def _fail(msg, path, row=None, column=None):
@@ -284,6 +281,7 @@ def load_many(paths, **kwargs) -> pd.DataFrame:
 
 
 def schema_markdown() -> str:
+    """The column table of docs/SCHEMA.md (a test keeps the two equal)."""
     lines = ["| column | type | unit | required | meaning |", "|---|---|---|---|---|"]
     for c in COLUMNS:
         req = "yes" if c.required else (f"default {c.default}" if c.default is not None else "")

@@ -120,9 +120,6 @@ class ClosedFormPredictor:
             out[mask] = e_pf + e_dec
         return out
 
-    def predict_energy_token(self, X) -> np.ndarray:
-        return self.predict_frame(X)["pred_energy_token_j"].to_numpy()
-
     def explain(self, X) -> pd.DataFrame:
         """Energy per request broken down per group (J and %), one row per configuration."""
         frame = self.predict_frame(X, breakdown=True)
