@@ -47,16 +47,13 @@ def pareto_plot(res: pd.DataFrame, path=None, title: str | None = None):
 
 
 def _finish(fig, path):
-    plt = _plt()
-    if path is None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
+    """PNG bytes of the figure, or the path it was written to (atomically) when a path is given."""
     from ..io import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
+    _plt().close(fig)
+    if path is None:
+        return buf.getvalue()
     atomic_write_bytes(path, buf.getvalue())
     return path
