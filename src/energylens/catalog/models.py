@@ -108,11 +108,6 @@ class ModelCatalog:
         merged.update({n: _spec_from_entry(n, e, str(path)) for n, e in entries.items()})
         return ModelCatalog(merged)
 
-    def with_spec(self, spec: ModelSpec) -> "ModelCatalog":
-        merged = dict(self.specs)
-        merged[spec.name] = spec
-        return ModelCatalog(merged)
-
     def names(self) -> list[str]:
         return list(self.specs)
 

@@ -11,7 +11,6 @@ import sys
 
 # Wide tables when the output is a file or a pipe (reports, CI logs); the terminal's width otherwise.
 console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 
 def fmt(v) -> str:
