@@ -34,9 +34,11 @@ def test_fit_predict_explain_show(files, run_cli):
     assert code == 0 and "prefill%" in out and "meas. prefill%" in out
     code, out = run_cli("explain", model, cfg, "--json")
     rows = json.loads(out)
-    assert len(rows) == 10 and abs(sum(rows[0][f"{g}_pct"] for g in ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "static")) - 100) < 1e-6
+    from energylens.model.terms import GROUPS
+
+    assert len(rows) == 10 and abs(sum(rows[0][f"{g}_pct"] for g in GROUPS) - 100) < 1e-6
     code, out = run_cli("show", model, "--latex")
-    assert code == 0 and "theta_static" in out and "E_{request}" in out
+    assert code == 0 and "theta_prefill" in out and "E_{request}" in out and "fitted numbers" in out
 
 
 def test_fit_more_samples_than_rows(files, run_cli):
@@ -57,7 +59,7 @@ def test_predict_with_truncated_model(files, run_cli):
 def test_recalibration_keeps_structure_coefficients(files, run_cli, tmp_path):
     tmp, train, _ = files
     base = tmp / "base.json"
-    run_cli("fit", train, "-o", base)
+    run_cli("fit", train, "-o", base, "--structure", "physics")
     # A "new cluster": the same formula with 30% more static power and slower memory.
     new = synthetic_profiles(n=5, seed=9)
     new["energy_request_j"] *= 1.3
@@ -68,12 +70,11 @@ def test_recalibration_keeps_structure_coefficients(files, run_cli, tmp_path):
     code, out = run_cli("fit", new_csv, "--from", base, "-o", tuned)
     assert code == 0, out
     b, t = json.loads(base.read_text()), json.loads(tuned.read_text())
-    for name in ("theta_attn", "theta_kv", "theta_tp", "theta_pp", "theta_ep"):
+    for name in ("theta_attn", "theta_kv", "theta_tp", "theta_pp", "theta_ep", "theta_moe"):
         assert t["energy_coefficients"][name]["value"] == pytest.approx(b["energy_coefficients"][name]["value"])
     refit = [n for n in ("theta_weights", "theta_prefill", "tau_memory", "tau_step")
              if t["energy_coefficients"].get(n, t["time_coefficients"].get(n))["value"]
              != b["energy_coefficients"].get(n, b["time_coefficients"].get(n))["value"]]
     assert refit, "recalibration moved no hardware/engine coefficient"
-    assert t["energy_coefficients"]["theta_static"]["value"] == 1.0  # physics, never fitted
     rec = t["provenance"]["recalibrated_from"]
     assert rec["file"] == str(base) and "theta_weights" in rec["refit"] and rec["base_provenance"]["rows"] == 80

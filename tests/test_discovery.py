@@ -1,33 +1,61 @@
+"""Discovery: symbolic regression of the physics form's residual; its front becomes candidate
+structures compared by cross-validation; `discover -o` writes a model that every command accepts."""
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from energylens.discovery import discover, discovery_features, select_formula
-from energylens.discovery.search import to_sympy
 from energylens.evaluation.synthetic import synthetic_profiles
+from energylens.model.structure import CORRECTION_LIBRARY, Structure, compact_structure
+
+pytest.importorskip("pyoperon")
 
 
-def test_features_are_dimensionless_shares():
-    X, ratio, roof = discovery_features(synthetic_profiles(n=60, seed=1))
-    shares = X[["w_share", "kv_share", "pf_share"]].sum(axis=1)
-    assert (shares <= 1 + 1e-9).all() and (ratio > 0).all() and (roof > 0).all()
+@pytest.fixture(scope="module")
+def with_hidden_power_law():
+    """Synthetic rows (compact form) whose energy also scales as batch^-0.3: a correction to find."""
+    s = compact_structure().with_corrections([CORRECTION_LIBRARY["c_batch"]])
+    theta = np.r_[[t.prior for t in s.energy_terms], -0.3]
+    return synthetic_profiles(n=120, noise=0.02, seed=3, structure=s, theta=theta)
 
 
-def test_short_search_returns_a_front_that_parses():
-    pytest.importorskip("pyoperon")
-    df = synthetic_profiles(n=120, seed=2)
-    front = discover(df, seed=0, time_budget=3, population_size=60, generations=15, max_length=15)
-    assert len(front) >= 1 and {"complexity", "mape", "expression"} <= set(front.columns)
-    assert front["complexity"].is_monotonic_increasing
-    expr = to_sympy(select_formula(front)["expression"])
-    assert expr.free_symbols <= {*map(__import__("sympy").Symbol, discovery_features(df)[0].columns)}
-    again = discover(df, seed=0, time_budget=3, population_size=60, generations=15, max_length=15)
-    assert list(again["expression"]) == list(front["expression"])  # reproducible for a seed
+def test_front_becomes_readable_candidates(with_hidden_power_law):
+    from energylens.discovery import discover
+
+    found = discover(with_hidden_power_law, seed=0, time_budget=3, population_size=60, generations=20, max_length=11)
+    assert len(found.front) >= 1 and {"complexity", "r2_residual", "monomials"} <= set(found.front.columns)
+    assert found.candidates, "the front produced no candidate structure"
+    for s in found.candidates:
+        assert isinstance(s, Structure) and s.corrections
+        assert all(c.provenance.startswith("monomial found by symbolic regression") for c in s.corrections)
+    # The planted power law in the running batch is among the discovered monomials.
+    assert any("c_batch" in [c.name for c in s.corrections] for s in found.candidates)
+    again = discover(with_hidden_power_law, seed=0, time_budget=3, population_size=60, generations=20, max_length=11)
+    assert list(again.front["monomials"]) == list(found.front["monomials"])  # reproducible for a seed
 
 
-def test_select_formula_rules():
-    front = pd.DataFrame({"complexity": [3, 7, 15], "mape": [0.30, 0.105, 0.10], "expression": ["a", "b", "c"]})
-    assert select_formula(front, "best")["expression"] == "c"
-    assert select_formula(front, "simplest")["expression"] == "a"
-    assert select_formula(front, "knee", tolerance=0.01)["expression"] == "b"
-    with pytest.raises(ValueError):
-        select_formula(front, "nope")
+def test_discover_writes_a_model_every_command_accepts(tmp_path, run_cli, with_hidden_power_law):
+    data, cfg = tmp_path / "runs.csv", tmp_path / "cfg.csv"
+    with_hidden_power_law.to_csv(data, index=False)
+    with_hidden_power_law.drop(columns=["energy_request_j", "energy_token_j", "prefill_energy_j", "decode_energy_j",
+                                        "itl_s", "ttft_s"]).head(7).to_csv(cfg, index=False)
+    model = tmp_path / "disc.json"
+    code, out = run_cli("discover", data, "-o", model, "--time-budget", 2, "--population", 40, "--front", tmp_path / "f.csv")
+    assert code == 0, out
+    d = json.loads(model.read_text())
+    assert d["structure"]["energy_terms"] and d["cross_validation"]["folds"] == 5
+    assert d["fitted_numbers"]["energy"] <= 12 and "cross-validation" in d["structure"]["why"]
+    assert len(pd.read_csv(tmp_path / "f.csv")) >= 2
+    code, out = run_cli("predict", model, cfg, "-o", tmp_path / "p.csv")
+    assert code == 0, out
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert len(pred) == 7 and (pred["pred_energy_request_j"] > 0).all()
+    for args in (("explain", model, cfg), ("show", model), ("fit", data, "--from", model, "-o", tmp_path / "re.json"),
+                 ("fit", data, "--structure", model, "-o", tmp_path / "same.json"),
+                 ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", 2,
+                  "--input-tokens", 512, "--output-tokens", 128, "--model-file", model)):
+        code, out = run_cli(*args)
+        assert code == 0, (args[0], out)
+    same = json.loads((tmp_path / "same.json").read_text())
+    assert same["structure"]["corrections"] == d["structure"]["corrections"]

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from energylens.evaluation.synthetic import synthetic_configs, synthetic_profiles, true_coefficients
-from energylens.model.closed_form import ENERGY_NAMES, ENERGY_TERMS, TIME_NAMES
 from energylens.model.estimator import EnergyLensRegressor
+from energylens.model.structure import physics_structure
 from energylens.model.modelfile import load_model, save_model
 from energylens.errors import ModelFileError, NotFittedError
 
@@ -17,9 +17,13 @@ def synthetic():
     return synthetic_profiles(n=300, noise=0.03, seed=1)
 
 
+PHYSICS = physics_structure()
+ENERGY_NAMES, TIME_NAMES = PHYSICS.energy_names, PHYSICS.time_names
+
+
 @pytest.fixture(scope="module")
 def fitted(synthetic):
-    return EnergyLensRegressor(random_state=0).fit(synthetic)
+    return EnergyLensRegressor(structure="physics", random_state=0).fit(synthetic)
 
 
 def test_recovers_predictions_on_synthetic_data(synthetic, fitted):
@@ -36,7 +40,6 @@ def test_recovers_identified_coefficients(fitted):
     theta, tau = true_coefficients(seed=1)
     coef = dict(zip(ENERGY_NAMES, fitted.coef_))
     # Terms that carry a large share of the energy are recovered within 15%.
-    assert coef["theta_static"] == 1.0  # a physical constant, never fitted
     for name in ("theta_prefill", "theta_weights", "theta_kv"):
         true = theta[ENERGY_NAMES.index(name)]
         assert coef[name] == pytest.approx(true, rel=0.15), name
@@ -49,14 +52,16 @@ def test_fit_from_50_rows_is_deterministic(synthetic):
     a = EnergyLensRegressor(random_state=5).fit(sub)
     b = EnergyLensRegressor(random_state=5).fit(sub)
     np.testing.assert_array_equal(a.coef_, b.coef_)
-    assert np.all(a.coef_ >= 0) and np.all(a.tau_ >= 0)
+    assert a.structure_ == b.structure_
+    assert np.all(a.coef_[:a.structure_.n_terms] >= 0) and np.all(a.tau_ >= 0)
+    assert a.fitted_count() <= 12  # the method's budget of fitted numbers behind an energy prediction
 
 
 def test_unidentifiable_coefficient_stays_at_prior(synthetic):
     single = synthetic[(synthetic["pp"] == 1)]
-    m = EnergyLensRegressor().fit(single)
+    m = EnergyLensRegressor(structure="physics").fit(single)
     j = ENERGY_NAMES.index("theta_pp")
-    assert m.coef_[j] == ENERGY_TERMS[j].prior and not m.identified_[j]
+    assert m.coef_[j] == PHYSICS.energy_terms[j].prior and not m.identified_[j]
     assert any("theta_pp" in n and "prior" in n for n in m.notes_)
 
 
@@ -83,13 +88,14 @@ def test_sklearn_compatibility(synthetic):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    est = EnergyLensRegressor(n_starts=2)
+    est = EnergyLensRegressor(structure="physics", n_starts=2)
     assert clone(est).get_params() == est.get_params()
     y = synthetic["energy_request_j"].to_numpy()
     X = synthetic.drop(columns=["prefill_energy_j", "decode_energy_j", "energy_request_j", "energy_token_j"])
     scores = cross_val_score(est, X, y, cv=3)
     assert scores.min() > 0.9
-    pipe = Pipeline([("identity", FunctionTransformer(lambda d: d)), ("model", EnergyLensRegressor(n_starts=1))])
+    pipe = Pipeline([("identity", FunctionTransformer(lambda d: d)),
+                     ("model", EnergyLensRegressor(structure="compact", n_starts=1))])
     pipe.fit(X, y)
     assert pipe.predict(X.head(3)).shape == (3,)
 
@@ -105,14 +111,17 @@ def test_model_file_round_trip(tmp_path, fitted, synthetic):
     back = load_model(p)
     np.testing.assert_allclose(back.predict(synthetic.head(10)), fitted.predict(synthetic.head(10)))
     d = json.loads(p.read_text())
-    assert d["schema_version"] == 1 and d["energy_coefficients"]["theta_static"]["unit"]
-    assert d["provenance"]["data"] == "synthetic" and "E = " in d["formula"]
+    assert d["schema_version"] == 2 and d["energy_coefficients"]["theta_weights"]["unit"]
+    assert d["provenance"]["data"] == "synthetic" and d["formula"].startswith("E_request = ")
+    assert [t["name"] for t in d["structure"]["energy_terms"]] == list(PHYSICS.energy_names)
+    assert all(not e["used_by_energy"] for e in d["time_coefficients"].values())
+    assert d["fitted_numbers"]["energy"] == sum(e["fitted"] for e in d["energy_coefficients"].values())
 
 
 @pytest.mark.parametrize("tamper, match", [
     (lambda t: t[: len(t) // 2], "not valid JSON"),
-    (lambda t: t.replace('"theta_static": {\n      "value": ', '"theta_static": {\n      "value": 9'), "checksum"),
-    (lambda t: t.replace('"schema_version": 1', '"schema_version": 99'), "schema_version"),
+    (lambda t: t.replace('"theta_weights": {\n      "value": ', '"theta_weights": {\n      "value": 9'), "checksum"),
+    (lambda t: t.replace('"schema_version": 2', '"schema_version": 99'), "schema_version"),
     (lambda t: "[]", "JSON object"),
 ])
 def test_tampered_model_files_are_refused(tmp_path, fitted, tamper, match):
@@ -154,7 +163,9 @@ def test_longer_prompts_never_lower_prefill_energy(inp, extra, batch):
 def test_fit_is_non_negative_and_finite_on_any_noise(noise, seed):
     df = synthetic_profiles(n=50, noise=noise, seed=seed)
     m = EnergyLensRegressor(n_starts=1, random_state=seed).fit(df)
-    assert np.all(np.isfinite(m.coef_)) and np.all(m.coef_ >= 0) and np.all(m.tau_ >= 0)
+    p = m.structure_.n_terms
+    assert np.all(np.isfinite(m.coef_)) and np.all(m.coef_[:p] >= 0) and np.all(m.tau_ >= 0)
+    assert m.fitted_count() <= 12
     assert np.all(m.predict(df) > 0)
 
 
@@ -162,12 +173,12 @@ def test_engine_specific_coefficients_round_trip(tmp_path):
     """Two engines sharing the structure but not the host overheads: each gets its own calibration."""
     a = synthetic_profiles(n=80, noise=0.02, seed=11).assign(source="engine-a")
     theta, tau = true_coefficients(seed=11)
-    tau_b = tau.copy()
-    tau_b[TIME_NAMES.index("tau_sequence")] *= 8  # a slower host path per running sequence
-    b = synthetic_profiles(n=80, noise=0.02, seed=12, theta=theta, tau=tau_b).assign(source="engine-b")
+    theta_b = theta.copy()
+    theta_b[ENERGY_NAMES.index("theta_host_sequence")] *= 8  # a slower host path per running sequence
+    b = synthetic_profiles(n=80, noise=0.02, seed=12, theta=theta_b, tau=tau).assign(source="engine-b")
     both = pd.concat([a, b], ignore_index=True)
-    shared = EnergyLensRegressor(n_starts=2).fit(both)
-    per_engine = EnergyLensRegressor(n_starts=2, engine_column="source").fit(both)
+    shared = EnergyLensRegressor(structure="physics", n_starts=2).fit(both)
+    per_engine = EnergyLensRegressor(structure="physics", n_starts=2, engine_column="source").fit(both)
     assert set(per_engine.engines_) == {"engine-a", "engine-b"}
     assert per_engine.train_metrics_["energy_mape"] < shared.train_metrics_["energy_mape"]
     p = tmp_path / "m.json"
@@ -206,4 +217,4 @@ def test_exports_reproduce_predictions(fitted, synthetic):
     fn = numpy_function(fitted)
     np.testing.assert_allclose(fn(**symbol_values(fitted, rows)), fitted.predict(rows), rtol=1e-9)
     tex = formula_latex(fitted)
-    assert tex.startswith("E_{request} = ") and "P_{idle}" in tex
+    assert tex.startswith("E_{request} = ") and "peak_{flops}" in tex

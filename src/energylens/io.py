@@ -90,6 +90,10 @@ def read_json(path, error=EnergyLensError, what: str = "file"):
         raise error(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file may be truncated")
     except UnicodeDecodeError:
         raise error(f"{path}: not a UTF-8 text file")
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected a {what}")
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply to be a {what}")
 
 
 def read_toml(path, error=EnergyLensError, what: str = "file"):

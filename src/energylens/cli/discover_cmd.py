@@ -1,4 +1,5 @@
-"""`energylens discover`: symbolic regression over hardware-normalized features (structure discovery)."""
+"""`energylens discover`: symbolic regression finds corrections of the physics form; cross-validation
+chooses the structure; the fitted model is written as a model file."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,44 +12,58 @@ from ._console import console, table
 
 def discover(
     data: list[Path] = typer.Argument(..., help="Profiling data files (concatenated)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the search (reproducible)."),
-    time_budget: float = typer.Option(60.0, "--time-budget", min=1, help="Seconds the search may take."),
-    population: int = typer.Option(500, "--population", min=10, help="Population size."),
-    max_length: int = typer.Option(30, "--max-length", min=3, help="Longest expression (nodes)."),
-    latex: bool = typer.Option(False, "--latex", help="Print the front's formulas in LaTeX."),
-    criterion: str = typer.Option("knee", "--select", help="How to pick one formula: knee, best or simplest."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the Pareto front (CSV)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the chosen structure, fitted on the rows, as a model file (JSON)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the search and of the CV folds (reproducible)."),
+    time_budget: float = typer.Option(20.0, "--time-budget", min=1, help="Seconds the symbolic regression may take."),
+    population: int = typer.Option(300, "--population", min=10, help="Population size."),
+    max_length: int = typer.Option(15, "--max-length", min=3, help="Longest formula (nodes)."),
+    latex: bool = typer.Option(False, "--latex", help="Print the chosen energy formula in LaTeX."),
+    front_file: Optional[Path] = typer.Option(None, "--front", help="Write the Pareto front and every compared structure (CSV)."),
 ):
-    """Search formulas for energy over the roofline energy and print the Pareto front."""
-    import sympy as sp
+    """Discover corrections of the physics form and choose the structure by cross-validation."""
+    import pandas as pd
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..data.schema import load_many
-    from ..discovery import discover as run, select_formula
-    from ..discovery.features import FEATURE_DOCS
-    from ..discovery.search import to_sympy
-    from ..errors import EnergyLensError
+    from ..discovery import discover as run
+    from ..features.physics import compute_features
     from ..io import write_table
+    from ..model.estimator import EnergyLensRegressor
+    from ..model.modelfile import save_model
+    from ..model.predictor import energy_targets
+    from ..model.selection import select_structure
+    from .model_cmd import _report_fit
 
-    if criterion not in ("knee", "best", "simplest"):
-        raise EnergyLensError(f"--select must be knee, best or simplest, got '{criterion}'")
     df = load_many(data)
     with Progress(TextColumn("symbolic regression"), BarColumn(), TimeElapsedColumn(), console=console,
                   transient=True) as bar:
         task = bar.add_task("search", total=1.0)
-        front = run(df, seed=seed, time_budget=time_budget, population_size=population, max_length=max_length,
+        found = run(df, seed=seed, time_budget=time_budget, population_size=population, max_length=max_length,
                     progress=lambda frac: bar.update(task, completed=frac))
-    show = front[["complexity", "r2_ratio", "mape"]].copy()
-    show["formula (energy/token = roofline x ...)"] = [str(to_sympy(e).evalf(3)) for e in front["expression"]]
-    console.print(table(show, title=f"Pareto front: {front.attrs['rows']} rows, seed {seed}, "
-                                    f"{front.attrs['elapsed_s']:.0f} s"))
-    pick = select_formula(front, criterion)
-    console.print(f"selected ({criterion}): complexity {pick['complexity']}, MAPE {100 * pick['mape']:.1f}%: "
-                  f"{to_sympy(pick['expression']).evalf(3)}")
+    front = found.front.copy()
+    console.print(table(front[["complexity", "r2_residual", "monomials"]].round(3),
+                        title=f"Pareto front of the residual of the {found.base.name} form: {found.rows} rows, seed {seed}, "
+                              f"{found.elapsed_s:.0f} s"))
+    structure, cv, compared = select_structure(compute_features(df), energy_targets(df), candidates=found.candidates,
+                                               seed=seed)
+    ranked = pd.DataFrame(compared)
+    ranked["corrections"] = ranked["corrections"].map(lambda c: ", ".join(c) or "none")
+    ranked["cv_mape_pct"] = 100 * ranked["cv_mape"]
+    console.print(table(ranked.sort_values("cv_log_mae")[["structure", "corrections", "fitted", "cv_mape_pct"]].head(12).round(2),
+                        title="Structures compared by 5-fold cross-validation (best first)"))
+    console.print(f"chosen: {structure.why}", markup=False, highlight=False)
+    if front_file is not None:
+        write_table(pd.concat([front.assign(kind="front"), ranked.assign(kind="compared")], ignore_index=True), front_file)
+        console.print(f"wrote the front and the comparison to {front_file}", markup=False, highlight=False)
+    model = EnergyLensRegressor(structure=structure, random_state=seed).fit(df)
+    model.cv_ = {**cv, "candidates": compared}
     if latex:
-        for e in front["expression"]:
-            console.print(sp.latex(to_sympy(e).evalf(3)), markup=False, highlight=False)
-    console.print("features: " + "; ".join(f"{k} = {v}" for k, v in FEATURE_DOCS.items()))
+        from ..export.latex import formula_latex
+
+        console.print(formula_latex(model), markup=False, highlight=False)
     if output is not None:
-        write_table(front, output)
-        console.print(f"wrote the front to {output}")
+        save_model(model, output, {"data": [str(p) for p in data], "rows": len(df), "seed": seed,
+                                   "command": "energylens discover " + " ".join(map(str, data)) + f" -o {output} --seed {seed}"
+                                              f" --time-budget {time_budget:g}",
+                                   "discovery": {"base": found.base.name, "front": front.to_dict("records")}})
+        _report_fit(model, len(df), output)

@@ -23,6 +23,7 @@ def fit(
     base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model ('default' = the shipped one): refit only the hardware- and engine-dependent coefficients."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
     engine_column: Optional[str] = typer.Option(None, "--engine-column", help="Column naming each row's serving engine or cluster (e.g. source): hardware/engine coefficients per engine around one shared fit."),
+    structure: str = typer.Option("auto", "--structure", help="auto (chosen by 5-fold cross-validation on these rows), physics, compact, or a model file whose structure to refit."),
 ):
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ..data.schema import load_many
@@ -32,6 +33,7 @@ def fit(
 
 
     df = load_many(data)
+    structure_arg = _structure_option(structure)
     if samples is not None:
         if samples > len(df):
             raise DataError(f"--samples {samples} exceeds the {len(df)} rows of {', '.join(map(str, data))}")
@@ -40,7 +42,8 @@ def fit(
                   "sources": sorted(map(str, df["source"].dropna().unique())) if "source" in df else [],
                   "command": "energylens fit " + " ".join([*map(str, data), "-o", str(output)]
                                                          + (["--samples", str(samples)] if samples else [])
-                                                         + ["--seed", str(seed)] + (["--from", str(base)] if base else []))}
+                                                         + ["--seed", str(seed)] + (["--from", str(base)] if base else [])
+                                                         + ([] if structure == "auto" else ["--structure", structure]))}
     if note:
         provenance["note"] = note
     if base is not None:
@@ -57,15 +60,40 @@ def fit(
     else:
         if engine_column is not None and engine_column not in df.columns:
             raise DataError(f"--engine-column '{engine_column}' is not a column of {', '.join(map(str, data))}")
-        model = EnergyLensRegressor(random_state=seed, engine_column=engine_column).fit(df)
+        model = EnergyLensRegressor(structure=structure_arg, random_state=seed, engine_column=engine_column).fit(df)
     save_model(model, output, provenance)
+    _report_fit(model, len(df), output)
+
+
+def _structure_option(value: str):
+    """--structure: a built-in name, or a model file whose structure is refitted."""
+    from ..errors import EnergyLensError
+    from ..model.estimator import STRUCTURES
+
+    if value in STRUCTURES:
+        return value
+    if not Path(value).exists():
+        raise EnergyLensError(f"--structure: expected {', '.join(STRUCTURES)} or a model file, got '{value[:80]}'")
+    return _load(Path(value)).structure_
+
+
+def _report_fit(model, rows: int, output) -> None:
+    """What `fit` and `discover` print after writing a model: errors in sample and by CV, and the count."""
     m = model.train_metrics_
     extra = "".join(f", {k} {100 * v:.1f}%" for k, v in m.items() if k.endswith("mape") and k != "energy_mape")
-    console.print(f"fitted {len(df)} rows: energy MAPE {100 * m['energy_mape']:.1f}% (in sample){extra}; wrote {output}")
+    cv = getattr(model, "cv_", {}) or {}
+    cv_text = f", {cv['folds']}-fold CV MAPE {100 * cv['mape']:.1f}%" if cv.get("folds") and cv.get("mape") is not None else ""
+    s = model.structure_
+    console.print(f"fitted {rows} rows: energy MAPE {100 * m['energy_mape']:.1f}% (in sample){cv_text}{extra}; "
+                  f"structure '{s.name}' with {model.fitted_count()} fitted numbers behind energy; wrote {output}",
+                  markup=False, highlight=False)
+    if s.why:
+        console.print(f"  structure: {s.why}", markup=False, highlight=False)
     for note in model.notes_:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {note}", markup=False, highlight=False)
     for g, e in (getattr(model, "engines_", None) or {}).items():
-        console.print(f"  engine '{g}': {e['rows']} rows, hardware/engine coefficients recalibrated")
+        console.print(f"  engine '{g}': {e['rows']} rows, hardware/engine coefficients recalibrated", markup=False,
+                      highlight=False)
 
 
 def predict(
@@ -93,7 +121,7 @@ def explain(
     rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
-    """Energy per request broken down per term (prefill, decode, TP, PP, EP, static) in J and %."""
+    """Energy per request broken down per term group (prefill, decode, TP, PP, EP, overhead) in J and %."""
     import numpy as np
 
     from ..data.schema import load_profiles
@@ -113,9 +141,10 @@ def explain(
     view = show[["model", "tp", "pp", "batch_size", "total_j"]].copy()
     view["model"] = view["model"].str.split("/").str[-1]
     view = view.rename(columns={"batch_size": "batch", "total_j": "J/req"})
-    for g, short in (("prefill", "prefill%"), ("decode", "decode%"), ("tp_comm", "TP%"), ("pp_bubble", "PP%"),
-                     ("ep_comm", "EP%"), ("static", "static%")):
-        view[short] = show[f"{g}_pct"].round(1)
+    from ..model.terms import GROUP_LABELS, GROUPS
+
+    for g in GROUPS:
+        view[f"{GROUP_LABELS[g]}%"] = show[f"{g}_pct"].round(1)
     if "measured_prefill_share_pct" in show:
         view["meas. prefill%"] = show["measured_prefill_share_pct"].round(1)
         view["pred. prefill%"] = show["prefill_share_pct"].round(1)
@@ -130,14 +159,21 @@ def show(model_file: Path = typer.Argument(..., help="Model file written by `ene
 
     d = read_model_dict(model_file)
     model = model_from_dict(d, model_file)
-    console.print(f"[bold]{model_file}[/bold] (schema {d['schema_version']}, energylens {d.get('energylens_version')})")
-    console.print(d["formula"], markup=False, highlight=False)
-    console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "meaning"]],
+    console.print(f"{model_file} (schema {d['schema_version']}, energylens {str(d.get('energylens_version'))[:40]})",
+                  markup=False, highlight=False)
+    s = model.structure_
+    console.print("\n".join(s.formula_lines()), markup=False, highlight=False)
+    console.print(f"structure '{s.name}': {s.why or 'as given'}; {model.fitted_count()} fitted numbers behind an energy "
+                  "prediction (time coefficients feed TTFT and ITL only)", markup=False, highlight=False)
+    cv = getattr(model, "cv_", {}) or {}
+    if cv.get("folds") and cv.get("mape") is not None:
+        console.print(f"cross-validation: {cv['folds']}-fold MAPE {100 * cv['mape']:.1f}% on the training rows")
+    console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "used_by_energy", "meaning"]],
                         title="Coefficients (95% intervals)"))
     prov = d.get("provenance", {})
     for k in ("data", "rows", "seed", "created", "command"):
         if k in prov:
-            console.print(f"{k}: {prov[k]}")
+            console.print(f"{k}: {prov[k]}", markup=False, highlight=False)
     if "train_metrics" in prov:
         console.print("train metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in prov["train_metrics"].items()))
     if "recalibrated_from" in prov:

@@ -55,15 +55,18 @@ def recommend(
         typer.echo(json.dumps(payload, indent=2))
         return
     best = res.iloc[0]
+    from ..model.terms import GROUP_LABELS, GROUPS
+
     view = shown[["rank", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "energy_request_j", "energy_token_j",
-                  "ttft_ms", "itl_ms", "prefill_pct", "decode_pct", "tp_comm_pct", "pp_bubble_pct", "ep_comm_pct",
-                  "static_pct"]].copy()
+                  "ttft_ms", "itl_ms", *[f"{g}_pct" for g in GROUPS]]].copy()
     view.columns = ["#", "GPU", "n", "TP", "PP", "EP", "DP", "batch", "J/req", "J/tok", "TTFT ms", "ITL ms",
-                    "prefill%", "decode%", "TP%", "PP%", "EP%", "static%"]
+                    *[f"{GROUP_LABELS[g]}%" for g in GROUPS]]
     view["note"] = ["latency-optimal" if lo else ("all-GPU TP default" if td else "")
                     for lo, td in zip(shown["latency_optimal"], shown["tp_default"])]
     console.print(table(view.round(2), title=f"Deployments of {model} ranked by predicted energy per request "
                                              f"(coefficients: {res.attrs.get('engine')})"))
+    if res.attrs.get("structure"):
+        console.print(f"model structure: {res.attrs['structure']}", markup=False, highlight=False)
     hidden = int(res["replica_of_smaller"].sum())
     console.print(f"{res.attrs['candidates']} candidates, {res.attrs['feasible']} feasible, {res.attrs['meeting_slo']} meeting the SLOs"
                   + (f"; {hidden} data-parallel copies of listed layouts not shown (same J/request)." if hidden else "."))

@@ -1,6 +1,5 @@
-"""Structure discovery: symbolic regression over hardware-normalized features (pyoperon)."""
-from .features import discovery_features
-from .search import discover
-from .select import select_formula
+"""Structure discovery: symbolic regression of the physics form's residual over dimensionless groups."""
+from .features import group_matrix
+from .search import Discovery, discover
 
-__all__ = ["discovery_features", "discover", "select_formula"]
+__all__ = ["Discovery", "discover", "group_matrix"]

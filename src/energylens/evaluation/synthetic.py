@@ -9,21 +9,22 @@ import pandas as pd
 
 from ..data.schema import validate
 from ..features.physics import compute_features
-from ..model.closed_form import ENERGY_TERMS, TIME_TERMS, energy_matrices, predict_times
+from ..model.structure import Structure, physics_structure
 
 MODELS = ("meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-70B", "mistralai/Mixtral-8x7B-Instruct-v0.1",
           "Qwen/Qwen3-30B-A3B-Instruct-2507", "meta-llama/Llama-3.2-1B", "Qwen/Qwen3-VL-8B-Instruct")
 GPUS = ("H100", "A100 80GB", "B200", "H200")
 
 
-def true_coefficients(scale: float = 1.0, seed: int = 0):
-    """Coefficients near the priors, perturbed so that recovery is not trivially the prior."""
+def true_coefficients(scale: float = 1.0, seed: int = 0, structure: Structure | None = None):
+    """Coefficients near the priors (terms, then correction exponents), perturbed so that recovery is
+    not trivially the prior."""
+    s = structure or physics_structure()
     rng = np.random.default_rng(seed)
-    theta = np.array([t.prior for t in ENERGY_TERMS]) * np.exp(rng.normal(0, 0.3 * scale, len(ENERGY_TERMS)))
-    pinned = np.array([t.fixed for t in ENERGY_TERMS])  # physical constants (the static term)
-    theta = np.where(pinned, [t.prior for t in ENERGY_TERMS], theta)
-    tau = np.array([max(t.prior, t.lower) for t in TIME_TERMS]) * np.exp(np.abs(rng.normal(0, 0.2 * scale, len(TIME_TERMS))))
-    return theta, tau
+    theta = np.array([t.prior for t in s.energy_terms]) * np.exp(rng.normal(0, 0.3 * scale, s.n_terms))
+    exps = rng.normal(0, 0.2 * scale, len(s.corrections))
+    tau = np.array([max(t.prior, t.lower) for t in s.time_terms]) * np.exp(np.abs(rng.normal(0, 0.2 * scale, len(s.time_terms))))
+    return np.r_[theta, exps], tau
 
 
 def synthetic_configs(n: int, seed: int = 0) -> pd.DataFrame:
@@ -47,19 +48,23 @@ def synthetic_configs(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def synthetic_profiles(n: int = 200, noise: float = 0.03, seed: int = 0, theta=None, tau=None,
-                       split: bool = True) -> pd.DataFrame:
-    """Configurations with energies, TTFT and ITL from the formula times lognormal noise."""
+                       split: bool = True, structure: Structure | None = None) -> pd.DataFrame:
+    """Configurations with energies, TTFT and ITL from a structure (physics by default) times lognormal noise."""
+    s = structure or physics_structure()
     if theta is None or tau is None:
-        t0, u0 = true_coefficients(seed=seed)
+        t0, u0 = true_coefficients(seed=seed, structure=s)
         theta = t0 if theta is None else theta
         tau = u0 if tau is None else tau
+    theta, tau = np.asarray(theta, float), np.asarray(tau, float)
     df = synthetic_configs(n, seed)
     f = compute_features(df)
-    pf, dec = energy_matrices(f, np.asarray(tau))
-    itl, ttft = predict_times(f, np.asarray(tau))
+    pf, dec, Z = s.energy_design(f)
+    itl_X, ttft_X = s.time_design(f)
+    itl, ttft = itl_X @ tau, ttft_X @ tau
+    scale = np.exp(Z @ theta[s.n_terms:])
     rng = np.random.default_rng(seed + 1)
     jitter = lambda: np.exp(rng.normal(0, noise, len(df)))
-    e_pf, e_dec = pf @ theta * jitter(), dec @ theta * jitter()
+    e_pf, e_dec = pf @ theta[:s.n_terms] * scale * jitter(), dec @ theta[:s.n_terms] * scale * jitter()
     if split:
         df["prefill_energy_j"] = e_pf
         df["decode_energy_j"] = e_dec

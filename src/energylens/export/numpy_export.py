@@ -1,7 +1,8 @@
-"""The fitted closed form as a NumPy callable (SymPy lambdify of the rendered expression).
+"""The fitted closed form as a NumPy callable of the feature symbols (SymPy lambdify of the expression
+built from the term table).
 
-`symbol_values(model, table)` computes every symbol of the expression for a table of configurations,
-so that `numpy_function(model)(**symbol_values(model, table))` reproduces `model.predict(table)`.
+`symbol_values(model, table)` computes every symbol for a table of configurations, so that
+`numpy_function(model)(**symbol_values(model, table))` reproduces `model.predict(table)`.
 """
 from __future__ import annotations
 
@@ -25,20 +26,11 @@ def numpy_function(model):
 
 
 def symbol_values(model, table) -> dict[str, np.ndarray]:
-    """Values of the expression's symbols for each configuration (shared coefficients' time model)."""
+    """Values of every feature symbol for each configuration."""
+    from dataclasses import fields
+
     from ..features.physics import compute_features
-    from ..model.closed_form import HOST_TIME_COLUMNS, MOE_TIME_COLUMNS, OVERHEAD_TIME_COLUMNS, partial_times
     from ..model.predictor import prepare
 
     f = compute_features(prepare(table))
-    tau = model.tau_
-    itl, ttft = partial_times(f, tau)
-    ovh, ovh_pf = partial_times(f, tau, OVERHEAD_TIME_COLUMNS)
-    moe, moe_pf = partial_times(f, tau, MOE_TIME_COLUMNS)
-    host, _ = partial_times(f, tau, HOST_TIME_COLUMNS)
-    return {"dP": np.maximum(f.tdp - f.idle, 0.0), "P_idle": f.idle, "G": f.G, "b": f.batch, "L_out": f.out_tokens,
-            "pp": f.pp, "F": f.peak_flops, "BW": f.bw, "F_lin": f.flops_pf_linear, "F_attn": f.flops_pf_attn,
-            "F_vis": f.flops_pf_vision, "W_step": f.weight_bytes_step, "KV_step": f.kv_bytes_step,
-            "F_step": f.flops_dec_step, "t_ar_pf": f.t_allreduce_pf, "t_ar": f.t_allreduce_step,
-            "t_a2a": f.t_alltoall_step, "T_ovh_pf": ovh_pf, "T_ovh": ovh, "T_moe_pf": moe_pf, "T_moe": moe,
-            "T_host": host, "T_pf": ttft, "ITL": itl}
+    return {fld.name: getattr(f, fld.name) for fld in fields(f)}

@@ -1,8 +1,8 @@
 """Work and time of one configuration, from model and hardware descriptors (docs/MODEL.md, "Features").
 
 Everything here is fixed physics with no fitted number: FLOPs and bytes per prefill and per decode
-step, the running batch the memory allows, and ideal times of communication. The closed form
-(`energylens.model.closed_form`) weighs these with fitted coefficients.
+step, the running batch the memory allows, and ideal times of communication and overheads. The
+fields of `Features` are the symbols that term expressions read (`energylens.model.terms`).
 """
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ MEMORY_USABLE = 0.95  # vLLM gpu_memory_utilization (0.9 default; benchmarks oft
 ACTIVATION_RESERVE_GB = 1.0  # per GPU, for activations and CUDA graphs
 
 
-@dataclass
+@dataclass(frozen=True)
 class Features:
-    """Arrays (one entry per configuration) the closed form and the time model read."""
+    """Arrays (one entry per configuration); each field is a symbol of the term expressions."""
 
     G: np.ndarray  # GPUs per replica (num_gpus / dp)
     dp: np.ndarray
@@ -55,8 +55,9 @@ class Features:
     t_alltoall_step: np.ndarray  # EP all-to-all time per decode step
     moe_dispatch_step: np.ndarray  # experts touched x MoE layers per decode step, x 1 us
     moe_dispatch_pf: np.ndarray  # token-expert-layer dispatches of one request's prompt, x 1 us
+    launch_time: np.ndarray  # kernel-launch time scale of one step: launch_layers x 10 us
+    moe_time_step: np.ndarray  # MoE dispatch time scale per decode step and GPU: moe_dispatch_step / G
     kv_fits: np.ndarray  # False when weights leave no room for one request's KV cache
-    time_columns_cache: list | None = None  # time-model columns, computed once per Features
 
     @property
     def n(self) -> int:
@@ -197,6 +198,8 @@ def compute_features(df: pd.DataFrame) -> Features:
                     flops_dec_step=flops_dec_step, t_allreduce_step=t_allreduce_step, t_allreduce_pf=t_allreduce_pf,
                     t_alltoall_step=t_alltoall_step, moe_dispatch_step=moe_layers * experts * touched * DISPATCH_S,
                     moe_dispatch_pf=L_in * moe_layers * k_active * DISPATCH_S,
+                    launch_time=(layers + moe_layers) * LAYER_OVERHEAD_S,
+                    moe_time_step=moe_layers * experts * touched * DISPATCH_S / G,
                     kv_fits=kv_fits)
 
 

@@ -12,27 +12,24 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from ..errors import DataError
 from ..features.physics import compute_features
-from .closed_form import ENERGY_NAMES, ENERGY_TERMS, TIME_NAMES, TIME_TERMS, energy_matrices, time_matrices
 from .fitting import fit_log_linear
 from .predictor import ClosedFormPredictor, energy_targets, prepare
+from .selection import MAX_FITTED, cross_validate, energy_rows, fit_energy, select_structure
+from .structure import BUILTIN, Structure
 
 RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
 MIN_ENGINE_ROWS = 5  # rows an engine needs for its own calibration
-TIME_PRIOR_WEIGHT = 1.0  # floor of the time coefficients' pull to their priors (docs/MODEL.md, Fitting)
-# Coefficients that depend on the hardware and the serving engine rather than on the model's
-# structure: the ones a recalibration (`fit --from`) refits. Documented in docs/MODEL.md.
-HARDWARE_ENGINE_COEFS = ("theta_prefill", "theta_weights", "theta_overhead", "theta_host",
-                         "tau_memory", "tau_flops", "tau_overhead", "tau_step", "tau_sequence", "tau_prefill",
-                         "tau_prefill_overhead")
+STRUCTURES = ("auto", *BUILTIN)
 
 
-def recalibrated_coefs(df) -> tuple[str, ...]:
-    """The coefficients a recalibration on `df` refits: the hardware/engine ones, except theta_prefill
-    when `df` does not measure prefill energy separately (without the split, total energy cannot tell
-    prefill from decode work and would drive it to zero)."""
+def recalibrated_coefs(structure: Structure, df) -> tuple[str, ...]:
+    """The coefficients a recalibration on `df` refits: those the term table marks as hardware/engine
+    dependent, except theta_prefill when `df` does not measure prefill energy separately (without the
+    split, total energy cannot tell prefill from decode work and would drive it to zero)."""
     split = "prefill_energy_j" in df and "decode_energy_j" in df and \
         (df["prefill_energy_j"].notna() & df["decode_energy_j"].notna()).any()
-    return tuple(n for n in HARDWARE_ENGINE_COEFS if split or n != "theta_prefill")
+    records = (*structure.energy_terms, *structure.corrections, *structure.time_terms)
+    return tuple(r.name for r in records if r.recalibrate and (split or r.name != "theta_prefill"))
 
 
 def _round_time(df) -> np.ndarray:
@@ -47,42 +44,51 @@ def _round_time(df) -> np.ndarray:
 
 def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     """An unfitted estimator that refits on `df` only the hardware/engine coefficients of the fitted
-    `base`, with its values as priors; and the names it refits."""
-    refit = recalibrated_coefs(df)
-    priors = dict(zip(ENERGY_NAMES, base.coef_)) | dict(zip(TIME_NAMES, base.tau_))
-    fixed = tuple(n for n in ENERGY_NAMES + TIME_NAMES if n not in refit)
-    est = EnergyLensRegressor(random_state=random_state, n_starts=n_starts, priors=priors, fixed=fixed,
-                              prior_strength=RECALIBRATION_PRIOR_STRENGTH)
+    `base` (same structure), with its values as priors; and the names it refits."""
+    structure = base.structure_
+    refit = recalibrated_coefs(structure, df)
+    priors = dict(zip(structure.energy_names, base.coef_)) | dict(zip(structure.time_names, base.tau_))
+    fixed = tuple(n for n in structure.energy_names + structure.time_names if n not in refit)
+    est = EnergyLensRegressor(structure=structure, random_state=random_state, n_starts=n_starts, priors=priors,
+                              fixed=fixed, prior_strength=RECALIBRATION_PRIOR_STRENGTH)
     return est, refit
 
 
 class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
-    """Closed-form energy model with 12 fitted non-negative coefficients (plus the static-power term,
-    physics) and a 10-coefficient time model.
+    """Closed-form energy model whose structure comes from the term table (docs/MODEL.md), with at
+    most 12 fitted numbers behind an energy prediction, and a companion time model for TTFT and ITL
+    that energy does not use.
 
     Parameters
     ----------
+    structure : "auto", "physics", "compact" or a Structure
+        "auto" chooses by K-fold cross-validation on the training rows among the compact and physics
+        forms grown with power-law corrections (and `candidates`); the others fit that structure as is.
     n_starts : int
         Starts of the nonlinear least squares (the first at the priors).
     random_state : int
-        Seed of the extra starts; the fit is deterministic for a seed.
+        Seed of the extra starts and of the CV folds; the fit is deterministic for a seed.
     loss : str
         scipy least_squares loss on log residuals ("soft_l1" is robust to outliers, "linear" is plain).
     fixed : tuple of str
         Coefficient names held at their prior.
     priors : dict or None
-        Prior values (energy and time coefficients by name); defaults are the physics priors.
+        Prior values by coefficient name; defaults are the term table's.
     prior_strength : float
-        Multiplier of every coefficient's pull toward its prior (recalibration uses the base model's
-        values as priors).
+        Multiplier of every coefficient's pull toward its prior.
     engine_column : str or None
         A column naming the serving engine or cluster of each row (e.g. "source"). When the data hold
         several, the hardware/engine coefficients are recalibrated per engine (at least 5 rows each)
         around the shared fit; rows of an unknown engine use the shared coefficients.
+    candidates : tuple of Structure
+        Further structures for "auto" to compare (discovered ones).
+    max_fitted : int
+        Most fitted numbers an energy prediction may depend on (auto's budget).
     """
 
-    def __init__(self, n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None, prior_strength=1.0,
-                 engine_column=None):
+    def __init__(self, structure="auto", n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None,
+                 prior_strength=1.0, engine_column=None, candidates=(), max_fitted=MAX_FITTED):
+        self.structure = structure
         self.n_starts = n_starts
         self.random_state = random_state
         self.loss = loss
@@ -90,38 +96,50 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         self.priors = priors
         self.prior_strength = prior_strength
         self.engine_column = engine_column
+        self.candidates = candidates
+        self.max_fitted = max_fitted
 
     # -- fitting ---------------------------------------------------------------------------
-    def _prior_vectors(self):
+    def _resolve_structure(self, f, targets):
+        s = self.structure
+        if isinstance(s, Structure):
+            return s, None
+        if s == "auto":
+            chosen, cv, table = select_structure(f, targets, candidates=self.candidates, seed=self.random_state,
+                                                 max_fitted=self.max_fitted, loss=self.loss)
+            return chosen, {**cv, "candidates": table}
+        if s in BUILTIN:
+            return BUILTIN[s](), None
+        raise DataError(f"unknown structure {s!r}; expected one of {', '.join(STRUCTURES)} or a model file")
+
+    def _prior_vectors(self, structure: Structure):
         pri = dict(self.priors or {})
-        theta0 = np.array([pri.get(t.name, t.prior) for t in ENERGY_TERMS], dtype=float)
-        tau0 = np.array([pri.get(t.name, t.prior) for t in TIME_TERMS], dtype=float)
-        if (theta0 <= 0).any() or (tau0 <= 0).any():
-            raise DataError("priors must be > 0")
+        theta0 = np.array([pri.get(t.name, t.prior) for t in structure.energy_terms]
+                          + [pri.get(c.name, c.prior) for c in structure.corrections], dtype=float)
+        tau0 = np.array([pri.get(t.name, t.prior) for t in structure.time_terms], dtype=float)
+        p = structure.n_terms
+        if (theta0[:p] <= 0).any() or (tau0 <= 0).any() or not np.isfinite(theta0).all():
+            raise DataError("priors must be finite and > 0")
         return theta0, tau0
 
-    def _fit_core(self, df, f, theta0, tau0, fixed, strength, y=None):
-        """One fit of the time model, then of the energy coefficients, from the given priors."""
-        itl_X, ttft_X = time_matrices(f)
+    def _fit_core(self, structure, df, f, theta0, tau0, fixed, strength, y=None):
+        """One fit of the time model and one of the energy coefficients, from the given priors."""
+        itl_X, ttft_X = structure.time_design(f)
         itl = df["itl_s"].to_numpy(float) if "itl_s" in df else np.full(len(df), np.nan)
         ttft = df["ttft_s"].to_numpy(float) if "ttft_s" in df else np.full(len(df), np.nan)
         # Engine time per round of output tokens (continuous batching: decode step plus the prefill
         # work interleaved per output token): running batch / output throughput.
         round_X = itl_X + ttft_X / f.out_tokens[:, None]
-        round_t = _round_time(df)
-        tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft), (round_X, round_t)], tau0, TIME_NAMES, fixed=fixed,
-                              prior_weight=[strength * max(t.prior_weight, TIME_PRIOR_WEIGHT) for t in TIME_TERMS],
-                              lower=[t.lower for t in TIME_TERMS],
-                              n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
-        total, pf_y, dec_y = energy_targets(df, y)
-        if not (np.isfinite(total).any() or np.isfinite(pf_y).any()):
+        tt = structure.time_terms
+        tfit = fit_log_linear([(itl_X, itl), (ttft_X, ttft), (round_X, _round_time(df))], tau0, structure.time_names,
+                              fixed=fixed, prior_weight=[strength * t.prior_weight for t in tt],
+                              lower=[t.lower for t in tt], n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
+        targets = energy_targets(df, y)
+        if not (np.isfinite(targets[0]).any() or np.isfinite(targets[1]).any()):
             raise DataError("no energy measurements to fit (energy_request_j, energy_token_j or "
                             "prefill_energy_j + decode_energy_j)")
-        pf, dec = energy_matrices(f, tfit.coef)
-        efit = fit_log_linear([(pf + dec, total), (pf, pf_y), (dec, dec_y)], theta0, ENERGY_NAMES, fixed=fixed,
-                              prior_weight=[strength * t.prior_weight for t in ENERGY_TERMS],
-                              lower=[t.lower for t in ENERGY_TERMS], upper=[t.upper for t in ENERGY_TERMS],
-                              n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
+        efit = fit_energy(structure, energy_rows(structure, f, targets), theta0, fixed=fixed, strength=strength,
+                          n_starts=self.n_starts, seed=self.random_state, loss=self.loss)
         return tfit, efit
 
     def fit(self, X, y=None):
@@ -129,9 +147,16 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         if len(df) == 0:
             raise DataError("no rows to fit")
         f = compute_features(df)
-        theta0, tau0 = self._prior_vectors()
-        fixed = set(self.fixed or ()) | {t.name for t in ENERGY_TERMS + TIME_TERMS if t.fixed}
-        tfit, efit = self._fit_core(df, f, theta0, tau0, fixed, self.prior_strength, y)
+        targets = energy_targets(df, y)
+        structure, cv = self._resolve_structure(f, targets)
+        theta0, tau0 = self._prior_vectors(structure)
+        fixed = set(self.fixed or ())
+        tfit, efit = self._fit_core(structure, df, f, theta0, tau0, fixed, self.prior_strength, y)
+        if cv is None:
+            cv = cross_validate(structure, energy_rows(structure, f, targets), seed=self.random_state, prior=theta0,
+                                loss=self.loss)
+        self.structure_ = structure
+        self.cv_ = cv
         self.coef_ = efit.coef
         self.tau_ = tfit.coef
         self.identified_ = efit.identified
@@ -144,7 +169,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         self.n_train_ = len(df)
         self.engines_ = self._fit_engines(df, y, fixed)
         pred = self._frame(df, f)
-        total, pf_y, dec_y = energy_targets(df, y)
+        total, pf_y, dec_y = targets
         meas = np.where(np.isfinite(total), total, pf_y + dec_y)
         ok = np.isfinite(meas)
         self.train_metrics_ = {
@@ -167,14 +192,15 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         out = {}
         keys = df[col].astype(str).to_numpy()
         yv = None if y is None else np.asarray(y, dtype=float)
+        s = self.structure_
         for g in sorted(set(keys)):
             sel = keys == g
             if sel.sum() < MIN_ENGINE_ROWS:
                 continue
             sub = df[sel]
-            refit = recalibrated_coefs(sub)
-            keep = fixed | {n for n in ENERGY_NAMES + TIME_NAMES if n not in refit}
-            tfit, efit = self._fit_core(sub, compute_features(sub), self.coef_, self.tau_, keep,
+            refit = recalibrated_coefs(s, sub)
+            keep = fixed | {n for n in s.energy_names + s.time_names if n not in refit}
+            tfit, efit = self._fit_core(s, sub, compute_features(sub), self.coef_, self.tau_, keep,
                                         RECALIBRATION_PRIOR_STRENGTH, None if yv is None else yv[sel])
             out[g] = {"coef": efit.coef, "tau": tfit.coef, "cov_log": efit.cov_log, "time_cov_log": tfit.cov_log,
                       "residual_std": efit.residual_std, "time_residual_std": tfit.residual_std, "rows": int(sel.sum())}

@@ -6,17 +6,19 @@ import hashlib
 import json
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import ModelFileError
 from ..io import atomic_write_json, read_json
-from .closed_form import ENERGY_TERMS, TIME_TERMS, __doc__ as FORMULA_DOC
 from .predictor import ClosedFormPredictor
+from .structure import Structure
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT = "energylens-model"
+MAX_COEFFICIENTS = 200
 
 
 def _checksum(payload: dict) -> str:
@@ -24,35 +26,37 @@ def _checksum(payload: dict) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _formula_text() -> str:
-    doc = FORMULA_DOC or ""
-    start = doc.find("E = ")
-    return doc[start:].strip() if start >= 0 else doc.strip()
-
-
 def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) -> dict:
     coefs = model.coefficients()
-    entry = lambda r: {"value": float(r.value), "lo95": float(r.lo95), "hi95": float(r.hi95), "unit": r.unit,
-                       "fitted": bool(r.fitted), "meaning": r.meaning}
-    n_e = len(ENERGY_TERMS)
+    s = model.structure_
+    entry = lambda r: {"value": float(r.value), "lo95": _num(r.lo95), "hi95": _num(r.hi95), "unit": r.unit,
+                       "fitted": bool(r.fitted), "used_by_energy": bool(r.used_by_energy), "meaning": r.meaning,
+                       "prior_provenance": r.prior_provenance}
+    energy = coefs[coefs["kind"] == "energy"]
+    time = coefs[coefs["kind"] == "time"]
     payload = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "energylens_version": __version__,
-        "formula": _formula_text(),
-        "energy_coefficients": {r.name: entry(r) for r in coefs.iloc[:n_e].itertuples()},
-        "time_coefficients": {r.name: entry(r) for r in coefs.iloc[n_e:].itertuples()},
+        "formula": "\n".join(s.formula_lines()),
+        "structure": s.to_dict(),
+        "fitted_numbers": {"energy": model.fitted_count(),
+                           "time_only": int(np.sum(model.time_identified_)),
+                           "rule": "energy: every energy coefficient with fitted=true; time coefficients have "
+                                   "used_by_energy=false (they feed TTFT and ITL only)"},
+        "cross_validation": _clean(getattr(model, "cv_", None) or {}),
+        "energy_coefficients": {r.name: entry(r) for r in energy.itertuples()},
+        "time_coefficients": {r.name: entry(r) for r in time.itertuples()},
         "uncertainty": {
             "energy_cov_log": np.asarray(model.cov_log_).tolist(),
             "time_cov_log": np.asarray(model.time_cov_log_).tolist(),
             "energy_residual_std_log": _num(model.residual_std_),
             "time_residual_std_log": _num(model.time_residual_std_),
         },
-        "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.get_params().items()}
-        if hasattr(model, "get_params") else {},
+        "estimator_params": {k: v for k, v in _params(model).items()},
         "engine_column": getattr(model, "engine_column", None),
-        "engines": {g: {"energy": dict(zip([t.name for t in ENERGY_TERMS], map(float, e["coef"]))),
-                        "time": dict(zip([t.name for t in TIME_TERMS], map(float, e["tau"]))),
+        "engines": {g: {"energy": dict(zip(s.energy_names, map(float, e["coef"]))),
+                        "time": dict(zip(s.time_names, map(float, e["tau"]))),
                         "energy_cov_log": np.asarray(e["cov_log"]).tolist(),
                         "time_cov_log": np.asarray(e["time_cov_log"]).tolist(),
                         "energy_residual_std_log": _num(e["residual_std"]),
@@ -69,6 +73,31 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
     return payload
 
 
+def _params(model) -> dict:
+    """Estimator parameters that are plain data (the structure itself is stored in 'structure')."""
+    if not hasattr(model, "get_params"):
+        return {}
+    out = {}
+    for k, v in model.get_params().items():
+        if k in ("structure", "candidates"):
+            continue
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _clean(obj):
+    """JSON-safe copy: NaN and infinities become null."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return _num(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
 def _num(x):
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -83,76 +112,141 @@ def _bad(path, msg):
     raise ModelFileError(f"{path}: {msg}")
 
 
+def _vector(table, names, path, what) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(table, dict) or len(table) > MAX_COEFFICIENTS:
+        _bad(path, f"'{what}' must be an object of coefficients")
+    values, fitted = [], []
+    for n in names:
+        e = table.get(n)
+        if not isinstance(e, dict):
+            _bad(path, f"'{what}' lacks coefficient '{n}'")
+        v, fit = e.get("value"), e.get("fitted", True)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            _bad(path, f"coefficient '{n}' must be a finite number")
+        if not isinstance(fit, bool):
+            _bad(path, f"coefficient '{n}': 'fitted' must be true or false")
+        values.append(float(v))
+        fitted.append(fit)
+    return np.array(values, dtype=float), np.array(fitted, dtype=bool)
+
+
+def _matrix(v, size, path, what) -> np.ndarray:
+    try:
+        m = np.array(v, dtype=float)
+    except (TypeError, ValueError):
+        _bad(path, f"'{what}' must be a matrix of numbers")
+    if m.shape != (size, size) or not np.isfinite(m).all():
+        _bad(path, f"'{what}' must be a finite {size} x {size} matrix")
+    return m
+
+
+def _std(v, path, what) -> float:
+    if v is None:
+        return float("nan")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        _bad(path, f"'{what}' must be a finite number >= 0 or null")
+    return float(v)
+
+
 def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     """Rebuild a fitted model; estimator=False gives a light predictor that needs no scikit-learn."""
     if not isinstance(d, dict):
         _bad(path, "expected a JSON object (an EnergyLens model file)")
     if d.get("format") != FORMAT:
-        _bad(path, f"not an EnergyLens model file (format is {d.get('format')!r}, expected {FORMAT!r})")
+        _bad(path, f"not an EnergyLens model file (format is {str(d.get('format'))[:60]!r}, expected {FORMAT!r})")
     if d.get("schema_version") != SCHEMA_VERSION:
-        _bad(path, f"schema_version {d.get('schema_version')!r} is not supported (expected {SCHEMA_VERSION})")
+        _bad(path, f"schema_version {str(d.get('schema_version'))[:20]} is not supported (expected {SCHEMA_VERSION}; "
+                   "refit the model with this version)")
     if "sha256" not in d:
         _bad(path, "missing checksum 'sha256'")
     body = {k: v for k, v in d.items() if k != "sha256"}
     if _checksum(body) != d["sha256"]:
         _bad(path, "checksum mismatch: the file was edited or corrupted after it was written (refit it)")
-    try:
-        theta = np.array([float(d["energy_coefficients"][t.name]["value"]) for t in ENERGY_TERMS])
-        tau = np.array([float(d["time_coefficients"][t.name]["value"]) for t in TIME_TERMS])
-        fitted_e = np.array([bool(d["energy_coefficients"][t.name].get("fitted", True)) for t in ENERGY_TERMS])
-        fitted_t = np.array([bool(d["time_coefficients"][t.name].get("fitted", True)) for t in TIME_TERMS])
-        unc = d["uncertainty"]
-        cov = np.array(unc["energy_cov_log"], dtype=float)
-        tcov = np.array(unc["time_cov_log"], dtype=float)
-    except (KeyError, TypeError, ValueError) as exc:
-        _bad(path, f"missing or malformed coefficient entry ({exc})")
-    if not (np.isfinite(theta).all() and np.isfinite(tau).all()) or (theta < 0).any() or (tau < 0).any():
-        _bad(path, "coefficients must be finite and >= 0")
-    if cov.shape != (len(theta), len(theta)) or tcov.shape != (len(tau), len(tau)):
-        _bad(path, "covariance matrices have the wrong shape")
+    structure = Structure.from_dict(d.get("structure"), where=str(path))
+    theta, fitted_e = _vector(d.get("energy_coefficients"), structure.energy_names, path, "energy_coefficients")
+    tau, fitted_t = _vector(d.get("time_coefficients"), structure.time_names, path, "time_coefficients")
+    p = structure.n_terms
+    if (theta[:p] < 0).any() or (tau < 0).any():
+        _bad(path, "term coefficients must be >= 0")
+    unc = d.get("uncertainty")
+    if not isinstance(unc, dict):
+        _bad(path, "'uncertainty' must be an object")
+    cov = _matrix(unc.get("energy_cov_log"), len(theta), path, "energy_cov_log")
+    tcov = _matrix(unc.get("time_cov_log"), len(tau), path, "time_cov_log")
     params = d.get("estimator_params", {})
+    if not isinstance(params, dict):
+        _bad(path, "'estimator_params' must be an object")
     if estimator:
         from .estimator import EnergyLensRegressor
 
-        names = EnergyLensRegressor().get_params()
-        m = EnergyLensRegressor(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k in names})
+        names = set(EnergyLensRegressor().get_params()) - {"structure", "candidates"}
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k in names}
+        try:
+            m = EnergyLensRegressor(structure=structure, **kwargs)
+        except TypeError as exc:
+            _bad(path, f"malformed estimator_params ({exc})")
     else:
         m = ClosedFormPredictor()
+    m.structure_ = structure
     m.coef_, m.tau_ = theta, tau
     m.identified_, m.time_identified_ = fitted_e, fitted_t
     m.cov_log_, m.time_cov_log_ = cov, tcov
-    rs = unc.get("energy_residual_std_log")
-    m.residual_std_ = float(rs) if rs is not None else float("nan")
-    ts = unc.get("time_residual_std_log")
-    m.time_residual_std_ = float(ts) if ts is not None else float("nan")
-    m.engine_column = d.get("engine_column")
+    m.residual_std_ = _std(unc.get("energy_residual_std_log"), path, "energy_residual_std_log")
+    m.time_residual_std_ = _std(unc.get("time_residual_std_log"), path, "time_residual_std_log")
+    col = d.get("engine_column")
+    if col is not None and not isinstance(col, str):
+        _bad(path, "'engine_column' must be text or null")
+    m.engine_column = col
     m.engines_ = {}
-    try:
-        for g, e in (d.get("engines") or {}).items():
-            coef = np.array([float(e["energy"][t.name]) for t in ENERGY_TERMS])
-            tau = np.array([float(e["time"][t.name]) for t in TIME_TERMS])
-            if not (np.isfinite(coef).all() and np.isfinite(tau).all()) or (coef < 0).any() or (tau < 0).any():
-                _bad(path, f"engine '{g}': coefficients must be finite and >= 0")
-            rs = e.get("energy_residual_std_log")
-            trs = e.get("time_residual_std_log")
-            m.engines_[g] = {"coef": coef, "tau": tau, "cov_log": np.array(e["energy_cov_log"], dtype=float),
-                             "time_cov_log": np.array(e["time_cov_log"], dtype=float),
-                             "residual_std": float(rs) if rs is not None else float("nan"),
-                             "time_residual_std": float(trs) if trs is not None else float("nan"), "rows": int(e["rows"])}
-    except (KeyError, TypeError, ValueError) as exc:
-        _bad(path, f"malformed engine coefficients ({exc})")
+    engines = d.get("engines") or {}
+    if not isinstance(engines, dict):
+        _bad(path, "'engines' must be an object")
+    for g, e in engines.items():
+        if not isinstance(e, dict):
+            _bad(path, f"engine '{str(g)[:40]}' must be an object")
+        coef, _ = _vector({k: {"value": v} for k, v in (e.get("energy") or {}).items()} if isinstance(e.get("energy"), dict) else None,
+                          structure.energy_names, path, f"engines.{str(g)[:40]}.energy")
+        et, _ = _vector({k: {"value": v} for k, v in (e.get("time") or {}).items()} if isinstance(e.get("time"), dict) else None,
+                        structure.time_names, path, f"engines.{str(g)[:40]}.time")
+        if (coef[:p] < 0).any() or (et < 0).any():
+            _bad(path, f"engine '{str(g)[:40]}': term coefficients must be >= 0")
+        rows = e.get("rows")
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            _bad(path, f"engine '{str(g)[:40]}': 'rows' must be a count")
+        m.engines_[str(g)] = {"coef": coef, "tau": et,
+                              "cov_log": _matrix(e.get("energy_cov_log"), len(coef), path, "engine energy_cov_log"),
+                              "time_cov_log": _matrix(e.get("time_cov_log"), len(et), path, "engine time_cov_log"),
+                              "residual_std": _std(e.get("energy_residual_std_log"), path, "engine residual std"),
+                              "time_residual_std": _std(e.get("time_residual_std_log"), path, "engine residual std"),
+                              "rows": rows}
     prov = d.get("provenance", {})
-    m.notes_ = list(prov.get("notes", []))
-    m.train_metrics_ = dict(prov.get("train_metrics", {}))
-    m.n_train_ = int(m.train_metrics_.get("rows", 0))
+    if not isinstance(prov, dict):
+        _bad(path, "'provenance' must be an object")
+    notes, metrics = prov.get("notes", []), prov.get("train_metrics", {})
+    if not isinstance(notes, list) or not isinstance(metrics, dict):
+        _bad(path, "provenance 'notes' must be a list and 'train_metrics' an object")
+    m.notes_ = [str(n) for n in notes]
+    m.train_metrics_ = dict(metrics)
+    rows = m.train_metrics_.get("rows", 0)
+    m.n_train_ = rows if isinstance(rows, int) and not isinstance(rows, bool) else 0
+    cv = d.get("cross_validation") or {}
+    m.cv_ = cv if isinstance(cv, dict) else {}
     m.provenance_ = prov
     return m
 
 
 def load_model(path, estimator: bool = True):
+    if str(path) == "default" and not Path(str(path)).exists():
+        from .default import default_model
+
+        return default_model(estimator=estimator)
     return model_from_dict(read_model_dict(path), path, estimator)
 
 
 def read_model_dict(path) -> dict:
     """The raw contents of a model file (checked by model_from_dict when a model is built from it)."""
+    if str(path) == "default" and not Path(str(path)).exists():
+        from .default import default_model_dict
+
+        return default_model_dict()
     return read_json(path, ModelFileError, "model file")

@@ -7,8 +7,8 @@ import pandas as pd
 from ..data.schema import validate
 from ..errors import DataError, NotFittedError
 from ..features.physics import compute_features
-from .closed_form import ENERGY_TERMS, GROUPS, TIME_TERMS, energy_matrices, energy_parts, group_matrix, predict_times
 from .fitting import log_prediction_std
+from .terms import GROUPS
 
 _DESCRIPTORS = ("params_total_b", "params_active_b", "arch", "gpu_peak_tflops", "gpu_mem_bw_tbs", "gpu_tdp_w",
                 "gpu_idle_w", "gpu_link_gbs", "gpu_mem_gb")
@@ -78,23 +78,26 @@ class ClosedFormPredictor:
 
     def _frame_with(self, df, f, coef, tau, cov_log, residual_std, breakdown: bool = False) -> pd.DataFrame:
         f = f if f is not None else compute_features(df)
-        pf, dec = energy_matrices(f, tau)
-        e_pf, e_dec = pf @ coef, dec @ coef
+        s = self.structure_
+        pf, dec, Z = s.energy_design(f)
+        theta = coef[:s.n_terms]
+        scale = np.exp(Z @ coef[s.n_terms:])
+        e_pf, e_dec = pf @ theta * scale, dec @ theta * scale
         total = e_pf + e_dec
-        itl, ttft = predict_times(f, tau)
-        sd = log_prediction_std(pf + dec, coef, cov_log, residual_std)
+        itl_X, ttft_X = s.time_design(f)
+        sd = log_prediction_std(pf + dec, Z, coef, cov_log, residual_std)
         out = pd.DataFrame({
             "pred_energy_request_j": total,
             "pred_energy_token_j": total / f.out_tokens,
             "pred_prefill_energy_j": e_pf,
             "pred_decode_energy_j": e_dec,
-            "pred_ttft_s": ttft,
-            "pred_itl_s": itl,
+            "pred_ttft_s": ttft_X @ tau,
+            "pred_itl_s": itl_X @ tau,
             "pred_energy_request_lo_j": total * np.exp(-1.96 * sd),
             "pred_energy_request_hi_j": total * np.exp(1.96 * sd),
         }, index=df.index)
         if breakdown:  # energy per breakdown group, from the same matrices
-            parts = ((pf + dec) * coef) @ group_matrix()
+            parts = ((pf + dec) * theta * scale[:, None]) @ s.group_matrix()
             for i, g in enumerate(GROUPS):
                 out[f"{g}_j"] = parts[:, i]
             for i, g in enumerate(GROUPS):
@@ -114,10 +117,10 @@ class ClosedFormPredictor:
         self._check_fitted()
         df = prepare(X)
         out = np.empty(len(df))
-        for mask, coef, tau, *_ in self._coefficient_sets(df):
-            f = compute_features(df[mask] if not mask.all() else df)
-            e_pf, e_dec = energy_parts(f, tau, coef)
-            out[mask] = e_pf + e_dec
+        s = self.structure_
+        for mask, coef, *_ in self._coefficient_sets(df):
+            pf, dec, Z = s.energy_design(compute_features(df[mask] if not mask.all() else df))
+            out[mask] = (pf + dec) @ coef[:s.n_terms] * np.exp(Z @ coef[s.n_terms:])
         return out
 
     def explain(self, X) -> pd.DataFrame:
@@ -127,13 +130,25 @@ class ClosedFormPredictor:
         return frame[cols]
 
     def coefficients(self) -> pd.DataFrame:
-        """Coefficient table with 95% intervals and whether the data identified each one."""
+        """Coefficient table with 95% intervals, whether the data identified each one, and whether the
+        energy prediction uses it (time coefficients only feed TTFT and ITL)."""
         self._check_fitted()
+        s = self.structure_
         rows = []
-        for terms, coef, cov, ident in ((ENERGY_TERMS, self.coef_, self.cov_log_, self.identified_),
-                                        (TIME_TERMS, self.tau_, self.time_cov_log_, self.time_identified_)):
+        energy_records = [(t.name, t.unit, t.doc, t.provenance) for t in s.energy_terms] + \
+                         [(c.name, "exponent", c.doc, c.provenance) for c in s.corrections]
+        time_records = [(t.name, t.unit, t.doc, t.provenance) for t in s.time_terms]
+        for records, coef, cov, ident, kind in ((energy_records, self.coef_, self.cov_log_, self.identified_, "energy"),
+                                                (time_records, self.tau_, self.time_cov_log_, self.time_identified_, "time")):
             sd = np.sqrt(np.maximum(np.diag(cov), 0))
-            for t, c, s, i in zip(terms, coef, sd, ident):
-                rows.append({"name": t.name, "value": c, "lo95": c * np.exp(-1.96 * s), "hi95": c * np.exp(1.96 * s),
-                             "unit": t.unit, "fitted": bool(i), "meaning": t.doc})
+            for j, ((name, unit, doc, prov), c, sdev, i) in enumerate(zip(records, coef, sd, ident)):
+                exponent = kind == "energy" and j >= s.n_terms
+                lo, hi = (c - 1.96 * sdev, c + 1.96 * sdev) if exponent else (c * np.exp(-1.96 * sdev), c * np.exp(1.96 * sdev))
+                rows.append({"name": name, "kind": kind, "value": c, "lo95": lo, "hi95": hi, "unit": unit,
+                             "fitted": bool(i), "used_by_energy": kind == "energy", "meaning": doc, "prior_provenance": prov})
         return pd.DataFrame(rows)
+
+    def fitted_count(self) -> int:
+        """Fitted numbers an energy prediction depends on (identified energy coefficients and exponents)."""
+        self._check_fitted()
+        return int(np.sum(self.identified_))

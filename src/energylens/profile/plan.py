@@ -10,30 +10,30 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..model.closed_form import energy_matrices, time_matrices
-
 
 def sensitivity_blocks(df: pd.DataFrame, model, with_split: bool = True, with_time: bool = True) -> np.ndarray:
     """(n, k, p) Jacobians of k log-outputs per configuration w.r.t. p log-coefficients."""
     from ..features.physics import compute_features
 
     f = compute_features(df)
-    theta, tau = np.asarray(model.coef_), np.asarray(model.tau_)
-    pf, dec = energy_matrices(f, tau)
+    s = model.structure_
+    coef, tau = np.asarray(model.coef_), np.asarray(model.tau_)
+    theta = coef[:s.n_terms]
+    pf, dec, Z = s.energy_design(f)
     rows = []
 
     def jac(A, coef):
         pred = np.maximum(A @ coef, 1e-300)
         return A * coef / pred[:, None]
 
-    n_e, n_t = len(theta), len(tau)
+    n_e, n_t = len(coef), len(tau)
     pad_t = np.zeros((len(df), n_t))
     if with_split:
-        rows += [np.hstack([jac(pf, theta), pad_t]), np.hstack([jac(dec, theta), pad_t])]
+        rows += [np.hstack([jac(pf, theta), Z, pad_t]), np.hstack([jac(dec, theta), Z, pad_t])]
     else:
-        rows += [np.hstack([jac(pf + dec, theta), pad_t])]
+        rows += [np.hstack([jac(pf + dec, theta), Z, pad_t])]
     if with_time:
-        itl_X, ttft_X = time_matrices(f)
+        itl_X, ttft_X = s.time_design(f)
         pad_e = np.zeros((len(df), n_e))
         rows += [np.hstack([pad_e, jac(ttft_X, tau)]), np.hstack([pad_e, jac(itl_X, tau)])]
     return np.stack(rows, axis=1)

@@ -7,7 +7,7 @@ import pandas as pd
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import compute_features
-from ..model.closed_form import GROUPS
+from ..model.terms import GROUPS
 from .space import DEFAULT_BATCHES, candidate_table
 
 
@@ -116,6 +116,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     key = pd.DataFrame({"gpu": res["gpu"], "tp": res["tp"], "pp": res["pp"], "ep": res["ep"], "b": per_replica})
     res["replica_of_smaller"] = (res["dp"] > 1) & key.duplicated(keep="first")
     res.attrs["candidates"] = len(cand)
+    s = getattr(est, "structure_", None)
+    res.attrs["structure"] = f"{s.name}: {s.why}" if s is not None else ""
     res.attrs["feasible"] = int(len(ok))
     res.attrs["meeting_slo"] = int(slo_ok.sum())
     res.attrs["model_provenance"] = getattr(est, "provenance_", {})

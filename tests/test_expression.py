@@ -1,0 +1,127 @@
+"""The whitelisted expression grammar of model files: what it accepts, what it refuses, and that
+refusal is one line with exit code 2 from every command that reads a model file."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from energylens.errors import ModelFileError
+from energylens.model.expression import ExpressionError, parse
+from energylens.model.structure import SYMBOLS, Structure, physics_structure
+
+KNOWN = ("batch", "tdp", "G")
+
+
+def test_accepts_the_grammar_and_evaluates_it():
+    e = parse("tdp*G/(batch + 1) - 2**3 + exp(log(batch)) + sqrt(4) + min(batch, 2, 3) + max(G, 0) + -1", KNOWN)
+    v = e.evaluate({"batch": np.array([1.0, 3.0]), "tdp": np.array([100.0, 100.0]), "G": np.array([2.0, 4.0])})
+    np.testing.assert_allclose(v, [100 - 8 + 1 + 2 + 1 + 2 - 1, 100 - 8 + 3 + 2 + 2 + 4 - 1])
+    assert e.symbols == {"batch", "tdp", "G"}
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('echo pwned')",  # calls outside the whitelist
+    "().__class__.__bases__[0].__subclasses__()",  # attribute access, subscripts
+    "open('/etc/passwd')",
+    "lambda: 1",
+    "[batch for batch in tdp]",
+    "batch if tdp else G",
+    "batch == tdp",
+    "batch and tdp",
+    "'text'",
+    "True",
+    "1e999",  # overflows to infinity
+    "exp(batch, tdp)",  # wrong arity
+    "min(batch)",
+    "log(x=batch)",
+    "unknown_symbol * 2",
+    "batch; import os",
+    "batch\nimport os",
+    "f'{batch}'",
+    "batch @ tdp",
+    "batch // 2",
+    "batch % 2",
+    "(" * 5000 + "batch" + ")" * 5000,  # nesting that would exhaust the parser's stack
+    "batch+" * 1000 + "batch",  # longer than any readable term
+    "",
+])
+def test_refuses_everything_else(text):
+    with pytest.raises(ExpressionError):
+        parse(text, KNOWN)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=80))
+def test_any_text_parses_or_is_refused_cleanly(text):
+    """No text makes the parser raise anything but the one refusal the CLI turns into exit code 2."""
+    try:
+        e = parse(text, KNOWN)
+    except ExpressionError as exc:
+        assert "\n" not in str(exc)
+        return
+    out = e.evaluate({k: np.array([2.0]) for k in KNOWN})
+    assert np.shape(out) in ((), (1,))
+
+
+def _model_file(tmp_path, run_cli):
+    from energylens.evaluation.synthetic import synthetic_profiles
+
+    data = tmp_path / "runs.csv"
+    synthetic_profiles(n=40, seed=5).to_csv(data, index=False)
+    model = tmp_path / "m.json"
+    code, out = run_cli("fit", data, "-o", model, "--structure", "compact")
+    assert code == 0, out
+    return data, model
+
+
+def _rewrite(path, edit):
+    """Edit a model file and re-sign it (the checksum detects accidents, not tampering)."""
+    from energylens.model.modelfile import _checksum
+
+    d = json.loads(path.read_text())
+    edit(d)
+    d.pop("sha256")
+    d["sha256"] = _checksum(d)
+    path.write_text(json.dumps(d))
+
+
+@pytest.mark.parametrize("hostile", ["__import__('os').system('touch PWNED')", "tdp.__class__", "open('x')",
+                                     "eval('1')", "(" * 3000 + "tdp" + ")" * 3000, "tdp if 1 else 2"])
+def test_hostile_expressions_in_a_model_file_are_refused_by_every_command(tmp_path, run_cli, hostile):
+    data, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, lambda d: d["structure"]["energy_terms"][0].__setitem__("prefill", hostile))
+    for args in (("predict", model, data, "-o", tmp_path / "p.csv"), ("explain", model, data), ("show", model),
+                 ("fit", data, "--from", model, "-o", tmp_path / "r.json"),
+                 ("fit", data, "--structure", model, "-o", tmp_path / "s.json"),
+                 ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", 1,
+                  "--input-tokens", 100, "--output-tokens", 10, "--model-file", model)):
+        code, out = run_cli(*args)
+        assert code == 2 and len(out.strip().splitlines()) == 1 and "theta_prefill" in out, (args[0], out)
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["structure"].__setitem__("energy_terms", "all"), "list"),
+    (lambda d: d["structure"]["energy_terms"][0].__setitem__("group", "static"), "unknown group"),
+    (lambda d: d["structure"]["energy_terms"][0].__setitem__("prior", "one"), "wrong type"),
+    (lambda d: d["structure"]["energy_terms"][0].__setitem__("evil", 1), "unknown field"),
+    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", True), "finite number"),
+    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", -1.0), ">= 0"),
+    (lambda d: d["uncertainty"].__setitem__("energy_cov_log", "x"), "matrix"),
+    (lambda d: d.__setitem__("structure", [1, 2]), "object"),
+])
+def test_malformed_structures_are_refused(tmp_path, run_cli, edit, match):
+    from energylens.model.modelfile import load_model
+
+    _, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, edit)
+    with pytest.raises(ModelFileError, match=match):
+        load_model(model)
+
+
+def test_structure_round_trips_through_its_data():
+    s = physics_structure()
+    back = Structure.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert back == s and back.energy_names == s.energy_names
+    assert set().union(*(e.symbols for e in s._parsed.values())) <= set(SYMBOLS)
