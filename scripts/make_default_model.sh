@@ -16,6 +16,7 @@ trap 'rm -rf "$TMP"' EXIT
 energylens data import mlenergy-v3 "$DATA/mlenergy-v3" -o "$TMP/mlenergy-v3.csv"
 energylens fit "$TMP/mlenergy-v3.csv" "$DATA/gpu-prefill-decode/h100.csv" --seed 0 --engine-column source -o src/energylens/model/defaults/default.json \
   --note "fitted on every row of ML.ENERGY v3 (838 configurations, H100 and B200, vLLM) and of gpu-prefill-decode/h100.csv (66, prefill and decode measured separately); regenerate with scripts/make_default_model.sh ../shared/data"
+python -m energylens.export.markdown docs/MODEL.md  # the shipped-model block of docs/MODEL.md
 python - <<'PY'
 import json
 p = "src/energylens/model/defaults/default.json"

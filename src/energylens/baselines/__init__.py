@@ -10,7 +10,8 @@ from collections.abc import Callable
 from .energylens import EnergyLensMethod
 from .latency import LatencyMeasured, LatencyPredicted
 from .roofline import RooflineModel
-from .surrogates import EnsembleSurrogate, LogLinearSurrogate, RandomForestSurrogate, XGBoostSurrogate
+from .surrogates import (EnsembleSurrogate, LogLinearSurrogate, RandomForestSurrogate, SecondOrderLogLinearSurrogate,
+                         XGBoostSurrogate)
 
 REGISTRY: dict[str, Callable] = {
     "energylens": EnergyLensMethod,
@@ -19,6 +20,7 @@ REGISTRY: dict[str, Callable] = {
     "xgb": XGBoostSurrogate,
     "ensemble": EnsembleSurrogate,
     "loglinear": LogLinearSurrogate,
+    "loglinear2": SecondOrderLogLinearSurrogate,
     "latency_measured": LatencyMeasured,
     "latency_predicted": LatencyPredicted,
 }

@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..features.physics import compute_features
 from .fitting import fit_log_linear
 from .predictor import ClosedFormPredictor, energy_targets, prepare
-from .selection import MAX_FITTED, cross_validate, energy_rows, fit_energy, select_structure
+from .selection import CV_FOLDS, MAX_FITTED, cross_validate, energy_rows, fit_energy, select_structure
 from .structure import BUILTIN, Structure
 
 RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
@@ -84,10 +84,13 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         Further structures for "auto" to compare (discovered ones).
     max_fitted : int
         Most fitted numbers an energy prediction may depend on (auto's budget).
+    cv_folds : int
+        Folds of the cross-validation that chooses the structure (auto) and whose error is reported
+        (`cv_`); 0 skips it for a given structure.
     """
 
     def __init__(self, structure="auto", n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None,
-                 prior_strength=1.0, engine_column=None, candidates=(), max_fitted=MAX_FITTED):
+                 prior_strength=1.0, engine_column=None, candidates=(), max_fitted=MAX_FITTED, cv_folds=CV_FOLDS):
         self.structure = structure
         self.n_starts = n_starts
         self.random_state = random_state
@@ -98,6 +101,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         self.engine_column = engine_column
         self.candidates = candidates
         self.max_fitted = max_fitted
+        self.cv_folds = cv_folds
 
     # -- fitting ---------------------------------------------------------------------------
     def _resolve_structure(self, f, targets):
@@ -106,7 +110,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
             return s, None
         if s == "auto":
             chosen, cv, table = select_structure(f, targets, candidates=self.candidates, seed=self.random_state,
-                                                 max_fitted=self.max_fitted, loss=self.loss)
+                                                 folds=max(self.cv_folds, 2), max_fitted=self.max_fitted, loss=self.loss)
             return chosen, {**cv, "candidates": table}
         if s in BUILTIN:
             return BUILTIN[s](), None
@@ -152,11 +156,11 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         theta0, tau0 = self._prior_vectors(structure)
         fixed = set(self.fixed or ())
         tfit, efit = self._fit_core(structure, df, f, theta0, tau0, fixed, self.prior_strength, y)
-        if cv is None:
-            cv = cross_validate(structure, energy_rows(structure, f, targets), seed=self.random_state, prior=theta0,
-                                loss=self.loss)
+        if cv is None and self.cv_folds:
+            cv = cross_validate(structure, energy_rows(structure, f, targets), folds=self.cv_folds,
+                                seed=self.random_state, prior=theta0, loss=self.loss)
         self.structure_ = structure
-        self.cv_ = cv
+        self.cv_ = cv or {}
         self.coef_ = efit.coef
         self.tau_ = tfit.coef
         self.identified_ = efit.identified
