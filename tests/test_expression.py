@@ -125,3 +125,36 @@ def test_structure_round_trips_through_its_data():
     back = Structure.from_dict(json.loads(json.dumps(s.to_dict())))
     assert back == s and back.energy_names == s.energy_names
     assert set().union(*(e.symbols for e in s._parsed.values())) <= set(SYMBOLS)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d.__setitem__("engines", [1]), "engines"),
+    (lambda d: d.__setitem__("provenance", ["x"]), "provenance"),
+    (lambda d: d.__setitem__("estimator_params", "fast"), "estimator_params"),
+    (lambda d: d["estimator_params"].__setitem__("n_starts", "4"), "n_starts"),
+    (lambda d: d["estimator_params"].__setitem__("loss", "exotic"), "loss"),
+    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", "1.5"), "finite number"),
+    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", 1e308), "<="),
+    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", float("nan")), "finite number"),
+    (lambda d: d["uncertainty"]["energy_cov_log"][0].__setitem__(0, float("nan")), "finite"),
+    (lambda d: d["time_coefficients"]["tau_memory"].__setitem__("fitted", "yes"), "fitted"),
+])
+def test_wrong_types_in_a_valid_model_file_are_refused_in_one_line(tmp_path, run_cli, edit, match):
+    data, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, edit)
+    code, out = run_cli("predict", model, data, "-o", tmp_path / "p.csv")
+    assert code == 2 and len(out.strip().splitlines()) == 1 and match in out, out
+
+
+def test_deeply_nested_model_file_is_refused(tmp_path, run_cli):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 200_000 + "]" * 200_000)
+    code, out = run_cli("show", p)
+    assert code == 2 and len(out.strip().splitlines()) == 1, out[:300]
+
+
+def test_show_prints_file_text_without_markup_or_terminal_escapes(tmp_path, run_cli):
+    data, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, lambda d: d["provenance"].__setitem__("command", "[bold red]boom[/] \x1b[2J\x1b]0;title\x07"))
+    code, out = run_cli("show", model)
+    assert code == 0 and "\x1b" not in out and "[bold red]boom[/]" in out and "\\x1b" in out

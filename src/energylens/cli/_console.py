@@ -2,15 +2,28 @@
 from __future__ import annotations
 
 import math
+import re
+import sys
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
-
-import sys
+from rich.text import Text
 
 # Wide tables when the output is a file or a pipe (reports, CI logs); the terminal's width otherwise.
 console = Console() if sys.stdout.isatty() else Console(width=160)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text, limit: int | None = None) -> Text:
+    """Text from a file or the user, shown as it is: no Rich markup, terminal control characters made
+    visible (an escape sequence in a model file's provenance must not drive the terminal)."""
+    s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    if limit is not None and len(s) > limit:
+        s = s[:limit] + "…"
+    return Text(s)
 
 
 def fmt(v) -> str:
@@ -25,12 +38,12 @@ def fmt(v) -> str:
 
 
 def table(df: pd.DataFrame, title: str | None = None, max_rows: int | None = None) -> Table:
-    t = Table(title=title, show_lines=False, header_style="bold")
+    t = Table(title=plain(title) if title else None, show_lines=False, header_style="bold")
     for c in df.columns:
-        t.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+        t.add_column(plain(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
     rows = df if max_rows is None else df.head(max_rows)
     for _, r in rows.iterrows():
-        t.add_row(*(fmt(v) for v in r.tolist()))
+        t.add_row(*(plain(fmt(v), 200) for v in r.tolist()))
     if max_rows is not None and len(df) > max_rows:
         t.caption = f"{len(df) - max_rows} more rows not shown"
     return t

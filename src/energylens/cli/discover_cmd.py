@@ -21,6 +21,9 @@ def discover(
     front_file: Optional[Path] = typer.Option(None, "--front", help="Write the Pareto front and every compared structure (CSV)."),
 ):
     """Discover corrections of the physics form and choose the structure by cross-validation."""
+    from ._paths import check_output
+    check_output(output, inputs=data, outputs=[front_file])
+    check_output(front_file, option="--front", inputs=data)
     import pandas as pd
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

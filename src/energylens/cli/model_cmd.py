@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ._console import console, table
+from ._console import console, plain, table
 
 
 def _load(model_file: Path):
@@ -26,6 +26,8 @@ def fit(
     structure: str = typer.Option("auto", "--structure", help="auto (chosen by 5-fold cross-validation on these rows), physics, compact, or a model file whose structure to refit."),
 ):
     """Fit the closed-form energy and time models and write a JSON model file."""
+    from ._paths import check_output
+    check_output(output, inputs=[*data, base, Path(structure)])
     from ..data.schema import load_many
     from ..errors import DataError
     from ..model.estimator import EnergyLensRegressor, recalibration
@@ -102,6 +104,8 @@ def predict(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the configurations with predictions."),
 ):
     """Predict energy per request and per token, the prefill/decode split, TTFT and ITL."""
+    from ._paths import check_output
+    check_output(output, inputs=[model_file, configs])
     from ..data.schema import load_profiles
     from ..io import write_table
 
@@ -159,24 +163,29 @@ def show(model_file: Path = typer.Argument(..., help="Model file written by `ene
 
     d = read_model_dict(model_file)
     model = model_from_dict(d, model_file)
-    console.print(f"{model_file} (schema {d['schema_version']}, energylens {str(d.get('energylens_version'))[:40]})",
-                  markup=False, highlight=False)
+    console.print(plain(f"{model_file} (schema {d['schema_version']}, energylens {str(d.get('energylens_version'))[:40]})"),
+                  highlight=False)
     s = model.structure_
-    console.print("\n".join(s.formula_lines()), markup=False, highlight=False)
-    console.print(f"structure '{s.name}': {s.why or 'as given'}; {model.fitted_count()} fitted numbers behind an energy "
-                  "prediction (time coefficients feed TTFT and ITL only)", markup=False, highlight=False)
+    console.print(plain("\n".join(s.formula_lines())), highlight=False)
+    console.print(plain(f"structure '{s.name}': {s.why or 'as given'}; {model.fitted_count()} fitted numbers behind an "
+                        "energy prediction (time coefficients feed TTFT and ITL only)"), highlight=False)
     cv = getattr(model, "cv_", {}) or {}
     if cv.get("folds") and cv.get("mape") is not None:
         console.print(f"cross-validation: {cv['folds']}-fold MAPE {100 * cv['mape']:.1f}% on the training rows")
     console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "used_by_energy", "meaning"]],
                         title="Coefficients (95% intervals)"))
     prov = d.get("provenance", {})
-    for k in ("data", "rows", "seed", "created", "command"):
+    for k in ("data", "rows", "seed", "created", "command", "note"):
         if k in prov:
-            console.print(f"{k}: {prov[k]}", markup=False, highlight=False)
-    if "train_metrics" in prov:
-        console.print("train metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in prov["train_metrics"].items()))
-    if "recalibrated_from" in prov:
-        console.print(f"recalibrated from {prov['recalibrated_from'].get('file')} (refit: {', '.join(prov['recalibrated_from'].get('refit', []))})")
+            console.print(plain(f"{k}: {prov[k]}", 2000), highlight=False)
+    metrics = prov.get("train_metrics")
+    if isinstance(metrics, dict):
+        console.print(plain("train metrics: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                                          for k, v in metrics.items()), 2000), highlight=False)
+    rec = prov.get("recalibrated_from")
+    if isinstance(rec, dict):
+        refit = rec.get("refit", [])
+        console.print(plain(f"recalibrated from {rec.get('file')} (refit: "
+                            f"{', '.join(map(str, refit)) if isinstance(refit, list) else refit})", 2000), highlight=False)
     if latex:
-        console.print(formula_latex(model), markup=False, highlight=False)
+        console.print(plain(formula_latex(model)), highlight=False)

@@ -18,6 +18,9 @@ from .selection import CV_FOLDS, MAX_FITTED, cross_validate, energy_rows, fit_en
 from .structure import BUILTIN, Structure
 
 RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at the usual strength
+# How firmly a recalibration holds the base model's values: chosen per call by leave-one-out on the
+# new rows among these multipliers of the usual prior pull (few rows: the data say how far to move).
+RECALIBRATION_STRENGTHS = (1.0, 3.0, 10.0, 30.0)
 MIN_ENGINE_ROWS = 5  # rows an engine needs for its own calibration
 STRUCTURES = ("auto", *BUILTIN)
 
@@ -49,9 +52,31 @@ def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     refit = recalibrated_coefs(structure, df)
     priors = dict(zip(structure.energy_names, base.coef_)) | dict(zip(structure.time_names, base.tau_))
     fixed = tuple(n for n in structure.energy_names + structure.time_names if n not in refit)
-    est = EnergyLensRegressor(structure=structure, random_state=random_state, n_starts=n_starts, priors=priors,
-                              fixed=fixed, prior_strength=RECALIBRATION_PRIOR_STRENGTH)
-    return est, refit
+    make = lambda strength: EnergyLensRegressor(structure=structure, random_state=random_state, n_starts=n_starts,
+                                                priors=priors, fixed=fixed, prior_strength=strength)
+    return make(_recalibration_strength(make, df)), refit
+
+
+def _recalibration_strength(make, df) -> float:
+    """The prior strength with the lowest leave-one-out error of energy per request on `df` (at least 3
+    rows with energy; the usual strength otherwise)."""
+    df = prepare(df)
+    targets = energy_targets(df)
+    y = np.where(np.isfinite(targets[0]), targets[0], targets[1] + targets[2])
+    rows = np.flatnonzero(np.isfinite(y) & (y > 0))
+    if len(rows) < 3:
+        return RECALIBRATION_PRIOR_STRENGTH
+    best = None
+    for strength in RECALIBRATION_STRENGTHS:
+        err = []
+        for i in rows[:20]:  # leave-one-out on at most 20 rows keeps the choice fast
+            train = df.drop(index=df.index[i])
+            m = make(strength).set_params(n_starts=1, cv_folds=0).fit(train)
+            err.append(abs(np.log(m.predict(df.iloc[[i]])[0] / y[i])))
+        score = float(np.mean(err))
+        if best is None or score < best[0] - 1e-12:
+            best = (score, strength)
+    return best[1]
 
 
 class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):

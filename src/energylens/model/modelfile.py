@@ -13,12 +13,18 @@ import numpy as np
 from .. import __version__
 from ..errors import ModelFileError
 from ..io import atomic_write_json, read_json
+from .fitting import EXPONENT_BOUND
 from .predictor import ClosedFormPredictor
 from .structure import Structure
 
 SCHEMA_VERSION = 2
 FORMAT = "energylens-model"
 MAX_COEFFICIENTS = 200
+MAX_TERM_COEFFICIENT = 1e6  # a term at a million times its ideal energy is no fit, it is a broken file
+# Types of the estimator parameters a file may set (anything else is refused, not passed on).
+PARAM_TYPES = {"n_starts": int, "random_state": int, "loss": str, "fixed": list, "priors": (dict, type(None)),
+               "prior_strength": (int, float), "engine_column": (str, type(None)), "max_fitted": int, "cv_folds": int}
+LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
 
 def _checksum(payload: dict) -> str:
@@ -148,6 +154,26 @@ def _std(v, path, what) -> float:
     return float(v)
 
 
+def _check_params(params: dict, path) -> None:
+    for k, v in params.items():
+        want = PARAM_TYPES.get(k)
+        if want is None:
+            continue  # parameters of other versions are ignored, never passed on
+        if isinstance(v, bool) or not isinstance(v, want):
+            _bad(path, f"estimator_params '{k}' has the wrong type")
+        if isinstance(v, (int, float)) and not (math.isfinite(v) and 0 <= v <= 1e9):
+            _bad(path, f"estimator_params '{k}' is out of range")
+    if not 1 <= params.get("n_starts", 1) <= 100 or not 0 <= params.get("cv_folds", 5) <= 50:
+        _bad(path, "estimator_params 'n_starts' must be 1-100 and 'cv_folds' 0-50")
+    if params.get("loss", "soft_l1") not in LOSSES:
+        _bad(path, f"estimator_params 'loss' must be one of {', '.join(LOSSES)}")
+    if not all(isinstance(x, str) for x in params.get("fixed", [])):
+        _bad(path, "estimator_params 'fixed' must be a list of coefficient names")
+    priors = params.get("priors") or {}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in priors.values()):
+        _bad(path, "estimator_params 'priors' must map names to finite numbers")
+
+
 def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     """Rebuild a fitted model; estimator=False gives a light predictor that needs no scikit-learn."""
     if not isinstance(d, dict):
@@ -168,6 +194,10 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     p = structure.n_terms
     if (theta[:p] < 0).any() or (tau < 0).any():
         _bad(path, "term coefficients must be >= 0")
+    if (theta[:p] > MAX_TERM_COEFFICIENT).any() or (tau > MAX_TERM_COEFFICIENT).any():
+        _bad(path, f"term coefficients must be <= {MAX_TERM_COEFFICIENT:g}")
+    if (np.abs(theta[p:]) > EXPONENT_BOUND).any():
+        _bad(path, f"correction exponents must lie within +-{EXPONENT_BOUND:g}")
     unc = d.get("uncertainty")
     if not isinstance(unc, dict):
         _bad(path, "'uncertainty' must be an object")
@@ -176,6 +206,7 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     params = d.get("estimator_params", {})
     if not isinstance(params, dict):
         _bad(path, "'estimator_params' must be an object")
+    _check_params(params, path)
     if estimator:
         from .estimator import EnergyLensRegressor
 
@@ -208,8 +239,10 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
                           structure.energy_names, path, f"engines.{str(g)[:40]}.energy")
         et, _ = _vector({k: {"value": v} for k, v in (e.get("time") or {}).items()} if isinstance(e.get("time"), dict) else None,
                         structure.time_names, path, f"engines.{str(g)[:40]}.time")
-        if (coef[:p] < 0).any() or (et < 0).any():
-            _bad(path, f"engine '{str(g)[:40]}': term coefficients must be >= 0")
+        if (coef[:p] < 0).any() or (et < 0).any() or (coef[:p] > MAX_TERM_COEFFICIENT).any() or \
+                (et > MAX_TERM_COEFFICIENT).any() or (np.abs(coef[p:]) > EXPONENT_BOUND).any():
+            _bad(path, f"engine '{str(g)[:40]}': coefficients out of range (terms 0-{MAX_TERM_COEFFICIENT:g}, "
+                       f"exponents within +-{EXPONENT_BOUND:g})")
         rows = e.get("rows")
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             _bad(path, f"engine '{str(g)[:40]}': 'rows' must be a count")
@@ -230,7 +263,10 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     rows = m.train_metrics_.get("rows", 0)
     m.n_train_ = rows if isinstance(rows, int) and not isinstance(rows, bool) else 0
     cv = d.get("cross_validation") or {}
-    m.cv_ = cv if isinstance(cv, dict) else {}
+    ok_cv = isinstance(cv, dict) and isinstance(cv.get("folds"), int) and not isinstance(cv.get("folds"), bool) and \
+        all(cv.get(k) is None or (isinstance(cv.get(k), (int, float)) and not isinstance(cv.get(k), bool))
+            for k in ("mape", "log_mae", "fitted"))
+    m.cv_ = cv if ok_cv else {}
     m.provenance_ = prov
     return m
 

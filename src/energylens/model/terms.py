@@ -53,7 +53,7 @@ class Correction:
     prior: float = 0.0  # exponent prior: no correction
     prior_weight: float = 0.05
     provenance: str = "power law in a dimensionless group (exponent fitted)"
-    recalibrate: bool = True
+    recalibrate: bool = False  # an exponent is structure: 5 new rows cannot pin it (refitting one cost accuracy)
 
 
 @dataclass(frozen=True)
