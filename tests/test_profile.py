@@ -1,4 +1,5 @@
 """Profiler: windows, sweep, resume, failures and CPU runs (no GPU needed)."""
+import dataclasses
 import json
 import math
 import time
@@ -50,8 +51,9 @@ def test_windows_return_typed_measurements():
     assert m.total_energy_j == pytest.approx(250.0 * m.time_s, rel=0.05)
     with pytest.raises(ValueError):
         mon.end_window("w")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'time_s'"):
         m.time_s = 1.0  # frozen
+    assert m.time_s >= 0.05
 
 
 def test_no_counter_means_no_energy():
@@ -68,7 +70,7 @@ def test_sweep_writes_schema_rows_that_fit_reads(tmp_path):
     out = tmp_path / "runs.csv"
     counts = run_sweep(_spec().configurations(), SleepyEngine(), [FakeGpu(name="NVIDIA H100 80GB HBM3")], out,
                        repeats=2, idle_seconds=0.01)
-    assert counts == {"measured": 4, "skipped": 0, "failed": 0}
+    assert counts == {"measured": 4, "skipped": 0, "failed": 0, "previously_failed": 0}
     df = pd.read_csv(out)
     assert len(df) == 4 and (df["prefill_energy_j"] > 0).all() and (df["decode_energy_j"] > 0).all()
     np.testing.assert_allclose(df["energy_request_j"], df["prefill_energy_j"] + df["decode_energy_j"])
@@ -96,10 +98,12 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
 def test_out_of_memory_is_recorded_with_reason(tmp_path):
     out = tmp_path / "runs.csv"
     counts = run_sweep(_spec().configurations(), SleepyEngine(fail_batch=8), [FakeGpu()], out, repeats=1, idle_seconds=0)
-    assert counts == {"measured": 2, "skipped": 0, "failed": 2}
+    assert counts == {"measured": 2, "skipped": 0, "failed": 2, "previously_failed": 0}
     failed = pd.read_csv(failed_path(out))
     assert (failed["status"] == "failed").all() and failed["reason"].str.startswith("out of memory").all()
-    assert len(done_keys(out)) == 4  # failures are not retried on resume
+    assert len(done_keys(out)) == 4  # failures are not retried on resume...
+    again = run_sweep(_spec().configurations(), SleepyEngine(), [FakeGpu()], out, repeats=1, idle_seconds=0)
+    assert again == {"measured": 0, "skipped": 2, "failed": 0, "previously_failed": 2}
 
 
 def test_without_gpu_energy_is_left_empty(tmp_path):
@@ -133,9 +137,9 @@ def test_transformers_engine_on_cpu_with_a_tiny_config(tmp_path, run_cli):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(TINY))
     out = tmp_path / "runs.csv"
-    code, text = run_cli("profile", "--engine", "transformers", "--model", cfg, "--batch", "1,2", "--input-tokens", 8,
+    code, text = run_cli("profile", "--engine", "transformers", "--model", cfg, "--batch", "1,2,1", "--input-tokens", "8,8",
                          "--output-tokens", 3, "--repeats", 1, "--allow-cpu", "-o", out)
-    assert code == 0, text
+    assert code == 0 and "2 measured" in text, text  # repeated grid values are measured once
     df = pd.read_csv(out)
     assert len(df) == 2 and df["energy_request_j"].isna().all() and (df["itl_s"] > 0).all()
     code, text = run_cli("profile", "--engine", "transformers", "--model", cfg, "--batch", "1,2,4", "--input-tokens", 8,
@@ -198,3 +202,159 @@ def test_zeus_monitor_adapter(monkeypatch):
     assert out.name == "decode" and set(out.energy_j) == {0, 1}
     assert out.total_energy_j == pytest.approx(200.0 * out.time_s)
     assert isinstance(mon_mod.make_monitor([FakeGpu()]), mon_mod.EnergyMonitor)  # fakes never go through Zeus
+
+
+# --- retrying failures, duplicates, plan files, exit codes (robustness) ---
+
+def test_retry_failed_reruns_them_and_clears_the_failed_file(tmp_path):
+    out = tmp_path / "runs.csv"
+    configs = _spec().configurations()
+    run_sweep(configs, SleepyEngine(fail_batch=8), [FakeGpu()], out, repeats=1, idle_seconds=0)
+    # Still failing: the new failure replaces the old record (no duplicates in the failed file).
+    counts = run_sweep(configs, SleepyEngine(fail_batch=8), [FakeGpu()], out, repeats=1, idle_seconds=0, retry_failed=True)
+    assert counts == {"measured": 0, "skipped": 2, "failed": 2, "previously_failed": 0}
+    failed = pd.read_csv(failed_path(out))
+    assert len(failed) == 2 and set(failed["batch_size"]) == {8}
+    # Now they succeed: measured once each, gone from the failed file (removed when empty).
+    counts = run_sweep(configs, SleepyEngine(), [FakeGpu()], out, repeats=1, idle_seconds=0, retry_failed=True)
+    assert counts == {"measured": 2, "skipped": 2, "failed": 0, "previously_failed": 0}
+    assert not failed_path(out).exists()
+    df = pd.read_csv(out)
+    assert len(df) == 4 and not df.duplicated(["batch_size", "input_tokens"]).any()
+
+
+def test_retry_keeps_only_what_still_fails(tmp_path):
+    out = tmp_path / "runs.csv"
+    spec = SweepSpec("m", batch=[2, 4], input_tokens=[16], output_tokens=[4])
+
+    class FailSome(SleepyEngine):
+        def __init__(self, bad):
+            super().__init__()
+            self.bad = bad
+
+        def prefill(self, batch, input_tokens):
+            if batch in self.bad:
+                raise RuntimeError(f"boom {batch}")
+            return batch
+
+    run_sweep(spec.configurations(), FailSome({2, 4}), [], out, repeats=1)
+    counts = run_sweep(spec.configurations(), FailSome({4}), [], out, repeats=1, retry_failed=True)
+    assert counts == {"measured": 1, "skipped": 0, "failed": 1, "previously_failed": 0}
+    failed = pd.read_csv(failed_path(out))
+    assert failed["batch_size"].tolist() == [4] and failed["reason"].tolist() == ["RuntimeError: boom 4"]
+    assert pd.read_csv(out)["batch_size"].tolist() == [2]
+
+
+def test_repeated_grid_values_are_measured_once(tmp_path):
+    spec = SweepSpec("m", tp=[1, 1], batch=[1, 1, 8], input_tokens=[16, 16], output_tokens=[4])
+    configs = spec.configurations()
+    assert [c["batch_size"] for c in configs] == [1, 8]
+    out = tmp_path / "runs.csv"
+    counts = run_sweep(configs + configs, SleepyEngine(), [], out, repeats=1)  # duplicates passed in are measured once
+    assert counts["measured"] == 2 and len(pd.read_csv(out)) == 2
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """`energylens profile` on the CPU with a SleepyEngine in place of transformers/vLLM."""
+    from energylens.profile import engines
+
+    made = {}
+
+    def use(engine):
+        made["engine"] = engine
+        monkeypatch.setattr(engines, "make_engine", lambda name, device="auto": engine)
+
+    return use
+
+
+def _error_lines(text):
+    return [line for line in text.splitlines() if line.startswith("error:")]
+
+
+def test_cli_every_configuration_failed_exits_3(run_cli, tmp_path, fake_engine):
+    out = tmp_path / "r.csv"
+    fake_engine(SleepyEngine(fail_batch=8))
+    code, text = run_cli("profile", "--model", "m", "--batch", "8", "--input-tokens", "16,64", "--output-tokens", 4,
+                         "--repeats", 1, "--allow-cpu", "-o", out)
+    assert code == 3, text
+    errors = _error_lines(text)
+    assert len(errors) == 1 and "sweep failed" in errors[0] and "0 measured" in errors[0] and "2 failed" in errors[0]
+    assert str(failed_path(out)) in errors[0] and "out of memory" in errors[0] and "Traceback" not in text
+    # Resumed without --retry-failed: nothing tried, nothing failed now: exit 0 with the earlier failures counted.
+    code, text = run_cli("profile", "--model", "m", "--batch", "8", "--input-tokens", "16,64", "--output-tokens", 4,
+                         "--repeats", 1, "--allow-cpu", "-o", out)
+    assert code == 0 and "2 skipped as failed before" in text and "--retry-failed" in text, text
+    fake_engine(SleepyEngine())
+    code, text = run_cli("profile", "--model", "m", "--batch", "8", "--input-tokens", "16,64", "--output-tokens", 4,
+                         "--repeats", 1, "--allow-cpu", "--retry-failed", "-o", out)
+    assert code == 0 and "2 measured" in text and "0 failed" in text, text
+    assert len(pd.read_csv(out)) == 2 and not failed_path(out).exists()
+
+
+def test_cli_partial_failure_says_how_many_and_where(run_cli, tmp_path, fake_engine):
+    out = tmp_path / "r.csv"
+    fake_engine(SleepyEngine(fail_batch=8))
+    code, text = run_cli("profile", "--model", "m", "--batch", "1,8,1", "--input-tokens", 16, "--output-tokens", 4,
+                         "--repeats", 1, "--allow-cpu", "-o", out)
+    assert code == 0, text
+    assert "1 measured" in text and "1 of 2 tried failed" in text and str(failed_path(out)) in " ".join(text.split())
+    assert len(pd.read_csv(out)) == 1  # batch 1 given twice, measured once
+
+
+def test_cli_profile_help_documents_exit_codes(run_cli):
+    code, text = run_cli("profile", "--help")
+    assert code == 0 and "--retry-failed" in text and "3" in text and "sweep failed" in text
+
+
+@pytest.mark.parametrize("cell, shown", [("abc", "'abc'"), ("", "an empty cell"), ("0", "0"), ("2.5", "2.5"),
+                                         ("-4", "-4"), ("inf", "inf"), ("2000000", "2000000")])
+def test_cli_bad_plan_cell_names_file_row_and_column(run_cli, tmp_path, fake_engine, cell, shown):
+    fake_engine(SleepyEngine())
+    plan = tmp_path / "sweep.csv"
+    plan.write_text("model,tp,pp,batch_size,input_tokens,output_tokens\n"
+                    "m,1,1,1,16,4\n"
+                    f"m,1,1,{cell},16,4\n")
+    out = tmp_path / "r.csv"
+    code, text = run_cli("profile", "--model", "m", "--plan", plan, "--allow-cpu", "--repeats", 1, "-o", out)
+    assert code == 2, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in text, text
+    assert str(plan) in lines[0] and "row 2" in lines[0] and "column 'batch_size'" in lines[0] and shown in lines[0], text
+    assert not out.exists()  # refused before measuring anything
+
+
+def test_plan_file_rows_are_validated_and_deduplicated(tmp_path):
+    from energylens.errors import DataError
+    from energylens.profile.sweep import configurations_from_plan
+
+    plan = tmp_path / "sweep.csv"
+    plan.write_text("tp,pp,batch_size,input_tokens,output_tokens\n1,1,8,16,4\n1,1,8.0,16,4\n1,1,2,16,4\n")
+    assert [c["batch_size"] for c in configurations_from_plan(plan, "m")] == [8, 2]
+    plan.write_text("tp,pp,batch_size,input_tokens,output_tokens\n1,1,8,16,0\n")
+    with pytest.raises(DataError, match=r"row 1, column 'output_tokens': expected a whole number between 1 and"):
+        configurations_from_plan(plan, "m")
+    plan.write_text("tp,pp,batch_size,output_tokens\n1,1,8,4\n")
+    with pytest.raises(DataError, match="lacks column 'input_tokens'"):
+        configurations_from_plan(plan, "m")
+    plan.write_text("tp,pp,batch_size,input_tokens,output_tokens\n")
+    with pytest.raises(DataError, match="no configurations"):
+        configurations_from_plan(plan, "m")
+
+
+@pytest.mark.parametrize("args, option", [(["--batch", "0"], "--batch"), (["--tp", "1,x"], "--tp"),
+                                          (["--gpus", "a"], "--gpus"), (["--idle-seconds", "nan"], "--idle-seconds"),
+                                          (["--input-tokens", "99999999999"], "--input-tokens")])
+def test_cli_bad_grid_options_are_one_line(run_cli, tmp_path, fake_engine, args, option):
+    fake_engine(SleepyEngine())
+    code, text = run_cli("profile", "--model", "m", "--allow-cpu", *args, "-o", tmp_path / "r.csv")
+    assert code == 2 and len(text.strip().splitlines()) == 1 and option in text, text
+
+
+def test_damaged_output_is_a_one_line_error_not_a_crash(tmp_path):
+    from energylens.errors import DataError
+
+    out = tmp_path / "runs.csv"
+    out.write_text("model,tp,pp,batch_size,input_tokens,output_tokens\nm,1,1,x,16,4\n")
+    with pytest.raises(DataError, match=r"row 1, column 'batch_size': cannot resume"):
+        run_sweep(SweepSpec("m").configurations(), SleepyEngine(), [], out, repeats=1)

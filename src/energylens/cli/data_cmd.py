@@ -17,6 +17,8 @@ def import_(
     output: Path = typer.Option(..., "-o", "--output", help="Output CSV or Parquet file."),
 ):
     """Convert a public dataset into the profiling schema (raw values kept in source_* columns)."""
+    from ._paths import check_output
+    check_output(output, inputs=[path])
     from ..data.importers import import_dataset
     from ..io import write_table
 

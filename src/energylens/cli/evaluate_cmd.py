@@ -12,9 +12,13 @@ from ._console import console
 def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder with mlenergy-v3/, mlenergy-v2/, gpu-prefill-decode/ (default: $ENERGYLENS_DATA or ../shared/data)."),
     out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md, report.html, results.json and figures."),
-    quick: bool = typer.Option(False, "--quick", help="Three seeds and fewer experiments (a smoke run, under a minute)."),
+    quick: bool = typer.Option(False, "--quick", help="Three seeds and fewer experiments (a smoke run)."),
 ):
-    """Compare EnergyLens with the baselines on the real data and write the report."""
+    """Compare EnergyLens with the baselines on the real data and write the report.
+
+    Exit code 3 when a method failed more than 5% of its fits (the report lists every failure)."""
+    from ._paths import check_output
+    check_output(out, option="--out", folder=True, inputs=[data])
     import warnings
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,6 +43,14 @@ def evaluate(
 
     from ._console import table
 
-    console.print(table(headline(res["selection"]).round(3), title="n = 50: mean over datasets x scenario kinds"))
+    console.print(table(headline(res["selection"]).round(3),
+                        title="n = 50, deployment scenarios (cells weighted by scenario count)"))
     console.print(table(targets(res), title="Targets"))
     console.print(f"wrote {paths['markdown']}, {paths['html']} and {paths['json']} ({res['elapsed_s']:.0f} s)")
+    over = res["failures"]["over_limit"]
+    if over:  # the report shows every failure; a run where a method failed too often is not a result
+        per = res["failures"]["per_method"]
+        typer.echo("error: fits failed for " + ", ".join(f"{m} ({per[m]['failed']} of {per[m]['attempts']})" for m in over)
+                   + f", more than {100 * res['failures']['max_share']:.0f}% of their fits (see results.json 'failures')",
+                   err=True)
+        raise typer.Exit(3)

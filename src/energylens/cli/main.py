@@ -1,6 +1,7 @@
 """Entry point: `energylens` and `python -m energylens`."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -8,6 +9,27 @@ import typer
 
 from .. import __version__
 from ..errors import EnergyLensError
+
+
+def _click_modules() -> list:
+    """Click's exception modules: recent Typer vendors its own Click (typer._click), older Typer uses click."""
+    mods = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            pass
+    return mods
+
+
+def _classes(*names: str) -> tuple:
+    return tuple(dict.fromkeys(getattr(m, n) for m in _click_modules() for n in names if hasattr(m, n)))
+
+
+_CLICK_ERROR = _classes("ClickException")  # UsageError, BadParameter, NoSuchOption, MissingParameter, FileError
+_USAGE_ERROR = _classes("UsageError")
+_NO_ARGS_IS_HELP = _classes("NoArgsIsHelpError")
+_ABORT = tuple(dict.fromkeys((typer.Abort, *_classes("Abort"))))
 
 app = typer.Typer(
     name="energylens",
@@ -47,12 +69,38 @@ def _register():
 _register()
 
 
+def _one_line(text: str) -> str:
+    """Collapse a message onto one line (the CLI's errors are always one line)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _usage_error(exc: Exception) -> str:
+    """One line for a Click/Typer usage error: the message (it names the option) and where to get help."""
+    msg = _one_line(exc.format_message()) or type(exc).__name__
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, _USAGE_ERROR) and ctx is not None:
+        msg += f" (see '{ctx.command_path} --help')"
+    return msg
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors become one line on stderr and exit code 2."""
+    """Run the CLI; user errors (usage errors included) become one line on stderr and exit code 2.
+
+    Typer runs with standalone_mode=False so that Click's usage errors reach us instead of being
+    printed as a multi-line box; `--help`, `--version` and typer.Exit(code) come back as exit codes.
+    """
     try:
-        app(args=argv, prog_name="energylens")
+        rv = app(args=argv, prog_name="energylens", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # `energylens` or `energylens data` alone: the help was printed
+        sys.exit(exc.exit_code)
+    except _CLICK_ERROR as exc:  # UsageError, BadParameter, NoSuchOption, MissingParameter, FileError, ...
+        typer.echo(f"error: {_usage_error(exc)}", err=True)
+        sys.exit(2)
+    except _ABORT:  # e.g. end of input at a prompt: Click's own behaviour
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
     except EnergyLensError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(exc)}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -60,5 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug, not a user error: one line unless debugging
         if os.environ.get("ENERGYLENS_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set ENERGYLENS_DEBUG=1 for a traceback)", err=True)
+        typer.echo(f"internal error: {type(exc).__name__}: {_one_line(exc)} (set ENERGYLENS_DEBUG=1 for a traceback)",
+                   err=True)
         sys.exit(1)
+    # Without standalone mode Click returns the code of a typer.Exit / ctx.exit (0 for --help and --version)
+    # or the command's return value (our commands return None).
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+        if rv == 130:  # Typer turns Ctrl-C inside a command into Exit(130)
+            typer.echo("interrupted", err=True)
+        sys.exit(rv)

@@ -1,6 +1,7 @@
 """`energylens profile` (measure energy on NVIDIA GPUs) and `energylens plan` (choose what to measure)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -9,16 +10,21 @@ import typer
 from ._console import console, table
 
 
-def _ints(text: str, option: str) -> list[int]:
+def _ints(text: str, option: str, minimum: int = 1, maximum: int | None = None) -> list[int]:
+    """Comma-separated whole numbers in [minimum, maximum], each once, in the order given."""
     from ..errors import EnergyLensError
 
     try:
         vals = [int(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
         raise EnergyLensError(f"{option} expects comma-separated whole numbers, got '{text}'")
-    if not vals or any(v < 1 for v in vals):
-        raise EnergyLensError(f"{option} expects whole numbers >= 1, got '{text}'")
-    return vals
+    if not vals or any(v < minimum or (maximum is not None and v > maximum) for v in vals):
+        bound = f"between {minimum:,} and {maximum:,}" if maximum is not None else f">= {minimum}"
+        raise EnergyLensError(f"{option} expects whole numbers {bound}, got '{text}'")
+    return list(dict.fromkeys(vals))
+
+
+SWEEP_FAILED = 3  # exit code: every configuration this run tried failed (documented in `profile --help`)
 
 
 def profile(
@@ -34,28 +40,42 @@ def profile(
     output: Path = typer.Option(..., "-o", "--output", help="CSV to append measurements to (resumes if it exists)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="GPU indices to measure, comma-separated (default: all)."),
     allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Without an NVIDIA GPU, run on the CPU; energy columns are left empty."),
-    idle_seconds: float = typer.Option(2.0, "--idle-seconds", min=0, help="Seconds of idle power measured before the sweep."),
+    idle_seconds: float = typer.Option(2.0, "--idle-seconds", min=0, help="Seconds of idle power measured before the sweep (at most 3600)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the configurations of this sweep recorded as failed in <output>.failed.csv (without it they are skipped); those that succeed leave that file."),
 ):
-    """Measure energy of prefill and decode in separate windows over a sweep of configurations."""
+    """Measure energy of prefill and decode in separate windows over a sweep of configurations.
+
+    Resumable: configurations already in the output are skipped. Failed ones (out of memory, ...) are recorded in <output>.failed.csv with the reason and skipped on resume unless --retry-failed.
+
+    Exit codes: 3 "sweep failed" when every configuration this run tried failed; 0 otherwise, partial failures included (the summary counts them and names the failed file); 2 for bad input.
+    """
+    from ._paths import check_output
+    check_output(output, inputs=[plan_file, Path(model)])  # an existing output is resumed, not an input
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..errors import NoGpuError
+    from ..errors import EnergyLensError, NoGpuError
     from ..profile.devices import open_gpus
     from ..profile.engines import make_engine
-    from ..profile.sweep import SweepSpec, configurations_from_plan, run_sweep
+    from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, failed_path, run_sweep
 
+    if not math.isfinite(idle_seconds) or not 0 <= idle_seconds <= 3600:
+        raise EnergyLensError(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {idle_seconds:g}")
+    gpu_indices = _ints(gpus, "--gpus", minimum=0) if gpus is not None else None
+    # Parse the sweep before touching any device: a typo is reported at once.
+    if plan_file is not None:
+        configs = configurations_from_plan(plan_file, model)
+    else:
+        configs = SweepSpec(model, _ints(tp, "--tp", maximum=LIMITS["tp"]), _ints(pp, "--pp", maximum=LIMITS["pp"]),
+                            _ints(batch, "--batch", maximum=LIMITS["batch_size"]),
+                            _ints(input_tokens, "--input-tokens", maximum=LIMITS["input_tokens"]),
+                            _ints(output_tokens, "--output-tokens", maximum=LIMITS["output_tokens"])).configurations()
     try:
-        devices = open_gpus([int(g) for g in gpus.split(",")] if gpus else None)
+        devices = open_gpus(gpu_indices)
     except NoGpuError:
         if not allow_cpu:
             raise
         devices = []
         console.print("no NVIDIA GPU found: running on the CPU, energy columns will be empty (never estimated)")
-    if plan_file is not None:
-        configs = configurations_from_plan(plan_file, model)
-    else:
-        configs = SweepSpec(model, _ints(tp, "--tp"), _ints(pp, "--pp"), _ints(batch, "--batch"),
-                            _ints(input_tokens, "--input-tokens"), _ints(output_tokens, "--output-tokens")).configurations()
     eng = make_engine(engine, device="auto" if devices else "cpu")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
@@ -66,9 +86,30 @@ def profile(
                        description="profiling" if cfg is None else f"b={cfg['batch_size']} in={cfg['input_tokens']} out={cfg['output_tokens']}")
 
         counts = run_sweep(configs, eng, devices, output, repeats=repeats, idle_seconds=idle_seconds if devices else 0,
-                           progress=progress)
-    console.print(f"{counts['measured']} measured, {counts['skipped']} already in {output}, {counts['failed']} failed"
-                  + (f" (see {output.with_name(output.stem + '.failed.csv')})" if counts["failed"] else ""))
+                           progress=progress, retry_failed=retry_failed)
+    failed_file = failed_path(output)
+    summary = f"{counts['measured']} measured, {counts['skipped']} already in {output}, {counts['failed']} failed"
+    if counts["previously_failed"]:
+        summary += (f", {counts['previously_failed']} skipped as failed before (recorded in {failed_file}; "
+                    "--retry-failed runs them again)")
+    if counts["failed"] and not counts["measured"]:
+        typer.echo(f"error: sweep failed: {summary}; every configuration tried failed, reasons in {failed_file}"
+                   + _last_reason(failed_file), err=True)
+        raise typer.Exit(SWEEP_FAILED)
+    if counts["failed"]:
+        summary += f"; {counts['failed']} of {counts['failed'] + counts['measured']} tried failed, reasons in {failed_file}"
+    console.print(summary, markup=False, highlight=False)
+
+
+def _last_reason(path) -> str:
+    """' (last: <reason>)' from a failed file, or '' when it cannot be read."""
+    try:
+        import pandas as pd
+
+        reason = str(pd.read_csv(path)["reason"].dropna().iloc[-1])
+    except Exception:  # the summary must not fail on a damaged sidecar file
+        return ""
+    return f" (last: {' '.join(reason.split())[:200]})"
 
 
 def plan(
@@ -83,6 +124,8 @@ def plan(
     output: Path = typer.Option(..., "-o", "--output", help="Sweep file to write (CSV) for `energylens profile --plan`."),
 ):
     """Choose the most informative configurations to profile (greedy D-optimal design)."""
+    from ._paths import check_output
+    check_output(output, inputs=[model_file, Path(model)])
     from ..io import write_table
     from ..model.modelfile import load_model
     from ..profile.plan import plan_sweep

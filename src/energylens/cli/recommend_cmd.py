@@ -11,10 +11,10 @@ from ._console import console, table
 
 def recommend(
     model: str = typer.Option(..., "--model", help="Catalog model name, or a Hugging Face config.json path."),
-    gpu: list[str] = typer.Option(..., "--gpu", help="GPU type available (repeat for a mixed pool)."),
-    max_gpus: int = typer.Option(8, "--max-gpus", help="Most GPUs one deployment may use."),
-    input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request."),
-    output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request."),
+    gpu: list[str] = typer.Option(..., "--gpu", help="GPU type available (repeat for a mixed pool; repeats and aliases of one GPU count once)."),
+    max_gpus: int = typer.Option(8, "--max-gpus", help="Most GPUs one deployment may use (1 to 100,000)."),
+    input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request (0 to 10,000,000)."),
+    output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request (above 0, at most 10,000,000)."),
     visual_tokens: float = typer.Option(0, "--visual-tokens", help="Image/video tokens among the input tokens (runs the vision encoder)."),
     batch: Optional[list[int]] = typer.Option(None, "--batch", help="Batch sizes (max concurrent requests) to consider; default 1..1024."),
     itl_slo_ms: Optional[float] = typer.Option(None, "--itl-slo-ms", help="Inter-token latency SLO (ms)."),
@@ -29,6 +29,8 @@ def recommend(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the energy vs latency Pareto front (PNG)."),
 ):
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
+    from ._paths import check_output
+    check_output(plot, option="--plot", inputs=[model_file, model_config, hardware_catalog_file, model_catalog_file, Path(model)])
     import json
 
     from ..recommendation.search import recommend as run
@@ -46,7 +48,7 @@ def recommend(
         pareto_plot(res, plot)
     if json_out:
         payload = {
-            "model": model, "gpus": gpu, "max_gpus": max_gpus, "input_tokens": input_tokens,
+            "model": model, "gpus": res.attrs.get("gpus", gpu), "max_gpus": max_gpus, "input_tokens": input_tokens,
             "output_tokens": output_tokens, "itl_slo_ms": itl_slo_ms, "ttft_slo_ms": ttft_slo_ms,
             "candidates": res.attrs.get("candidates"), "feasible": res.attrs.get("feasible"),
             "meeting_slo": res.attrs.get("meeting_slo"), "engine": res.attrs.get("engine"),

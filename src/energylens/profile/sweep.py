@@ -15,11 +15,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import EnergyLensError
+from ..errors import DataError, EnergyLensError
 from ..io import read_table, write_table
 from .monitor import make_monitor
 
 KEY = ("model", "tp", "pp", "batch_size", "input_tokens", "output_tokens")
+
+
+# Bounds of a configuration (the recommender's bounds): beyond them a value is a typo, not a measurement.
+LIMITS = {"tp": 100_000, "pp": 100_000, "batch_size": 1_000_000, "input_tokens": 10_000_000, "output_tokens": 10_000_000}
+
+
+def _unique(values) -> list:
+    """The values in their order, each once (`--batch 1,1` measures batch 1 once)."""
+    return list(dict.fromkeys(values))
 
 
 @dataclass
@@ -34,21 +43,51 @@ class SweepSpec:
     warmup: int = 1
 
     def configurations(self) -> list[dict]:
+        """The grid's configurations, each once (repeated grid values are measured once)."""
+        grid = itertools.product(_unique(self.tp), _unique(self.pp), _unique(self.batch), _unique(self.input_tokens),
+                                 _unique(self.output_tokens))
         return [{"model": self.model, "tp": tp, "pp": pp, "batch_size": b, "input_tokens": i, "output_tokens": o}
-                for tp, pp, b, i, o in itertools.product(self.tp, self.pp, self.batch, self.input_tokens, self.output_tokens)]
+                for tp, pp, b, i, o in grid]
+
+
+def _plan_int(value, path, row: int, column: str) -> int:
+    """A whole number in 1..LIMITS[column] from a plan file's cell; a one-line DataError naming the cell otherwise."""
+    high = LIMITS[column]
+    try:
+        x = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not (math.isfinite(x) and x.is_integer() and 1 <= x <= high):
+        shown = "an empty cell" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            or (isinstance(value, str) and not value.strip()) else repr(value.strip() if isinstance(value, str) else value)
+        raise DataError(f"expected a whole number between 1 and {high:,}, got {shown}", path=path, row=row, column=column)
+    return int(x)
 
 
 def configurations_from_plan(path, model: str | None = None) -> list[dict]:
-    """Configurations of a sweep file written by `energylens plan`."""
+    """Configurations of a sweep file written by `energylens plan`, validated cell by cell and each once.
+
+    A bad cell (not a whole number, empty, 0, out of range) is a DataError naming the file, row
+    (1 = first data row) and column."""
     df = read_table(path)
     need = [c for c in ("tp", "pp", "batch_size", "input_tokens", "output_tokens") if c not in df.columns]
     if need:
-        raise EnergyLensError(f"{path}: sweep file lacks column '{need[0]}'")
-    out = []
-    for _, r in df.iterrows():
-        out.append({"model": model or r.get("model"), "tp": int(r["tp"]), "pp": int(r["pp"]),
-                    "batch_size": int(r["batch_size"]), "input_tokens": int(r["input_tokens"]),
-                    "output_tokens": int(r["output_tokens"])})
+        raise DataError(f"sweep file lacks column '{need[0]}'", path=path)
+    if df.empty:
+        raise DataError("sweep file has no configurations", path=path)
+    out, seen = [], set()
+    for i, (_, r) in enumerate(df.iterrows(), start=1):
+        name = model
+        if name is None:
+            name = r.get("model")
+            if name is None or (isinstance(name, float) and math.isnan(name)) or not str(name).strip():
+                raise DataError("expected a model name", path=path, row=i, column="model")
+            name = str(name).strip()
+        cfg = {"model": name, **{c: _plan_int(r[c], path, i, c)
+                                 for c in ("tp", "pp", "batch_size", "input_tokens", "output_tokens")}}
+        if _key(cfg) not in seen:
+            seen.add(_key(cfg))
+            out.append(cfg)
     return out
 
 
@@ -61,14 +100,56 @@ def failed_path(output) -> Path:
     return output.with_name(output.stem + ".failed.csv")
 
 
-def done_keys(output) -> set:
+def _keys_of(path) -> set:
+    path = Path(path)
     keys = set()
-    for p in (Path(output), failed_path(output)):
-        if p.exists() and p.stat().st_size > 0:
-            df = read_table(p)
-            if all(k in df.columns for k in KEY):
-                keys |= {_key(r) for _, r in df.iterrows()}
+    if path.exists() and path.stat().st_size > 0:
+        df = read_table(path)
+        if all(k in df.columns for k in KEY):
+            for i, (_, r) in enumerate(df.iterrows(), start=1):
+                try:
+                    keys.add(_key(r))
+                except (TypeError, ValueError, OverflowError):  # a damaged file: say where, do not crash
+                    bad = next(k for k in KEY[1:] if not _is_whole(r[k]))
+                    raise DataError(f"cannot resume from this file: expected a whole number, got {r[bad]!r}",
+                                    path=path, row=i, column=bad) from None
     return keys
+
+
+def _is_whole(value) -> bool:
+    try:
+        return float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def measured_keys(output) -> set:
+    """Keys of the configurations measured in `output`."""
+    return _keys_of(output)
+
+
+def failed_keys(output) -> set:
+    """Keys of the configurations recorded as failed in `<output>.failed.csv`."""
+    return _keys_of(failed_path(output))
+
+
+def done_keys(output) -> set:
+    """Keys a resumed sweep skips: measured ones and, unless retried, failed ones."""
+    return measured_keys(output) | failed_keys(output)
+
+
+def drop_failed(output, key: tuple, replacement: dict | None = None) -> None:
+    """Remove a configuration's records from `<output>.failed.csv`, adding `replacement` in their place,
+    in one atomic rewrite (the file is removed when nothing is left)."""
+    path = failed_path(output)
+    old = read_table(path) if path.exists() and path.stat().st_size > 0 else None
+    if old is not None and all(k in old.columns for k in KEY):
+        old = old[[_key(r) != key for _, r in old.iterrows()]]
+    parts = [df for df in (old, None if replacement is None else pd.DataFrame([replacement])) if df is not None and len(df)]
+    if parts:
+        write_table(pd.concat(parts, ignore_index=True), path)
+    elif path.exists():
+        path.unlink()
 
 
 def append_row(path, row: dict) -> None:
@@ -154,34 +235,55 @@ def summarize(cfg: dict, m: dict, gpu_info: dict, num_gpus: int, engine_name: st
 
 
 def run_sweep(configs: list[dict], engine, gpus, output, *, repeats: int = 3, warmup: int = 1,
-              idle_seconds: float = 2.0, progress=None) -> dict:
+              idle_seconds: float = 2.0, progress=None, retry_failed: bool = False) -> dict:
     """Measure every configuration not already in `output` (or its failed sidecar).
 
-    gpus: GpuDevice list, or [] to run without energy (CPU). Returns counts of done/skipped/failed.
+    gpus: GpuDevice list, or [] to run without energy (CPU). Configurations recorded as failed are
+    skipped on resume unless `retry_failed`: then they run again and leave the failed file when they
+    succeed (a new failure replaces their old record). Returns counts: measured, skipped (already in
+    `output`), failed (in this run), previously_failed (recorded as failed before and not retried).
     """
     if repeats < 1:
         raise EnergyLensError("--repeats must be >= 1")
-    done = done_keys(output)
-    todo = [c for c in configs if _key(c) not in done]
+    measured, failed_before = measured_keys(output), failed_keys(output)
+    todo, seen = [], set()
+    counts = {"measured": 0, "skipped": 0, "failed": 0, "previously_failed": 0}
+    for c in configs:
+        k = _key(c)
+        if k in seen:  # the same configuration twice in one sweep is measured once
+            continue
+        seen.add(k)
+        if k in measured:
+            counts["skipped"] += 1
+        elif k in failed_before and not retry_failed:
+            counts["previously_failed"] += 1
+        else:
+            todo.append(c)
     monitor = make_monitor(gpus, sync=engine.sync)
     idle = monitor.idle_power_w(idle_seconds) if gpus and todo else None
     info = gpus[0].info() if gpus else {"name": "cpu"}
-    counts = {"measured": 0, "skipped": len(configs) - len(todo), "failed": 0}
     for i, cfg in enumerate(todo):
         if progress:
             progress(i, len(todo), cfg)
+        retry = _key(cfg) in failed_before
         try:
             engine.load(cfg["model"], cfg["tp"], cfg["pp"])
             m = measure_config(engine, monitor, cfg, repeats, warmup)
             n = max(len(gpus), cfg["tp"] * cfg["pp"]) if gpus else cfg["tp"] * cfg["pp"]
             append_row(output, summarize(cfg, m, info, n, engine.name, idle, repeats))
+            if retry:
+                drop_failed(output, _key(cfg))
             counts["measured"] += 1
         except EnergyLensError:
             raise
         except Exception as exc:  # recorded, never lost: the sweep goes on with the next configuration
             reason = ("out of memory: " if _is_oom(exc) else f"{type(exc).__name__}: ") + str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            append_row(failed_path(output), {**cfg, "status": "failed", "reason": reason,
-                                             "raw_measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            record = {**cfg, "status": "failed", "reason": reason,
+                      "raw_measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            if retry:  # the new failure replaces the old record
+                drop_failed(output, _key(cfg), record)
+            else:
+                append_row(failed_path(output), record)
             counts["failed"] += 1
             if hasattr(engine, "release"):
                 engine.release()

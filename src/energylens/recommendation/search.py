@@ -1,6 +1,8 @@
 """Rank feasible deployments by predicted energy per request, under latency SLOs."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -10,6 +12,74 @@ from ..features.physics import compute_features
 from ..model.terms import GROUPS
 from .space import DEFAULT_BATCHES, candidate_table
 
+MAX_TOKENS = 10_000_000  # per request, prompt or output: far beyond any context window
+MAX_GPUS = 100_000  # GPUs in one deployment
+MAX_BATCH = 1_000_000  # concurrent requests
+
+
+def _number(option: str, value, *, low: float, low_inclusive: bool, high: float | None = None,
+            what: str = "a finite number") -> float:
+    """`value` as a float; an EnergyLensError naming the option when it is not a finite number in range."""
+    bound = f"{'>=' if low_inclusive else '>'} {low:g}" + (f" and <= {high:,.0f}" if high is not None else "")
+    if isinstance(value, bool):
+        raise EnergyLensError(f"{option} must be {what} {bound}, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise EnergyLensError(f"{option} must be {what} {bound}, got {value!r}") from None
+    if not math.isfinite(x) or x < low or (x == low and not low_inclusive) or (high is not None and x > high):
+        raise EnergyLensError(f"{option} must be {what} {bound}, got {x:g}")
+    return x
+
+
+def _whole(option: str, value, low: int, high: int) -> int:
+    """`value` as an int in [low, high]; an EnergyLensError naming the option otherwise."""
+    try:
+        ok = not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not low <= int(value) <= high:
+        shown = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+        raise EnergyLensError(f"{option} must be a whole number between {low:,} and {high:,}, got {shown}")
+    return int(value)
+
+
+def check_workload(max_gpus, input_tokens, output_tokens, visual_tokens=0.0, batches=None):
+    """Validated (max_gpus, input_tokens, output_tokens, visual_tokens, batches); batches de-duplicated
+    in their order (None stays None). Every bad value raises an EnergyLensError naming its option."""
+    max_gpus = _whole("--max-gpus", max_gpus, 1, MAX_GPUS)
+    input_tokens = _number("--input-tokens", input_tokens, low=0, low_inclusive=True, high=MAX_TOKENS)
+    output_tokens = _number("--output-tokens", output_tokens, low=0, low_inclusive=False, high=MAX_TOKENS)
+    visual_tokens = _number("--visual-tokens", visual_tokens, low=0, low_inclusive=True, high=MAX_TOKENS)
+    if visual_tokens > input_tokens:
+        raise EnergyLensError(f"--visual-tokens must be between 0 and --input-tokens ({input_tokens:g}); they are "
+                              f"part of the prompt, got {visual_tokens:g}")
+    if batches is not None:
+        if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+            raise EnergyLensError(f"--batch expects a list of whole numbers, got {batches!r}")
+        batches = list(dict.fromkeys(_whole("--batch", b, 1, MAX_BATCH) for b in batches)) or None
+    return max_gpus, input_tokens, output_tokens, visual_tokens, batches
+
+
+def check_slo(option: str, value) -> float | None:
+    """A latency SLO in ms: None, or a finite number > 0."""
+    if value is None:
+        return None
+    return _number(option, value, low=0, low_inclusive=False, what="a finite number of milliseconds")
+
+
+def _resolve_gpus(gpus, hardware_catalog_file=None) -> list:
+    """GpuSpecs of the requested GPU names, each canonical GPU once, in the order first asked for."""
+    if isinstance(gpus, str):
+        gpus = [gpus]
+    if not gpus:
+        raise EnergyLensError("--gpu: give at least one GPU type")
+    hw = hardware_catalog(hardware_catalog_file)
+    specs = {}
+    for g in gpus:
+        spec = hw.get(g)
+        specs.setdefault(spec.name, spec)
+    return list(specs.values())
 
 
 def _resolve_model(model, model_config=None, model_catalog_file=None):
@@ -26,18 +96,11 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
                          model_config=None, hardware_catalog_file=None, model_catalog_file=None,
                          visual_tokens: float = 0.0) -> pd.DataFrame:
     """All candidate deployments with a `reason` column ('' when structurally and memory feasible)."""
-    if max_gpus < 1:
-        raise EnergyLensError(f"--max-gpus must be >= 1, got {max_gpus}")
-    if input_tokens < 0 or output_tokens <= 0:
-        raise EnergyLensError("--input-tokens must be >= 0 and --output-tokens > 0")
+    max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
+        max_gpus, input_tokens, output_tokens, visual_tokens, batches)
     spec = _resolve_model(model, model_config, model_catalog_file)
-    hw = hardware_catalog(hardware_catalog_file)
-    gpu_specs = [hw.get(g) for g in gpus]
-    batches = list(batches) if batches else list(DEFAULT_BATCHES)
-    if any(b < 1 for b in batches):
-        raise EnergyLensError("--batch values must be >= 1")
-    if visual_tokens < 0 or visual_tokens > input_tokens:
-        raise EnergyLensError("--visual-tokens must be between 0 and --input-tokens (they are part of the prompt)")
+    gpu_specs = _resolve_gpus(gpus, hardware_catalog_file)
+    batches = batches or list(DEFAULT_BATCHES)
     df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
     weights_gb = f.weight_bytes / 1e9
@@ -67,6 +130,12 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
 
     if isinstance(gpus, str):
         gpus = [gpus]
+    # Numbers first, before any file is read: each bad value names its option.
+    max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
+        max_gpus, input_tokens, output_tokens, visual_tokens, batches)
+    itl_slo_ms, ttft_slo_ms = check_slo("--itl-slo-ms", itl_slo_ms), check_slo("--ttft-slo-ms", ttft_slo_ms)
+    if top is not None:
+        top = _whole("--top", top, 1, 2**62)
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
                                 hardware_catalog_file, model_catalog_file, visual_tokens)
@@ -116,6 +185,7 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     key = pd.DataFrame({"gpu": res["gpu"], "tp": res["tp"], "pp": res["pp"], "ep": res["ep"], "b": per_replica})
     res["replica_of_smaller"] = (res["dp"] > 1) & key.duplicated(keep="first")
     res.attrs["candidates"] = len(cand)
+    res.attrs["gpus"] = list(dict.fromkeys(cand["gpu"]))
     s = getattr(est, "structure_", None)
     res.attrs["structure"] = f"{s.name}: {s.why}" if s is not None else ""
     res.attrs["feasible"] = int(len(ok))

@@ -13,7 +13,26 @@ DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n in increasing order, found in O(sqrt(n)) steps."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d != n // d:
+                large.append(n // d)
+        d += 1
+    return small + large[::-1]
+
+
+def default_gpu_counts(max_gpus: int) -> list[int]:
+    """The GPU counts considered: powers of two up to max_gpus, and max_gpus itself (O(log n))."""
+    counts, n = [], 1
+    while n < max_gpus:
+        counts.append(n)
+        n *= 2
+    counts.append(max_gpus)
+    return counts
 
 
 def tp_valid(model: ModelSpec, tp: int) -> bool:
@@ -50,7 +69,7 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
                     output_tokens: float, gpu_counts=None, visual_tokens: float = 0.0) -> pd.DataFrame:
     """Every candidate deployment as rows of the profiling schema (descriptors filled), with a
     `reason` column that is empty for structurally valid ones."""
-    counts = list(gpu_counts) if gpu_counts else [n for n in range(1, max_gpus + 1) if n & (n - 1) == 0 or n == max_gpus]
+    counts = list(gpu_counts) if gpu_counts else default_gpu_counts(max_gpus)
     rows = []
     for gpu, n in itertools.product(gpus, counts):
         for tp, pp, ep, dp, reason in parallel_layouts(model, n):
