@@ -9,10 +9,15 @@ from .schema import ENERGY_COLUMNS
 def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per-model, per-GPU, per-parallelism and per-batch counts, and ranges of numeric columns."""
     out = {}
-    out["models"] = (df.groupby(["model"], dropna=False)
-                     .agg(rows=("gpu", "size"), arch=("arch", "first"), gpus=("gpu", lambda s: ", ".join(sorted(set(s)))),
-                          tasks=("task", lambda s: ", ".join(sorted(set(map(str, s))))))
-                     .reset_index())
+    # arch and task are optional columns (absent when a table is validated without filling descriptors,
+    # or has no task column): summarize them only where present.
+    aggs = {"rows": ("gpu", "size")}
+    if "arch" in df.columns:
+        aggs["arch"] = ("arch", "first")
+    aggs["gpus"] = ("gpu", lambda s: ", ".join(sorted(set(map(str, s)))))
+    if "task" in df.columns:
+        aggs["tasks"] = ("task", lambda s: ", ".join(sorted(set(map(str, s)))))
+    out["models"] = df.groupby(["model"], dropna=False).agg(**aggs).reset_index()
     out["gpus"] = df.groupby("gpu").agg(rows=("model", "size"), models=("model", "nunique")).reset_index()
     par = df.assign(parallelism=lambda d: "tp" + d["tp"].astype(str) + " pp" + d["pp"].astype(str)
                     + " ep" + d["ep"].astype(str) + " dp" + d["dp"].astype(str))
