@@ -10,6 +10,7 @@ from importlib import resources
 from ..errors import CatalogError
 from ..io import read_toml
 from ._names import closest, normalize
+from ._validate import Fields, check_name, load, oneline, short
 
 # Schema column <- catalog field.
 HARDWARE_COLUMNS = {
@@ -39,34 +40,61 @@ class GpuSpec:
         return asdict(self)
 
 
-def _parse(entries: dict, origin: str) -> dict[str, GpuSpec]:
-    out = {}
+# Accepted range of each spec-sheet figure (inclusive). The bounds are generous physical limits, not a
+# judgement of what is plausible: a few hundred times beyond today's largest accelerators on the high side
+# (wafer-scale systems included) and far below any chip that could serve a language model on the low side.
+# They exist so that typos, inf/nan and 1e300-style values fail at load time with one line naming the
+# field, instead of overflowing or producing 1e304 J energies downstream.
+HARDWARE_BOUNDS: dict[str, tuple[float, float, str]] = {
+    # 1 GFLOP/s .. 1 EFLOP/s per device (B200: 2,250; a Cerebras WSE-3 wafer: about 125,000).
+    "peak_tflops": (1e-3, 1e6, "TFLOP/s"),
+    # 1 GB/s .. 100 PB/s (B200 HBM3e: 8; WSE-3 on-wafer SRAM: 21,000).
+    "mem_bw_tbs": (1e-3, 1e5, "TB/s"),
+    # 100 MB .. 100 TB of device memory (B200: 180).
+    "mem_gb": (0.1, 1e5, "GB"),
+    # A 1 W edge chip .. a 100 kW wafer-scale or rack-scale device (CS-3: 23 kW).
+    "tdp_w": (1.0, 1e5, "W"),
+    # 0 W .. the TDP (checked separately: idle_w < tdp_w).
+    "idle_w": (0.0, 1e5, "W"),
+    # 1 MB/s .. 100 TB/s per GPU (NVLink 5: 1,800 GB/s).
+    "link_gbs": (1e-3, 1e5, "GB/s"),
+}
+_KNOWN_FIELDS = (*HARDWARE_BOUNDS, "vendor", "source", "aliases", "note")
+
+
+def _parse(entries: dict, origin: str, base: dict[str, GpuSpec] | None = None) -> dict[str, GpuSpec]:
+    """Validated GpuSpecs of a catalog's tables. An entry redefining one of `base` (same name, any spelling)
+    keeps its canonical name, and its aliases unless the entry gives `aliases` itself."""
+    where = oneline(origin)
+    if not isinstance(entries, dict):
+        raise CatalogError(f"{where}: expected one table per accelerator")
+    base = base or {}
+    base_keys = {normalize(k): k for k in base}
+    out: dict[str, GpuSpec] = {}
+    claimed: dict[str, str] = {}  # normalized name or alias -> entry of this file that uses it
     for name, e in entries.items():
+        check_name(name, where, "entry", normalize)
         if not isinstance(e, dict):
-            raise CatalogError(f"{origin}: entry '{name}' must be a table")
-        try:
-            spec = GpuSpec(
-                name=name,
-                peak_tflops=float(e["peak_tflops"]),
-                mem_bw_tbs=float(e["mem_bw_tbs"]),
-                mem_gb=float(e["mem_gb"]),
-                tdp_w=float(e["tdp_w"]),
-                idle_w=float(e["idle_w"]),
-                link_gbs=float(e["link_gbs"]),
-                vendor=str(e.get("vendor", "")),
-                source=str(e.get("source", "")),
-                aliases=tuple(e.get("aliases", ())),
-            )
-        except KeyError as exc:
-            raise CatalogError(f"{origin}: entry '{name}' lacks field {exc.args[0]!r}")
-        except (TypeError, ValueError):
-            raise CatalogError(f"{origin}: entry '{name}' has a non-numeric figure")
-        for fname in ("peak_tflops", "mem_bw_tbs", "mem_gb", "tdp_w", "link_gbs"):
-            if getattr(spec, fname) <= 0:
-                raise CatalogError(f"{origin}: entry '{name}' field '{fname}' must be > 0")
-        if not 0 <= spec.idle_w < spec.tdp_w:
-            raise CatalogError(f"{origin}: entry '{name}' needs 0 <= idle_w < tdp_w")
-        out[name] = spec
+            raise CatalogError(f"{where}: entry {short(name)} must be a table of figures, got {short(e)}")
+        f = Fields(e, f"{where}: entry {short(name)}")
+        f.only(_KNOWN_FIELDS)
+        key = base_keys.get(normalize(name), name)
+        if key in out:
+            raise CatalogError(f"{where}: entry {short(name)} defines GPU {short(key)} a second time")
+        figures = {k: f.number(k, lo, hi, unit) for k, (lo, hi, unit) in HARDWARE_BOUNDS.items()}
+        if figures["idle_w"] >= figures["tdp_w"]:
+            f.fail("idle_w", f"must be below tdp_w ({figures['tdp_w']:g} W), got {figures['idle_w']:g}")
+        aliases = f.names("aliases", normalize)
+        if aliases is None:
+            aliases = base[key].aliases if key in base else ()
+        for alias in (key, *aliases):
+            owner = claimed.setdefault(normalize(alias), key)
+            if owner != key:
+                f.fail("aliases", f"holds {short(alias)}, already a name or alias of entry {short(owner)}")
+            owner = base_keys.get(normalize(alias), key)
+            if owner != key:
+                f.fail("aliases", f"holds {short(alias)}, the name of the built-in GPU {short(owner)}")
+        out[key] = GpuSpec(name=key, **figures, vendor=f.text("vendor"), source=f.text("source"), aliases=aliases)
     return out
 
 
@@ -76,13 +104,18 @@ class HardwareCatalog:
     def __init__(self, specs: dict[str, GpuSpec]):
         self.specs = dict(specs)
         self._index: dict[str, str] = {}
-        for name, spec in self.specs.items():
-            for alias in (name, *spec.aliases):
+        for name, spec in self.specs.items():  # later entries (user files) win an alias
+            for alias in spec.aliases:
                 self._index[normalize(alias)] = name
+        for name in self.specs:  # a canonical name always means its own entry
+            self._index[normalize(name)] = name
 
     def extend(self, path: str | os.PathLike) -> "HardwareCatalog":
-        merged = dict(self.specs)
-        merged.update(_parse(read_toml(path, CatalogError, "catalog file"), str(path)))
+        """This catalog with the entries of a TOML file added or redefined (a redefinition keeps the
+        built-in aliases unless it gives its own)."""
+        user = _parse(load(read_toml, path, "catalog file", "TOML"), str(path), base=self.specs)
+        merged = {k: v for k, v in self.specs.items() if k not in user}
+        merged.update(user)  # user entries last, so their aliases take precedence
         return HardwareCatalog(merged)
 
     def names(self) -> list[str]:
@@ -99,7 +132,7 @@ class HardwareCatalog:
         if key is None:
             options = closest(name, self.names() + [a for s in self.specs.values() for a in s.aliases])
             hint = f"; closest known: {', '.join(options)}" if options else ""
-            raise CatalogError(f"unknown GPU '{name}'{hint} (add it with --hardware-catalog FILE.toml)")
+            raise CatalogError(f"unknown GPU {short(name, 80)}{hint} (add it with --hardware-catalog FILE.toml)")
         return self.specs[key]
 
 

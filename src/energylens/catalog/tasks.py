@@ -8,12 +8,13 @@ from importlib import resources
 
 @lru_cache(maxsize=1)
 def _tasks() -> dict:
-    return tomllib.loads(resources.files("energylens.catalog").joinpath("data/tasks.toml").read_text())
+    return tomllib.loads(resources.files("energylens.catalog").joinpath("data/tasks.toml").read_text(encoding="utf-8"))
 
 
 def task_defaults(task: str) -> dict | None:
-    """Assumed request properties of a benchmark task, or None when the task is unknown."""
-    return _tasks().get(task)
+    """Assumed request properties of a benchmark task (a copy), or None when the task is unknown."""
+    found = _tasks().get(task) if isinstance(task, str) else None
+    return dict(found) if isinstance(found, dict) else None
 
 
 def task_names() -> list[str]:
