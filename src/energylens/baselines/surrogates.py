@@ -97,6 +97,88 @@ class SecondOrderLogLinearSurrogate(_LogTarget):
         return np.exp(np.clip(self.model_.predict(X), *self.range_))
 
 
+class TunedSurrogate:
+    """A black box whose target and hyper-parameters are chosen by 3-fold cross-validation inside the
+    training rows (never on test rows): log energy per request, or log energy per output token times
+    the output tokens; a small grid of tree depth / leaf size."""
+
+    name = ""
+    label = ""
+    TARGETS = ("request", "token")
+    FOLDS = 3
+
+    def __init__(self, random_state: int = 0):
+        self.random_state = random_state
+
+    def _grid(self):
+        raise NotImplementedError
+
+    def _make(self, **params):
+        raise NotImplementedError
+
+    def fit(self, df):
+        from sklearn.model_selection import KFold
+
+        y = energy_target(df)
+        ok = np.isfinite(y) & (y > 0)
+        X, y = raw_matrix(df)[ok], y[ok]
+        out = df["output_tokens"].to_numpy(float)[ok]
+        best = None
+        folds = KFold(min(self.FOLDS, len(y)), shuffle=True, random_state=self.random_state) if len(y) >= 6 else None
+        for target in self.TARGETS:
+            ly = np.log(y) - (np.log(out) if target == "token" else 0.0)
+            for params in self._grid():
+                if folds is None:
+                    score = 0.0
+                else:
+                    err = []
+                    for tr, te in folds.split(X):
+                        m = self._make(**params).fit(X[tr], ly[tr])
+                        pred = m.predict(X[te]) + (np.log(out[te]) if target == "token" else 0.0)
+                        err.append(np.mean(np.abs(np.exp(pred) / y[te] - 1)))
+                    score = float(np.mean(err))
+                if best is None or score < best[0]:
+                    best = (score, target, params)
+        _, self.target_, self.params_ = best
+        ly = np.log(y) - (np.log(out) if self.target_ == "token" else 0.0)
+        self.model_ = self._make(**self.params_).fit(X, ly)
+        return self
+
+    def predict(self, df) -> np.ndarray:
+        pred = self.model_.predict(raw_matrix(df))
+        if self.target_ == "token":
+            pred = pred + np.log(df["output_tokens"].to_numpy(float))
+        return np.exp(pred)
+
+
+class TunedXGBoost(TunedSurrogate):
+    name = "xgb_tuned"
+    label = "XGBoost (target and depth by CV)"
+
+    def _grid(self):
+        return [{"max_depth": d, "n_estimators": n} for d in (2, 4) for n in (100, 300)]
+
+    def _make(self, max_depth, n_estimators):
+        from xgboost import XGBRegressor
+
+        return XGBRegressor(n_estimators=n_estimators, max_depth=max_depth, learning_rate=0.08, subsample=0.9,
+                            random_state=self.random_state, n_jobs=1, verbosity=0)
+
+
+class TunedRandomForest(TunedSurrogate):
+    name = "rf_tuned"
+    label = "Random forest (target and leaf size by CV)"
+
+    def _grid(self):
+        return [{"min_samples_leaf": k} for k in (1, 3)]
+
+    def _make(self, min_samples_leaf):
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(n_estimators=100, min_samples_leaf=min_samples_leaf,
+                                     random_state=self.random_state, n_jobs=1)
+
+
 class EnsembleSurrogate:
     """Average of the random forest and XGBoost in log space."""
 

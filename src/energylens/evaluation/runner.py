@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..baselines import ENERGY_PREDICTORS
+from ..baselines import ENERGY_PREDICTORS, RULES
 from ..errors import DataError
 from . import experiments as ex
 
-METHODS = ENERGY_PREDICTORS + ("latency_measured", "latency_predicted")
+# Selection compares every energy predictor (black boxes tuned by CV inside the training rows), the
+# rules of thumb with nothing fitted, a random pick and the latency proxies.
+METHODS = ("energylens", "loglinear", "loglinear2", "xgb_tuned", "rf_tuned", "roofline") + RULES + \
+    ("latency_measured", "latency_predicted")
+MAX_FAILURE_SHARE = 0.05  # a method failing more of its fits than this fails the evaluation run
+# Every dataset with energy, each taken alone as an engine never seen (issue: structure chosen on the user's rows).
+NEW_ENGINE_DATASETS = ("mlenergy-v3", "mlenergy-v2", "splitwise", "llm-inference-bench", "gpu-prefill-decode")
 
 
 @dataclass
@@ -21,8 +27,8 @@ class Plan:
     """How much to run: the full evaluation or a quick smoke version."""
 
     seeds: tuple
-    kinds: tuple = ("parallelism", "hardware", "slo")
-    datasets: tuple = ("mlenergy-v3", "mlenergy-v2", "both")
+    kinds: tuple = ("deployment", "parallelism", "hardware")
+    datasets: tuple = ("mlenergy-v3", "mlenergy-v2")
     curve_sizes: tuple = (10, 20, 50, 100, 200, 500)
     curve_seeds: tuple = ()
     hardware_seeds: tuple = ()
@@ -35,8 +41,8 @@ class Plan:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=(0, 1, 2), kinds=("parallelism", "hardware"), datasets=("mlenergy-v3", "mlenergy-v2"),
-                   curve_sizes=(20, 50, 200), curve_seeds=(0, 1), hardware_seeds=(0, 1), extras=True)
+        return cls(seeds=(0, 1, 2), kinds=("deployment",), datasets=("mlenergy-v3", "mlenergy-v2"),
+                   curve_sizes=(20, 50, 200), curve_seeds=(0, 1), hardware_seeds=(0, 1), extras=False)
 
 
 def find_data(data) -> Path:
@@ -51,7 +57,7 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
     from ..data.schema import load_profiles
 
     out = {}
-    for kind in ("mlenergy-v3", "mlenergy-v2"):
+    for kind in ("mlenergy-v3", "mlenergy-v2", "splitwise", "llm-inference-bench"):
         if (root / kind).is_dir():
             out[kind] = import_dataset(kind, root / kind)
     if "mlenergy-v3" in out and "mlenergy-v2" in out:
@@ -60,7 +66,8 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
     if split.exists():
         out["gpu-prefill-decode"] = load_profiles(split)
     if not out:
-        raise DataError("no mlenergy-v3, mlenergy-v2 or gpu-prefill-decode data found", path=root)
+        raise DataError("no mlenergy-v3, mlenergy-v2, splitwise, llm-inference-bench or gpu-prefill-decode data found",
+                        path=root)
     return out
 
 
@@ -70,8 +77,9 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
     plan = plan or (Plan.quick() if quick else Plan.full())
     sets = sets if sets is not None else load_datasets(find_data(data))
     t0 = time.monotonic()
+    ex.reset_failure_log()
     names = [d for d in plan.datasets if d in sets]
-    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 4) + 2)
+    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 4) + 3)
     done = [0]
 
     def tick(label):
@@ -94,7 +102,7 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
     for d in [d for d in names if d != "both"]:
         df = sets[d]
         for n in plan.curve_sizes:
-            curve += ex.selection_experiment(df, d, "parallelism", ENERGY_PREDICTORS, n, plan.curve_seeds)
+            curve += ex.selection_experiment(df, d, "deployment", ENERGY_PREDICTORS, n, plan.curve_seeds)
             tick(f"learning curve {d} n={n}")
         batch += ex.unseen_batch(df, d, ENERGY_PREDICTORS, plan.curve_seeds[:3] or (0,))
         tick(f"unseen batch {d}")
@@ -109,6 +117,11 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
         tick(f"latency vs energy, planner {d}")
     res.update(learning_curve=curve, unseen_batch=batch, unseen_hardware=hw, leave_family_out=fam,
                latency_vs_energy=lat, planned_vs_random=planned, residuals=resid, random_split=rnd)
+    res["new_engine"] = []
+    for d in NEW_ENGINE_DATASETS if plan.extras else ():
+        if d in sets:
+            res["new_engine"] += ex.new_engine_protocol(sets[d], d, plan.seeds, plan.n_train)
+    tick("new-engine protocol")
     if "gpu-prefill-decode" in sets:
         res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
         res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "
@@ -116,8 +129,18 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
     tick("prefill/decode leave one model out")
     res["parity"] = _parity(sets, plan)
     tick("parity")
+    res["failures"] = failure_summary()
     res["elapsed_s"] = time.monotonic() - t0
     return res
+
+
+def failure_summary() -> dict:
+    """Fits attempted and failed per method, the errors, and the methods over MAX_FAILURE_SHARE."""
+    per = {m: {"attempts": n, "failed": sum(f["method"] == m for f in ex.FAILURES)} for m, n in ex.ATTEMPTS.items()}
+    for v in per.values():
+        v["share"] = v["failed"] / v["attempts"] if v["attempts"] else 0.0
+    return {"max_share": MAX_FAILURE_SHARE, "per_method": per, "errors": list(ex.FAILURES[:200]),
+            "over_limit": sorted(m for m, v in per.items() if v["share"] > MAX_FAILURE_SHARE)}
 
 
 def _parity(sets, plan) -> list[dict]:

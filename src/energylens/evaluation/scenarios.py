@@ -1,14 +1,15 @@
 """Selection scenarios (docs/EVALUATION.md): which candidates compete, and under which constraint.
 
+- "deployment" (the headline): one model and workload (task); every measured deployment (GPU type,
+  count, TP/PP/EP/DP layout, batch) competes, among those whose measured ITL meets an SLO set at the
+  25th, 50th and 75th percentile of the group's ITLs.
 - "parallelism": fixed model, task, GPU type and batch size; candidates differ in GPU count and
-  TP/PP/EP/DP layout.
+  TP/PP/EP/DP layout (often two candidates: reported, never the headline).
 - "hardware": fixed model, task and batch size; candidates differ in GPU type and count (and layout).
-- "slo": fixed model and task; every measured deployment (GPU, count, layout, batch) competes, among
-  those whose measured ITL meets an SLO set at the 25th, 50th and 75th percentile of the group's ITLs.
 
 A scenario needs at least two candidates with distinct configurations. The chosen candidate is the
-one with the lowest predicted energy per output token (lowest latency for latency proxies), and it is
-judged by the measured energy per output token.
+one with the lowest predicted energy per output token (lowest score for rules, lowest latency for
+latency proxies), and it is judged by the measured energy per output token.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-KINDS = ("parallelism", "hardware", "slo")
+KINDS = ("deployment", "parallelism", "hardware")
 SLO_QUANTILES = (0.25, 0.5, 0.75)
 _CONFIG = ["gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]
 
@@ -28,6 +29,7 @@ class Scenario:
     key: tuple
     rows: np.ndarray  # positional indices of candidates in the table
     slo_s: float | None = None
+    candidates: int = 0  # distinct configurations among the rows
 
 
 def _task(df):
@@ -39,15 +41,16 @@ def define_scenarios(df: pd.DataFrame, kind: str) -> list[Scenario]:
         raise ValueError(f"unknown scenario kind {kind!r}; expected one of {KINDS}")
     d = df.reset_index(drop=True).assign(_task=_task(df).to_numpy(), _pos=np.arange(len(df)))
     keys = {"parallelism": ["model", "_task", "gpu", "batch_size"], "hardware": ["model", "_task", "batch_size"],
-            "slo": ["model", "_task"]}[kind]
+            "deployment": ["model", "_task"]}[kind]
     out = []
     for key, g in d.groupby(keys, sort=True):
         if kind == "hardware" and g[["gpu", "num_gpus"]].drop_duplicates().shape[0] < 2:
             continue
-        if g[_CONFIG].drop_duplicates().shape[0] < 2:
+        n_configs = g[_CONFIG].drop_duplicates().shape[0]
+        if n_configs < 2:
             continue
-        if kind != "slo":
-            out.append(Scenario(kind, tuple(key), g["_pos"].to_numpy()))
+        if kind != "deployment":
+            out.append(Scenario(kind, tuple(key), g["_pos"].to_numpy(), None, n_configs))
             continue
         itl = g["itl_s"].to_numpy(float)
         if not np.isfinite(itl).all():
@@ -55,8 +58,9 @@ def define_scenarios(df: pd.DataFrame, kind: str) -> list[Scenario]:
         for q in SLO_QUANTILES:
             slo = float(np.quantile(itl, q))
             sel = g[itl <= slo]
-            if sel[_CONFIG].drop_duplicates().shape[0] >= 2:
-                out.append(Scenario(kind, tuple(key) + (f"p{int(q * 100)}",), sel["_pos"].to_numpy(), slo))
+            n_sel = sel[_CONFIG].drop_duplicates().shape[0]
+            if n_sel >= 2:
+                out.append(Scenario(kind, tuple(key) + (f"p{int(q * 100)}",), sel["_pos"].to_numpy(), slo, n_sel))
     return out
 
 
@@ -78,4 +82,4 @@ def split_scenarios(scenarios: list[Scenario], n_rows: int, rng: np.random.Gener
 
 
 def _group(s: Scenario) -> tuple:
-    return s.key[:-1] if s.kind == "slo" else s.key
+    return s.key[:-1] if s.kind == "deployment" else s.key

@@ -1,10 +1,14 @@
 """Aggregate experiment records into the report's tables (plain DataFrames)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-BLACK_BOXES = ("rf", "xgb", "ensemble")
-METHOD_ORDER = ("energylens", "loglinear", "rf", "xgb", "ensemble", "roofline", "latency_measured", "latency_predicted")
+BLACK_BOXES = ("rf", "xgb", "ensemble", "rf_tuned", "xgb_tuned", "loglinear2")
+METHOD_ORDER = ("energylens", "loglinear", "loglinear2", "xgb_tuned", "rf_tuned", "rf", "xgb", "ensemble", "roofline",
+                "rule_power_per_slot", "rule_largest_batch", "rule_fewest_gpus", "random", "latency_measured",
+                "latency_predicted")
+HEADLINE_KIND = "deployment"
 
 
 def _order(df, col="method"):
@@ -13,25 +17,60 @@ def _order(df, col="method"):
 
 
 def selection_table(records) -> pd.DataFrame:
+    """Per dataset, scenario kind and method: means over seeds (and the seed-to-seed spread of Top-1)."""
     df = pd.DataFrame(records)
     if df.empty:
         return df
+    for col in ("regret_j", "regret_le_5pct", "candidates", "random_top1", "failed_scenarios", "mape", "mdape"):
+        if col not in df:
+            df[col] = float("nan")
     g = df.groupby(["dataset", "kind", "method"])
-    out = g.agg(top1=("top1", "mean"), top1_sd=("top1", "std"), top1_2pct=("top1_2pct", "mean"),
-                pairwise=("pairwise", "mean"), regret=("regret", "mean"), mape=("mape", "mean"),
-                mdape=("mdape", "mean"), scenarios=("scenarios", "mean"), seeds=("seed", "nunique"),
-                n_train=("n_train", "mean")).reset_index()
+    out = g.agg(scenarios=("scenarios", "mean"), candidates=("candidates", "mean"), random_top1=("random_top1", "mean"),
+                top1=("top1", "mean"), top1_sd=("top1", "std"), top1_2pct=("top1_2pct", "mean"),
+                regret=("regret", "mean"), regret_j=("regret_j", "mean"), regret_le_5pct=("regret_le_5pct", "mean"),
+                pairwise=("pairwise", "mean"), mape=("mape", "mean"), mdape=("mdape", "mean"),
+                failed=("failed_scenarios", "sum"), seeds=("seed", "nunique"), n_train=("n_train", "mean")).reset_index()
     return _order(out).sort_values(["dataset", "kind"], kind="mergesort").reset_index(drop=True)
 
 
-def headline(records) -> pd.DataFrame:
-    """Top-1 and MAPE per method averaged over every dataset x scenario kind (n = 50)."""
+def headline(records, kind: str = HEADLINE_KIND) -> pd.DataFrame:
+    """Per method, the deployment-scenario cells pooled: each cell weighted by its scenario count, no
+    cell counted twice (datasets are disjoint)."""
     t = selection_table(records)
     if t.empty:
         return t
-    out = t.groupby("method").agg(top1=("top1", "mean"), top1_2pct=("top1_2pct", "mean"), regret=("regret", "mean"),
-                                  mape=("mape", "mean"), cells=("top1", "size")).reset_index()
-    return _order(out).reset_index(drop=True)
+    t = t[t["kind"] == kind]
+    rows = []
+    for m, g in t.groupby("method"):
+        w = g["scenarios"].to_numpy(float)
+        wm = lambda col: float((g[col] * w).sum() / w.sum()) if g[col].notna().all() else float("nan")
+        rows.append({"method": m, "top1": wm("top1"), "top1_2pct": wm("top1_2pct"), "regret": wm("regret"),
+                     "regret_le_5pct": wm("regret_le_5pct"), "mape": wm("mape"), "candidates": wm("candidates"),
+                     "scenarios_per_seed": float(w.sum()), "cells": int(len(g))})
+    return _order(pd.DataFrame(rows)).reset_index(drop=True)
+
+
+def beats_every_baseline(records, min_candidates: float = 3.0) -> pd.DataFrame:
+    """Per cell with at least `min_candidates` candidates on average: EnergyLens's Top-1 margin over the
+    best other method, against the seed-to-seed spread (sd of the per-seed difference)."""
+    df = pd.DataFrame(records)
+    if df.empty:
+        return df
+    rows = []
+    for (d, k), g in df.groupby(["dataset", "kind"]):
+        if g["candidates"].mean() < min_candidates:
+            continue
+        piv = g.pivot_table(index="seed", columns="method", values="top1")
+        if "energylens" not in piv:
+            continue
+        others = [m for m in piv.columns if m not in ("energylens", "latency_measured", "latency_predicted")]
+        best = max(others, key=lambda m: piv[m].mean())
+        diff = piv["energylens"] - piv[best]
+        rows.append({"dataset": d, "kind": k, "candidates": float(g["candidates"].mean()), "best_other": best,
+                     "energylens_top1": float(piv["energylens"].mean()), "best_other_top1": float(piv[best].mean()),
+                     "margin": float(diff.mean()), "margin_sd": float(diff.std()),
+                     "above_by_more_than_spread": bool(diff.mean() > diff.std())})
+    return pd.DataFrame(rows)
 
 
 def learning_table(records) -> pd.DataFrame:
@@ -77,20 +116,36 @@ def simple_mean(records, keys, values=("mape",)) -> pd.DataFrame:
 
 
 def targets(res: dict) -> pd.DataFrame:
-    """The issue's targets, checked against this run (reported whether met or not)."""
+    """The issues' targets, checked against this run (reported whether met or not)."""
     rows = []
-    head = headline(res.get("selection", []))
-    if not head.empty:
-        el = head[head["method"] == "energylens"]
-        others = head[~head["method"].isin(["energylens"])]
-        top1 = float(el["top1"].iloc[0]) if len(el) else float("nan")
-        best_other = others.loc[others["top1"].idxmax()] if len(others) else None
-        rows.append({"target": "Top-1 >= 92% (paper: 88.2%), n = 50, mean over datasets x scenario kinds",
-                     "measured": f"{100 * top1:.1f}%", "met": bool(top1 >= 0.92)})
-        if best_other is not None:
-            rows.append({"target": "Top-1 above every baseline",
-                         "measured": f"EnergyLens {100 * top1:.1f}% vs best baseline {best_other['method']} {100 * best_other['top1']:.1f}%",
-                         "met": bool(top1 > best_other["top1"])})
+    sel = res.get("selection", [])
+    t = selection_table(sel)
+    if not t.empty:
+        v3 = t[(t["dataset"] == "mlenergy-v3") & (t["kind"] == HEADLINE_KIND) & (t["method"] == "energylens")]
+        if len(v3):
+            top1 = float(v3["top1"].iloc[0])
+            rows.append({"target": "Strict Top-1 >= 0.90 (goal 0.92) on ML.ENERGY v3 deployment scenarios, n = 50, "
+                                   "no test scenario with a training candidate",
+                         "measured": f"{top1:.3f} (sd {float(v3['top1_sd'].iloc[0]):.3f} over seeds, "
+                                     f"{float(v3['candidates'].iloc[0]):.1f} candidates per scenario)",
+                         "met": bool(top1 >= 0.90)})
+        beat = beats_every_baseline(sel)
+        if not beat.empty:
+            ok = beat["above_by_more_than_spread"].all()
+            worst = beat.sort_values("margin").iloc[0]
+            rows.append({"target": "EnergyLens above every rule and baseline in every cell with >= 3 candidates, by "
+                                   "more than the seed-to-seed spread",
+                         "measured": f"{int(beat['above_by_more_than_spread'].sum())} of {len(beat)} cells; smallest margin "
+                                     f"{100 * worst['margin']:+.1f} +- {100 * worst['margin_sd']:.1f} points "
+                                     f"({worst['dataset']} {worst['kind']} vs {worst['best_other']})",
+                         "met": bool(ok)})
+        dep = pd.DataFrame(sel)
+        dep = dep[(dep["kind"] == HEADLINE_KIND) & (dep["method"] == "energylens")]
+        if len(dep):
+            regrets = [r for rs in dep["regrets"] for r in rs]
+            share = float(np.mean(np.array(regrets) <= 0.05)) if regrets else float("nan")
+            rows.append({"target": "Regret <= 5% in >= 90% of deployment scenarios (every seed and dataset pooled)",
+                         "measured": f"{100 * share:.1f}% of {len(regrets)} scenario choices", "met": bool(share >= 0.90)})
     curve = learning_table(res.get("learning_curve", []))
     if not curve.empty:
         for d, g in curve.groupby("dataset"):
@@ -111,4 +166,58 @@ def targets(res: dict) -> pd.DataFrame:
             rows.append({"target": "unseen-hardware MAPE <= 15% with 5 calibration samples (worst direction)",
                          "measured": ", ".join(f"{s}->{t}: {100 * v:.1f}%" for (d, s, t), v in m.items()),
                          "met": bool((m <= 0.15).all())})
+    rows += new_engine_targets(res.get("new_engine", []))
     return pd.DataFrame(rows)
+
+
+def new_engine_table(records) -> pd.DataFrame:
+    """Median (and spread) MAPE per dataset and method of the new-engine protocol, with the structures
+    EnergyLens chose and its most fitted numbers."""
+    df = pd.DataFrame(records)
+    if df.empty:
+        return df
+    rows = []
+    for (d, m), g in df.groupby(["dataset", "method"], sort=False):
+        row = {"dataset": d, "method": m, "seeds": int(g["seed"].nunique()), "n_train": int(g["n_train"].iloc[0]),
+               "test_rows": int(g["test_rows"].median()), "median_mape": g["mape"].median(),
+               "p10_mape": g["mape"].quantile(0.1), "p90_mape": g["mape"].quantile(0.9)}
+        if "near_idle_test_rows" in g and g["near_idle_test_rows"].max() > 0:
+            row["median_mape_without_near_idle_rows"] = g["mape_without_near_idle"].median()
+        if "fitted" in g and g["fitted"].notna().any():
+            row["max_fitted"] = int(g["fitted"].max())
+            picks = (g["structure"] + " [" + g["corrections"] + "]").value_counts()
+            row["structures chosen (seeds)"] = "; ".join(f"{k} x{v}" for k, v in picks.head(3).items())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def new_engine_targets(records) -> list[dict]:
+    """Issue targets of the new-engine protocol: v3 <= 20% with <= 12 fitted numbers, v2 <= 10.5%,
+    every dataset <= min(second-order log-linear at 50, XGBoost at 100) and <= 15% in sample."""
+    t = new_engine_table(records)
+    if t.empty:
+        return []
+    med = {(r.dataset, r.method): r.median_mape for r in t.itertuples()}
+    fitted = {r.dataset: r.max_fitted for r in t.itertuples() if r.method == "energylens"}
+    rows = []
+    if ("mlenergy-v3", "energylens") in med:
+        v = med[("mlenergy-v3", "energylens")]
+        rows.append({"target": "ML.ENERGY v3, 50 random rows: MAPE <= 20% (goal 17%) with <= 12 fitted numbers",
+                     "measured": f"{100 * v:.1f}%, at most {fitted['mlenergy-v3']} fitted numbers",
+                     "met": bool(v <= 0.20 and fitted["mlenergy-v3"] <= 12)})
+    if ("mlenergy-v2", "energylens") in med:
+        v = med[("mlenergy-v2", "energylens")]
+        rows.append({"target": "ML.ENERGY v2, 50 random rows: MAPE <= 10.5%", "measured": f"{100 * v:.1f}%",
+                     "met": bool(v <= 0.105)})
+    for d in t["dataset"].unique():
+        el = med.get((d, "energylens"))
+        bb = {m: v for (dd, m), v in med.items() if dd == d and (m == "loglinear2" or m.startswith("xgb@"))}
+        if el is not None and bb:
+            name, ref = min(bb.items(), key=lambda kv: kv[1])
+            rows.append({"target": f"{d}: new engine, MAPE at 50 <= min(second-order log-linear at 50, XGBoost at 100)",
+                         "measured": f"{100 * el:.1f}% vs {name} {100 * ref:.1f}%", "met": bool(el <= ref)})
+        ins = med.get((d, "energylens (in sample, all rows)"))
+        if ins is not None:
+            rows.append({"target": f"{d}: in sample on all rows <= 15%", "measured": f"{100 * ins:.1f}%",
+                         "met": bool(ins <= 0.15)})
+    return rows

@@ -35,7 +35,7 @@ def pareto_plot(res: pd.DataFrame, path=None, title: str | None = None):
     for g, sub in res.groupby("gpu"):
         ax.scatter(sub["latency_s"], sub["energy_request_j"], s=10, alpha=0.5, label=g)
     front = pareto_front(lat, en)
-    ax.plot(lat[front], en[front], "k.-", lw=1.2, label="Pareto front")
+    ax.plot(lat[front], en[front], "-", color="0.3", lw=1.2, zorder=0, label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("end-to-end latency per request (s)")

@@ -24,7 +24,7 @@ def parity_plot(parity: list[dict]):
         ax.set_yscale("log")
         ax.set_xlabel("measured energy per request (J)")
         ax.set_ylabel("predicted (J)")
-        ax.set_title(f"{d}: held-out, trained on 50 rows (seed 0)")
+        ax.set_title(f"{d}: held out, 50 training rows", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return _finish(fig, None)
@@ -43,7 +43,7 @@ def learning_plot(curve: pd.DataFrame):
             style = "o-" if m == "energylens" else ".--"
             axes[0][j].plot(gm["n_train"], 100 * gm["mape"], style, label=m)
             axes[1][j].plot(gm["n_train"], 100 * gm["top1"], style, label=m)
-        for i, lab in enumerate(("energy MAPE (%)", "Top-1, parallelism choice (%)")):
+        for i, lab in enumerate(("energy MAPE (%)", "Top-1, deployment choice (%)")):
             axes[i][j].set_xscale("log")
             axes[i][j].set_xlabel("training measurements")
             axes[i][j].set_ylabel(lab)
@@ -53,22 +53,27 @@ def learning_plot(curve: pd.DataFrame):
     return _finish(fig, None)
 
 
-def regret_plot(selection: list[dict]):
+def regret_plot(selection: list[dict], kind: str = "deployment"):
+    """Per-scenario regret of every method (deployment scenarios, every seed): a symmetric-log axis keeps
+    the scenarios with zero regret (the right choice) on the plot."""
+    from ..evaluation.summary import METHOD_ORDER
+
     plt = _plt()
     df = pd.DataFrame(selection)
     if df.empty:
         return None
-    df = df[df["dataset"] != "both"]
-    methods = [m for m in ("energylens", "loglinear", "rf", "xgb", "ensemble", "roofline", "latency_measured",
-                           "latency_predicted") if m in set(df["method"])]
-    fig, ax = plt.subplots(figsize=(8.5, 4.0))
-    data = [np.concatenate([r for r in df[df["method"] == m]["regrets"]]) * 100 for m in methods]
-    ax.boxplot([np.clip(x, 1e-3, None) for x in data], showfliers=True)
+    df = df[df["kind"] == kind] if (df["kind"] == kind).any() else df
+    methods = [m for m in METHOD_ORDER if m in set(df["method"])]
+    data = [100 * np.concatenate([np.asarray(r, float) for r in df[df["method"] == m]["regrets"]] or [np.zeros(0)])
+            for m in methods]
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(methods) + 2), 4.6))
+    ax.boxplot(data, showfliers=True, flierprops={"markersize": 3})
     ax.set_xticks(range(1, len(methods) + 1))
-    ax.set_xticklabels(methods, rotation=20, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("regret per scenario (% energy above optimal)")
-    ax.set_title("Per-scenario regret, n = 50, all seeds and scenario kinds")
+    ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=8)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("regret per scenario (% above optimal)")
+    ax.set_title(f"Regret per {kind} scenario, n = 50")
     fig.tight_layout()
     return _finish(fig, None)
 
@@ -88,7 +93,7 @@ def measured_pareto_plot(df: pd.DataFrame, max_groups: int = 4):
             ax.scatter(1e3 * gg["itl_s"], gg["e_tok"], s=14, alpha=0.7, label=gpu)
         lat, en = g["itl_s"].to_numpy(), g["e_tok"].to_numpy()
         front = pareto_front(lat, en)
-        ax.plot(1e3 * lat[front], en[front], "k.-", lw=1)
+        ax.plot(1e3 * lat[front], en[front], "-", color="0.3", lw=1, zorder=0, label="Pareto front")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("ITL (ms)")
