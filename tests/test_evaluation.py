@@ -161,17 +161,32 @@ def test_evaluation_pipeline_on_real_data(tmp_path, data_dir):
     from energylens.report.build import write_report
 
     plan = Plan(seeds=(0,), kinds=("deployment",), datasets=("mlenergy-v2",), curve_sizes=(50,), curve_seeds=(0,),
-                hardware_seeds=(0,), extras=False)
+                hardware_seeds=(0,))
     steps = []
-    sets = load_datasets(data_dir)
+    sets = {k: v for k, v in load_datasets(data_dir).items() if k in ("mlenergy-v2", "gpu-prefill-decode")}
     res = run_evaluation(plan=plan, progress=lambda i, n, label: steps.append((i, n)), sets=sets)
     assert steps and steps[-1][0] == steps[-1][1]
     assert {r["method"] for r in res["selection"]} >= {"energylens", "xgb_tuned", "roofline", "random",
                                                         "rule_largest_batch", "latency_measured"}
     assert res["failures"]["over_limit"] == []
     assert res["prefill_decode_lomo"] and res["planned_vs_random"] and res["residuals"] and res["random_split"]
+    assert {r["dataset"] for r in res["new_engine"]} == {"mlenergy-v2", "gpu-prefill-decode"}
     write_report(res, tmp_path, sets, "test")
     md = (tmp_path / "report.md").read_text()
-    for title in ("Headline", "Learning curves", "Unseen hardware", "Leave one model family out",
-                  "Latency-optimal vs energy-optimal", "Planned vs random", "Prefill and decode"):
+    for title in ("Headline", "Learning curves", "Unseen hardware", "Leave one model family out", "A new serving engine",
+                  "Latency-optimal vs energy-optimal", "Planned vs random", "Prefill and decode", "Failed fits"):
         assert title in md, title
+
+
+def test_evaluation_refuses_a_prior_fitted_on_its_test_data(monkeypatch):
+    from dataclasses import replace
+
+    import energylens.model.terms as T
+    from energylens.errors import DataError
+    from energylens.evaluation.runner import check_prior_independence
+
+    check_prior_independence(["mlenergy-v3", "gpu-prefill-decode"])  # the shipped priors are physics
+    leaked = (replace(T.PHYSICS_TERMS[0], provenance="fitted on gpu-prefill-decode"),) + T.PHYSICS_TERMS[1:]
+    monkeypatch.setattr(T, "PHYSICS_TERMS", leaked)
+    with pytest.raises(DataError, match="theta_prefill was fitted on gpu-prefill-decode"):
+        check_prior_independence(["gpu-prefill-decode"])

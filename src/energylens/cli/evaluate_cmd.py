@@ -12,7 +12,7 @@ from ._console import console
 def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder with mlenergy-v3/, mlenergy-v2/, gpu-prefill-decode/ (default: $ENERGYLENS_DATA or ../shared/data)."),
     out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md, report.html, results.json and figures."),
-    quick: bool = typer.Option(False, "--quick", help="Three seeds and fewer experiments (a smoke run)."),
+    quick: bool = typer.Option(False, "--quick", help="Three seeds, fewer experiments (a smoke run: about a minute on 2 cores)."),
 ):
     """Compare EnergyLens with the baselines on the real data and write the report.
 

@@ -71,15 +71,27 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
+def check_prior_independence(datasets) -> None:
+    """Refuse to evaluate on a dataset that an energy prior was fitted on (its provenance names it)."""
+    from ..model.terms import COMPACT_TERMS, CORRECTIONS, PHYSICS_TERMS
+
+    for t in (*PHYSICS_TERMS, *COMPACT_TERMS, *CORRECTIONS):
+        for d in datasets:
+            if d in t.provenance:
+                raise DataError(f"the prior of {t.name} was fitted on {d} ({t.provenance}); it cannot be evaluated "
+                                "on that dataset")
+
+
 def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | None = None, sets=None) -> dict:
     """All experiments; `progress(step, total, label)` is called as they advance. `sets`: datasets
     already loaded by `load_datasets` (read from `data` otherwise)."""
     plan = plan or (Plan.quick() if quick else Plan.full())
     sets = sets if sets is not None else load_datasets(find_data(data))
+    check_prior_independence(sets)
     t0 = time.monotonic()
     ex.reset_failure_log()
     names = [d for d in plan.datasets if d in sets]
-    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 4) + 3)
+    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 2) + 3)
     done = [0]
 
     def tick(label):
@@ -104,17 +116,16 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
         for n in plan.curve_sizes:
             curve += ex.selection_experiment(df, d, "deployment", ENERGY_PREDICTORS, n, plan.curve_seeds)
             tick(f"learning curve {d} n={n}")
-        batch += ex.unseen_batch(df, d, ENERGY_PREDICTORS, plan.curve_seeds[:3] or (0,))
-        tick(f"unseen batch {d}")
         hw += ex.unseen_hardware(df, d, ENERGY_PREDICTORS, plan.hardware_seeds)
         tick(f"unseen hardware {d}")
-        fam += ex.leave_family_out(df, d, ENERGY_PREDICTORS)
-        tick(f"leave one family out {d}")
         lat += ex.latency_vs_energy(df, d)
-        planned += ex.planned_vs_random(df, d, plan.n_train, plan.curve_seeds or (0,))
-        resid += ex.residuals(df, d)
         rnd += ex.random_split_mape(df, d, ENERGY_PREDICTORS, plan.n_train, plan.seeds)
-        tick(f"latency vs energy, planner {d}")
+        if plan.extras:  # the slower experiments; a quick run skips them
+            batch += ex.unseen_batch(df, d, ENERGY_PREDICTORS, plan.curve_seeds[:3] or (0,))
+            fam += ex.leave_family_out(df, d, ENERGY_PREDICTORS)
+            planned += ex.planned_vs_random(df, d, plan.n_train, plan.curve_seeds or (0,))
+            resid += ex.residuals(df, d)
+        tick(f"unseen batch, family, planner {d}")
     res.update(learning_curve=curve, unseen_batch=batch, unseen_hardware=hw, leave_family_out=fam,
                latency_vs_energy=lat, planned_vs_random=planned, residuals=resid, random_split=rnd)
     res["new_engine"] = []
@@ -122,7 +133,7 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
         if d in sets:
             res["new_engine"] += ex.new_engine_protocol(sets[d], d, plan.seeds, plan.n_train)
     tick("new-engine protocol")
-    if "gpu-prefill-decode" in sets:
+    if "gpu-prefill-decode" in sets and plan.extras:
         res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
         res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "
                                             "type only (H100); an H200 or other GPU sweep from the profiler is needed")

@@ -7,6 +7,8 @@ energy_token_j x output_tokens. itl_s and ttft_s, where present, fit the compani
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
@@ -21,6 +23,7 @@ RECALIBRATION_PRIOR_STRENGTH = 1.0  # the base model's values are the priors, at
 # How firmly a recalibration holds the base model's values: chosen per call by leave-one-out on the
 # new rows among these multipliers of the usual prior pull (few rows: the data say how far to move).
 RECALIBRATION_STRENGTHS = (1.0, 3.0, 10.0, 30.0)
+RECALIBRATION_RANGE = 3.0  # a recalibrated term coefficient stays within 3x of the base model's value
 MIN_ENGINE_ROWS = 5  # rows an engine needs for its own calibration
 STRUCTURES = ("auto", *BUILTIN)
 
@@ -48,9 +51,15 @@ def _round_time(df) -> np.ndarray:
 def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     """An unfitted estimator that refits on `df` only the hardware/engine coefficients of the fitted
     `base` (same structure), with its values as priors; and the names it refits."""
-    structure = base.structure_
-    refit = recalibrated_coefs(structure, df)
-    priors = dict(zip(structure.energy_names, base.coef_)) | dict(zip(structure.time_names, base.tau_))
+    refit = recalibrated_coefs(base.structure_, df)
+    values = dict(zip(base.structure_.energy_names, base.coef_))
+    # A new GPU or engine changes a term's efficiency by a bounded factor: one odd row among a handful must
+    # not move a coefficient tenfold (measured: one outlier among 5 rows took theta_launch from 4.4 to 25).
+    terms = tuple(replace(t, lower=max(t.lower, values[t.name] / RECALIBRATION_RANGE),
+                          upper=min(t.upper, values[t.name] * RECALIBRATION_RANGE)) if t.name in refit else t
+                  for t in base.structure_.energy_terms)
+    structure = replace(base.structure_, energy_terms=terms, _parsed=None)
+    priors = values | dict(zip(structure.time_names, base.tau_))
     fixed = tuple(n for n in structure.energy_names + structure.time_names if n not in refit)
     make = lambda strength: EnergyLensRegressor(structure=structure, random_state=random_state, n_starts=n_starts,
                                                 priors=priors, fixed=fixed, prior_strength=strength)

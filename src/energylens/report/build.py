@@ -115,16 +115,18 @@ def sections(res: dict, sets: dict | None = None) -> list[dict]:
         f"{p['curve_seeds']} seeds. `n_to_match`: the smallest n at which a method's MAPE is no worse than "
         "EnergyLens at n = 50 (empty: not reached)."), "tables": [S.samples_to_match(curve), curve],
         "figures": [("Learning curves", learning_plot(curve))]})
-    out.append({"title": "Unseen batch sizes", "text": "Trained on every configuration with batch <= 64, tested on batch >= 128.",
-                "tables": [S.simple_mean(res["unseen_batch"], ["dataset", "method"], ("mape", "mdape"))]})
+    if res.get("unseen_batch"):
+        out.append({"title": "Unseen batch sizes", "text": "Trained on every configuration with batch <= 64, tested on batch >= 128.",
+                    "tables": [S.simple_mean(res["unseen_batch"], ["dataset", "method"], ("mape", "mdape"))]})
     out.append({"title": "Unseen hardware", "text": (
         "Trained on every configuration of one GPU type, tested on another. With 5 calibration measurements of "
         "the target GPU, EnergyLens refits only its hardware/engine coefficients from them (`fit --from`); the "
         "baselines add them to their training set."),
         "tables": [S.simple_mean(res["unseen_hardware"], ["dataset", "source_gpu", "target_gpu", "calibration", "method"],
                                  ("mape", "mdape"))]})
-    out.append({"title": "Leave one model family out", "text": "Trained on every other organisation's models.",
-                "tables": [S.simple_mean(res["leave_family_out"], ["dataset", "family", "method"], ("mape", "top1"))]})
+    if res.get("leave_family_out"):
+        out.append({"title": "Leave one model family out", "text": "Trained on every other organisation's models.",
+                    "tables": [S.simple_mean(res["leave_family_out"], ["dataset", "family", "method"], ("mape", "top1"))]})
     out.append({"title": "Latency-optimal vs energy-optimal", "text": (
         "Share of scenarios where the configuration with the lowest measured ITL is not the one with the lowest "
         "measured energy per token, and the energy it costs."), "tables": [pd.DataFrame(res["latency_vs_energy"])]})
