@@ -31,7 +31,7 @@ def test_fit_predict_explain_show(files, run_cli):
     assert len(p) == 12 and {"pred_energy_request_j", "pred_energy_token_j", "pred_prefill_energy_j",
                              "pred_decode_energy_j", "pred_ttft_s", "pred_itl_s"} <= set(p.columns)
     code, out = run_cli("explain", model, train, "--rows", 3)
-    assert code == 0 and "prefill%" in out and "meas. prefill%" in out
+    assert code == 0 and "prefill%" in out and "meas. pf%" in out and "pf%" in out
     code, out = run_cli("explain", model, cfg, "--json")
     rows = json.loads(out)
     from energylens.model.terms import GROUPS

@@ -158,3 +158,22 @@ def test_show_prints_file_text_without_markup_or_terminal_escapes(tmp_path, run_
     _rewrite(model, lambda d: d["provenance"].__setitem__("command", "[bold red]boom[/] \x1b[2J\x1b]0;title\x07"))
     code, out = run_cli("show", model)
     assert code == 0 and "\x1b" not in out and "[bold red]boom[/]" in out and "\\x1b" in out
+
+
+@pytest.mark.parametrize("text", ["tdp*9**9**9", "batch**batch", "2**1000", "tdp*1e31"])
+def test_powers_and_constants_are_bounded(text):
+    with pytest.raises(ExpressionError):
+        parse(text, KNOWN)
+
+
+def test_long_flat_sums_are_accepted_and_chains_are_bounded():
+    assert parse("+".join(["batch"] * 150), KNOWN).evaluate({"batch": np.array([2.0])})[0] == 300
+    with pytest.raises(ExpressionError, match="chained"):
+        parse("+".join(["G"] * 400), KNOWN)
+
+
+def test_grammar_errors_name_the_model_file(tmp_path, run_cli):
+    data, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, lambda d: d["structure"]["energy_terms"][0].__setitem__("prefill", "tdp*9**9**9"))
+    code, out = run_cli("show", model, "--latex")
+    assert code == 2 and str(model) in out and "exponent" in out

@@ -52,8 +52,10 @@ def discover(
     ranked = pd.DataFrame(compared)
     ranked["corrections"] = ranked["corrections"].map(lambda c: ", ".join(c) or "none")
     ranked["cv_mape_pct"] = 100 * ranked["cv_mape"]
-    console.print(table(ranked.sort_values("cv_log_mae")[["structure", "corrections", "fitted", "cv_mape_pct"]].head(12).round(2),
-                        title="Structures compared by 5-fold cross-validation (best first)"))
+    view = ranked.sort_values("cv_log_mae")[["structure", "corrections", "fitted", "within_budget", "cv_log_mae",
+                                              "cv_mape_pct"]].round(3)
+    console.print(table(view, title=f"All {len(view)} structures compared by 5-fold cross-validation, lowest mean "
+                                    "|log error| (the criterion) first; within 2% of it the fewest fitted numbers win"))
     console.print(f"chosen: {structure.why}", markup=False, highlight=False)
     if front_file is not None:
         write_table(pd.concat([front.assign(kind="front"), ranked.assign(kind="compared")], ignore_index=True), front_file)

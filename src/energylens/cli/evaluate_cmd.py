@@ -50,7 +50,8 @@ def evaluate(
     over = res["failures"]["over_limit"]
     if over:  # the report shows every failure; a run where a method failed too often is not a result
         per = res["failures"]["per_method"]
+        first = next(f["error"] for f in res["failures"]["errors"] if f["method"] == over[0])
         typer.echo("error: fits failed for " + ", ".join(f"{m} ({per[m]['failed']} of {per[m]['attempts']})" for m in over)
-                   + f", more than {100 * res['failures']['max_share']:.0f}% of their fits (see results.json 'failures')",
-                   err=True)
+                   + f", more than {100 * res['failures']['max_share']:.0f}% of their fits; first: {first[:160]} "
+                   "(all in results.json 'failures')", err=True)
         raise typer.Exit(3)

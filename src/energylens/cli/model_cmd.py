@@ -142,17 +142,21 @@ def explain(
     if json_out:
         typer.echo(show.replace({np.nan: None}).to_json(orient="records", indent=2))
         return
-    view = show[["model", "tp", "pp", "batch_size", "total_j"]].copy()
+    view = show[["model", "gpu", "num_gpus", "tp", "pp", "batch_size", "total_j"]].copy()
     view["model"] = view["model"].str.split("/").str[-1]
-    view = view.rename(columns={"batch_size": "batch", "total_j": "J/req"})
+    view = view.rename(columns={"num_gpus": "n", "batch_size": "batch", "total_j": "J/req"})
+    if "ep" in df:
+        view.insert(5, "ep", df["ep"].to_numpy())
     from ..model.terms import GROUP_LABELS, GROUPS
 
-    for g in GROUPS:
-        view[f"{GROUP_LABELS[g]}%"] = show[f"{g}_pct"].round(1)
+    for g in GROUPS:  # term groups (a term's prefill and decode parts together); the phase split is beside them
+        if (show[f"{g}_pct"].fillna(0) != 0).any():
+            view[f"{GROUP_LABELS[g]}%"] = show[f"{g}_pct"].round(1)
+    view["pf%"] = show["prefill_share_pct"].round(1)
     if "measured_prefill_share_pct" in show:
-        view["meas. prefill%"] = show["measured_prefill_share_pct"].round(1)
-        view["pred. prefill%"] = show["prefill_share_pct"].round(1)
-    console.print(table(view, title="Energy per request by term (percent of total)"))
+        view["meas. pf%"] = show["measured_prefill_share_pct"].round(1)
+    console.print(table(view, title="Energy per request by term group, percent of total (pf%: the prefill "
+                                    "phase, pred_prefill_energy_j)"))
 
 
 def show(model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),

@@ -59,10 +59,11 @@ def recommend(
     best = res.iloc[0]
     from ..model.terms import GROUP_LABELS, GROUPS
 
+    groups = [g for g in GROUPS if (shown[f"{g}_pct"].fillna(0) != 0).any()]  # terms the model file has
     view = shown[["rank", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "energy_request_j", "energy_token_j",
-                  "ttft_ms", "itl_ms", *[f"{g}_pct" for g in GROUPS]]].copy()
+                  "ttft_ms", "itl_ms", *[f"{g}_pct" for g in groups]]].copy()
     view.columns = ["#", "GPU", "n", "TP", "PP", "EP", "DP", "batch", "J/req", "J/tok", "TTFT ms", "ITL ms",
-                    *[f"{GROUP_LABELS[g]}%" for g in GROUPS]]
+                    *[f"{GROUP_LABELS[g]}%" for g in groups]]
     view["note"] = ["latency-optimal" if lo else ("all-GPU TP default" if td else "")
                     for lo, td in zip(shown["latency_optimal"], shown["tp_default"])]
     console.print(table(view.round(2), title=f"Deployments of {model} ranked by predicted energy per request "

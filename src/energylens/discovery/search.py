@@ -76,7 +76,8 @@ def discover(df: pd.DataFrame, *, seed: int = 0, time_budget: float = 20.0, popu
     for sol in reg.pareto_front_:
         monos = _monomials(sol["model"], len(cols))
         monos = [tuple(m) for m in monos if 0 < sum(m) <= MAX_DEGREE]
-        label = " + ".join(_mono_name(m, [names[c] for c in cols]) for m in monos) or "(constant)"
+        label = " + ".join(_mono_name(m, [names[c] for c in cols]) for m in monos) or \
+            "(no monomial of degree 1-3: a constant)"
         fitted_r = np.asarray(reg.evaluate_model(sol["tree"], np.asfortranarray(Xs.copy())))
         r = residual[keep]
         r2 = 1 - float(np.sum((r - fitted_r) ** 2)) / max(float(np.sum((r - r.mean()) ** 2)), 1e-300)

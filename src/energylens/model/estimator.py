@@ -58,7 +58,9 @@ def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     terms = tuple(replace(t, lower=max(t.lower, values[t.name] / RECALIBRATION_RANGE),
                           upper=min(t.upper, values[t.name] * RECALIBRATION_RANGE)) if t.name in refit else t
                   for t in base.structure_.energy_terms)
-    structure = replace(base.structure_, energy_terms=terms, _parsed=None)
+    why = (f"the base model's structure, recalibrated on {len(df)} rows (its {len(refit)} hardware/engine coefficients "
+           f"refitted); base: {base.structure_.why or base.structure_.name}")
+    structure = replace(base.structure_, energy_terms=terms, why=why, _parsed=None)
     priors = values | dict(zip(structure.time_names, base.tau_))
     fixed = tuple(n for n in structure.energy_names + structure.time_names if n not in refit)
     make = lambda strength: EnergyLensRegressor(structure=structure, random_state=random_state, n_starts=n_starts,
@@ -79,7 +81,7 @@ def _recalibration_strength(make, df) -> float:
     for strength in RECALIBRATION_STRENGTHS:
         err = []
         for i in rows[:20]:  # leave-one-out on at most 20 rows keeps the choice fast
-            train = df.drop(index=df.index[i])
+            train = df.iloc[np.arange(len(df)) != i]
             m = make(strength).set_params(n_starts=1, cv_folds=0).fit(train)
             err.append(abs(np.log(m.predict(df.iloc[[i]])[0] / y[i])))
         score = float(np.mean(err))

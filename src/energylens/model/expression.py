@@ -18,7 +18,10 @@ import numpy as np
 from ..errors import ModelFileError
 
 MAX_LENGTH = 2000  # characters: a readable term is far shorter
-MAX_DEPTH = 40  # nesting of parentheses and operators
+MAX_DEPTH = 40  # nesting of parentheses
+MAX_NODES_DEEP = 300  # operator chains (a + b + c ... nests to the left): far below Python's recursion limit
+MAX_CONSTANT = 1e30  # no physical constant of a term is larger
+MAX_EXPONENT = 8.0  # powers take a number as exponent, at most 8 in size: x**9**9**9 would never finish
 FUNCTIONS = ("exp", "log", "sqrt", "min", "max")
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}
@@ -76,16 +79,21 @@ def parse(text: str, known: Iterable[str], where: str = "expression") -> Express
 
 
 def _check(node, known, used, where, depth):
-    if depth > 2 * MAX_DEPTH:
-        raise ExpressionError(f"{where}: expression nested deeper than {MAX_DEPTH} levels")
+    if depth > MAX_NODES_DEEP:
+        raise ExpressionError(f"{where}: expression has more than {MAX_NODES_DEEP} chained operations")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        if isinstance(node.op, ast.Pow) and not _small_number(node.right):
+            raise ExpressionError(f"{where}: the exponent of ** must be a number between -{MAX_EXPONENT:g} and "
+                                  f"{MAX_EXPONENT:g}")
         _check(node.left, known, used, where, depth + 1)
         _check(node.right, known, used, where, depth + 1)
     elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         _check(node.operand, known, used, where, depth + 1)
     elif isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)) or not math.isfinite(node.value):
-            raise ExpressionError(f"{where}: only finite numbers are allowed as constants, got {node.value!r}"[:200])
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)) or not math.isfinite(node.value) \
+                or abs(node.value) > MAX_CONSTANT:
+            raise ExpressionError(f"{where}: constants must be finite numbers of size at most {MAX_CONSTANT:g}, "
+                                  f"got {str(node.value)[:40]}")
     elif isinstance(node, ast.Name):
         if node.id not in known:
             raise ExpressionError(f"{where}: unknown symbol '{node.id[:60]}'")
@@ -102,6 +110,13 @@ def _check(node, known, used, where, depth):
     else:
         raise ExpressionError(f"{where}: '{type(node).__name__}' is not allowed (numbers, symbols, + - * / **, "
                               f"{', '.join(FUNCTIONS)})")
+
+
+def _small_number(node) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant) and not isinstance(node.value, bool) and \
+        isinstance(node.value, (int, float)) and abs(node.value) <= MAX_EXPONENT
 
 
 def _evaluate(node, get):

@@ -1,5 +1,6 @@
 """JSON model files (no pickle): schema version, formula, coefficients with units and intervals,
-training provenance, and a checksum so that a tampered or truncated file is refused."""
+training provenance, and a checksum (unkeyed SHA-256) so that an accidentally edited or truncated file
+is refused: it detects accidents, not tampering, so every field is also validated when loaded."""
 from __future__ import annotations
 
 import hashlib

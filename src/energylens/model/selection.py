@@ -106,18 +106,14 @@ def select_structure(f, targets, *, candidates=None, seed: int = 0, folds: int =
     """
     n = int(np.sum(np.isfinite(np.where(np.isfinite(targets[0]), targets[0], targets[1] + targets[2]))))
     table = []
-    best = None
+    scored: list[tuple[Structure, dict]] = []
 
     def consider(s: Structure, cv: dict):
-        nonlocal best
         table.append({"structure": s.name, "corrections": [c.name for c in s.corrections], "cv_mape": cv["mape"],
-                      "cv_log_mae": cv["log_mae"], "fitted": cv["fitted"]})
-        if not np.isfinite(cv["log_mae"]) or cv["fitted"] > max_fitted:
-            return
-        # Prefer fewer fitted numbers unless the CV error is clearly lower.
-        if best is None or cv["log_mae"] < best[1]["log_mae"] * (1 - MIN_GAIN) or \
-                (cv["log_mae"] <= best[1]["log_mae"] * (1 + MIN_GAIN) and cv["fitted"] < best[1]["fitted"]):
-            best = (s, cv)
+                      "cv_log_mae": cv["log_mae"], "fitted": cv["fitted"],
+                      "within_budget": bool(np.isfinite(cv["log_mae"]) and cv["fitted"] <= max_fitted)})
+        if table[-1]["within_budget"]:
+            scored.append((s, cv))
 
     for base in (compact_structure(), physics_structure()):
         rows = energy_rows(base, f, targets)
@@ -143,11 +139,18 @@ def select_structure(f, targets, *, candidates=None, seed: int = 0, folds: int =
             consider(s_new, cv)
     for s in candidates or ():
         consider(s, cross_validate(s, energy_rows(s, f, targets), folds=folds, seed=seed, loss=loss))
-    if best is None:  # nothing within the budget cross-validates (too few rows): the compact form
-        s = compact_structure()
-        best = (s, cross_validate(s, energy_rows(s, f, targets), folds=folds, seed=seed, loss=loss))
-    chosen_s, cv = best
+    if scored:
+        # The lowest CV error wins; within MIN_GAIN of it, the fewest fitted numbers (then the lower error).
+        low = min(cv["log_mae"] for _, cv in scored)
+        near = [(s, cv) for s, cv in scored if cv["log_mae"] <= low * (1 + MIN_GAIN)]
+        chosen_s, cv = min(near, key=lambda sc: (sc[1]["fitted"], sc[1]["log_mae"]))
+    else:  # nothing within the budget cross-validates (too few rows): the compact form
+        chosen_s = compact_structure()
+        cv = cross_validate(chosen_s, energy_rows(chosen_s, f, targets), folds=folds, seed=seed, loss=loss)
     corr = ", ".join(c.name for c in chosen_s.corrections) or "none"
-    why = (f"chosen by {cv['folds']}-fold cross-validation on {n} rows among {len(table)} structures: "
-           f"{chosen_s.name} terms, corrections: {corr}; CV MAPE {100 * cv['mape']:.1f}% with {cv['fitted']} fitted numbers")
+    over = sum(not r["within_budget"] for r in table)
+    why = (f"chosen by {cv['folds']}-fold cross-validation on {n} rows among {len(table)} structures"
+           + (f" ({over} over the budget of {max_fitted} fitted numbers)" if over else "")
+           + f": {chosen_s.name.split('+')[0]} terms with corrections {corr}; CV mean |log error| {cv['log_mae']:.3f} "
+             f"(the criterion), CV MAPE {100 * cv['mape']:.1f}%, {cv['fitted']} fitted numbers")
     return chosen_s.with_corrections(chosen_s.corrections, name=chosen_s.name, why=why), cv, table

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..features.physics import Features
-from .expression import Expression, parse
+from .expression import Expression, ExpressionError, parse
 from .terms import COMPACT_TERMS, CORRECTIONS, GROUPS, PHYSICS_TERMS, TIME_TERMS, Correction, EnergyTerm, TimeTerm
 
 SYMBOLS = tuple(f.name for f in fields(Features) if f.name not in ("kv_fits",))
@@ -147,6 +147,8 @@ class Structure:
             if len(set(names)) != len(names) or len({t.name for t in time}) != len(time):
                 raise ModelFileError(f"{where}: coefficient names must be unique")
             return cls(name, energy, corr, time, why)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{where}: {exc}") from None
         except TypeError as exc:
             raise ModelFileError(f"{where}: malformed structure ({exc})") from None
 

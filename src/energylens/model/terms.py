@@ -114,7 +114,7 @@ COMPACT_TERMS: tuple[EnergyTerm, ...] = (
                "stages re-read weights)", recalibrate=True),
     EnergyTerm("theta_decode_flops", "decode", None, f"tdp*{_STEPS}*flops_dec_step/peak_flops", 1.5,
                "decode FLOPs per step"),
-    EnergyTerm("theta_comm", "tp_comm", "tdp*G*t_allreduce_pf",
+    EnergyTerm("theta_comm", "comm", "tdp*G*t_allreduce_pf",
                f"tdp*G*{_STEPS}*(t_allreduce_step + t_alltoall_step)", 0.5,
                "tensor- and expert-parallel collectives on every GPU of the engine"),
     EnergyTerm("theta_overhead", "overhead", None,
@@ -158,6 +158,6 @@ TIME_TERMS: tuple[TimeTerm, ...] = (
     TimeTerm("tau_prefill_overhead", None, "launch_time", 10.0, "launch overhead of one batch prefill (layers x 10 us)"),
 )
 
-GROUPS = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "overhead")
-GROUP_LABELS = {"prefill": "prefill", "decode": "decode", "tp_comm": "TP", "pp_bubble": "PP", "ep_comm": "EP",
+GROUPS = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "comm", "overhead")
+GROUP_LABELS = {"prefill": "prefill", "decode": "decode", "tp_comm": "TP", "pp_bubble": "PP", "ep_comm": "EP", "comm": "TP+EP",
                 "overhead": "overhead"}
