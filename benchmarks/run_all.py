@@ -56,6 +56,8 @@ def main():
         "LLM-Inference-Bench) or the project's own H100 measurements (gpu-prefill-decode); none on generated data.", "",
         "## Speed", "", *[f"- {line}" for line in speed], "",
         "## Targets", "", markdown_table(S.targets(res)),
+        "## Claims in the README and docs/MODEL.md, as this run measured them", "",
+        markdown_table(S.claims(res)),
         "## New engine: structure chosen on 50 rows of one dataset alone", "",
         f"Each dataset taken alone as a serving engine never seen: EnergyLens chooses its structure by 5-fold "
         f"cross-validation on 50 random rows (nothing tuned on that dataset), every other row tested; "
@@ -78,6 +80,11 @@ def main():
         "## Failed fits", "", _failures(res), "",
         "## Energy MAPE at 50 random training rows (every other row tested)", "",
         markdown_table(S.simple_mean(res.get("random_split", []), ["dataset", "method"], ("mape", "mdape"))),
+        "## Leave one dataset out", "",
+        "Trained on every other dataset (each source its own engine), tested on the held-out one with none of its "
+        "rows and with 5 of them (EnergyLens: `fit --from` recalibration; black boxes: the 5 rows added), 5 seeds.", "",
+        markdown_table(S.simple_mean(res.get("leave_dataset_out", []), ["held_out", "calibration", "method"],
+                                     ("mape", "mdape"))),
         "## Learning curves: samples each method needs to match EnergyLens at n = 50", "",
         markdown_table(S.samples_to_match(curve)),
         "## Unseen batch sizes (train batch <= 64, test >= 128)", "",

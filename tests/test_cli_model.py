@@ -53,7 +53,17 @@ def test_predict_with_truncated_model(files, run_cli):
     run_cli("fit", train, "-o", model)
     model.write_text(model.read_text()[:300])
     code, out = run_cli("predict", model, cfg, "-o", tmp / "never.csv")
-    assert code == 2 and "Traceback" not in out and not (tmp / "never.csv").exists()
+    lines = out.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {model}: not valid JSON")
+    assert not (tmp / "never.csv").exists()
+    # A real process, where a traceback could show: one line on stderr, nothing on stdout.
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "energylens", "predict", str(model), str(cfg), "-o", str(tmp / "never.csv")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr and not (tmp / "never.csv").exists()
 
 
 def test_recalibration_keeps_structure_coefficients(files, run_cli, tmp_path):

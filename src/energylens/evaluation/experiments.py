@@ -358,3 +358,32 @@ def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50
                  "fitted": full.fitted_count(), "structure": full.structure_.name,
                  "corrections": ", ".join(c.name for c in full.structure_.corrections) or "none"})
     return recs
+
+
+def leave_one_dataset_out(sets: dict, names, seeds, calibration=(0, 5), methods=("energylens", "loglinear", "xgb")) -> list[dict]:
+    """Train on every other dataset (each row's source its own engine), predict the held-out one: with
+    none of its rows, and with `calibration` rows of it (EnergyLens recalibrates the fit on the others
+    with them, `fit --from`; the black boxes add them to their training rows)."""
+    recs = []
+    names = [d for d in names if d in sets]
+    for held in names:
+        train = pd.concat([sets[d] for d in names if d != held], ignore_index=True)
+        target = sets[held]
+        base = make("energylens", random_state=0).fit(train).model_ if "energylens" in methods else None
+        for k in calibration:
+            for seed in (seeds if k else seeds[:1]):
+                rng = np.random.default_rng(seed)
+                cal_idx = rng.choice(len(target), k, replace=False) if k else np.array([], int)
+                rest = np.setdiff1d(np.arange(len(target)), cal_idx)
+                cal, test = target.iloc[cal_idx], target.iloc[rest]
+                y = energy_target(test)
+                others = [m for m in methods if m != "energylens"]
+                preds = fit_predict(others, pd.concat([train, cal], ignore_index=True) if k else train, test, seed)
+                if base is not None:
+                    preds["energylens"] = (make("energylens", random_state=seed, base=base).fit(cal).predict(test) if k
+                                           else base.predict(test))
+                for name in methods:
+                    recs.append({"held_out": held, "calibration": k, "method": name, "seed": seed,
+                                 "train_rows": len(train) + k, "test_rows": len(test), "mape": mape(preds[name], y),
+                                 "mdape": mdape(preds[name], y)})
+    return recs

@@ -91,7 +91,7 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
     t0 = time.monotonic()
     ex.reset_failure_log()
     names = [d for d in plan.datasets if d in sets]
-    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 2) + 3)
+    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 2) + 4)
     done = [0]
 
     def tick(label):
@@ -133,6 +133,9 @@ def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | N
         if d in sets:
             res["new_engine"] += ex.new_engine_protocol(sets[d], d, plan.seeds, plan.n_train)
     tick("new-engine protocol")
+    res["leave_dataset_out"] = (ex.leave_one_dataset_out(sets, NEW_ENGINE_DATASETS, plan.hardware_seeds[:5] or (0,))
+                                if plan.extras else [])
+    tick("leave one dataset out")
     if "gpu-prefill-decode" in sets and plan.extras:
         res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
         res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "

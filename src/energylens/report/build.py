@@ -157,6 +157,12 @@ def sections(res: dict, sets: dict | None = None) -> list[dict]:
             "50 random rows of it (nothing else tuned on it) and is tested on every other row; the last line per "
             "dataset fits every row, judged in sample. Rows whose mean power per GPU is within 25% of idle are "
             "counted separately: their energy is suspect."), "tables": [S.new_engine_table(res["new_engine"])]})
+    if res.get("leave_dataset_out"):
+        out.append({"title": "Leave one dataset out", "text": (
+            "Trained on every other dataset (each source its own engine), tested on the held-out one: with none "
+            "of its rows, and with 5 of them (EnergyLens recalibrates the fit on the others; the black boxes add "
+            "them to their training rows; 5 seeds for the draw)."),
+            "tables": [S.simple_mean(res["leave_dataset_out"], ["held_out", "calibration", "method"], ("mape", "mdape"))]})
     if res.get("failures"):
         f = res["failures"]
         per = pd.DataFrame([{"method": m, **v} for m, v in f["per_method"].items()])

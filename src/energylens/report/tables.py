@@ -6,11 +6,12 @@ import math
 import pandas as pd
 
 PERCENT = ("median_pred_over_measured_pct", "top1", "top1_2pct", "pairwise", "regret", "mape", "mdape", "differ_share", "mean_energy_penalty",
-           "max_energy_penalty", "top1_sd", "energylens_mape_at_50", "mape_at_max_n")
+           "max_energy_penalty", "top1_sd", "energylens_mape_at_50", "mape_at_max_n", "random_top1", "regret_le_5pct",
+           "margin", "margin_sd", "energylens_top1", "best_other_top1", "share")
 
 
 def _is_percent(col: str) -> bool:
-    return col in PERCENT or col.endswith("_mape")
+    return col in PERCENT or col.endswith("_mape") or "_mape_" in col or col.startswith("median_mape")
 
 
 def _cell(col, v):
