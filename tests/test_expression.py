@@ -177,3 +177,66 @@ def test_grammar_errors_name_the_model_file(tmp_path, run_cli):
     _rewrite(model, lambda d: d["structure"]["energy_terms"][0].__setitem__("prefill", "tdp*9**9**9"))
     code, out = run_cli("show", model, "--latex")
     assert code == 2 and str(model) in out and "exponent" in out
+
+
+HOSTILE = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=40), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+
+
+@pytest.fixture(scope="module")
+def valid_model_dict(tmp_path_factory):
+    from energylens.evaluation.synthetic import synthetic_profiles
+    from energylens.model.estimator import EnergyLensRegressor
+    from energylens.model.modelfile import model_to_dict
+
+    df = synthetic_profiles(n=40, seed=5)
+    return model_to_dict(EnergyLensRegressor(structure="compact", n_starts=1).fit(df)), df
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, path + (i,))
+    else:
+        yield path
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_fuzzed_model_files_load_or_fail_in_one_line(valid_model_dict, data, tmp_path_factory):
+    """Any leaf of a valid (re-signed) model file replaced by a hostile value: `predict` works or gives one
+    line with exit code 2, never an internal error."""
+    import copy
+
+    from energylens.cli.main import main
+    from energylens.model.modelfile import _checksum
+
+    d, df = valid_model_dict
+    d = copy.deepcopy(d)
+    leaves = [p for p in _leaves(d) if p and p[0] != "sha256"]
+    path = data.draw(st.sampled_from(leaves))
+    node = d
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = data.draw(HOSTILE)
+    d.pop("sha256")
+    d["sha256"] = _checksum(d)
+    tmp = tmp_path_factory.mktemp("fuzz")
+    (tmp / "m.json").write_text(json.dumps(d))
+    df.head(3).to_csv(tmp / "c.csv", index=False)
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(["predict", str(tmp / "m.json"), str(tmp / "c.csv"), "-o", str(tmp / "p.csv")])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+    assert code in (0, 2), (path, err.getvalue())
+    if code == 2:
+        assert len(err.getvalue().strip().splitlines()) == 1
