@@ -22,6 +22,7 @@ SCHEMA_VERSION = 2
 FORMAT = "energylens-model"
 MAX_COEFFICIENTS = 200
 MAX_TERM_COEFFICIENT = 1e6  # a term at a million times its ideal energy is no fit, it is a broken file
+MAX_LOG_SPREAD = 20.0  # a residual or coefficient spread of e^20 in log units is a broken file, not an uncertainty
 # Types of the estimator parameters a file may set (anything else is refused, not passed on).
 PARAM_TYPES = {"n_starts": int, "random_state": int, "loss": str, "fixed": list, "priors": (dict, type(None)),
                "prior_strength": (int, float), "engine_column": (str, type(None)), "max_fitted": int, "cv_folds": int}
@@ -55,8 +56,8 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
         "energy_coefficients": {r.name: entry(r) for r in energy.itertuples()},
         "time_coefficients": {r.name: entry(r) for r in time.itertuples()},
         "uncertainty": {
-            "energy_cov_log": np.asarray(model.cov_log_).tolist(),
-            "time_cov_log": np.asarray(model.time_cov_log_).tolist(),
+            "energy_cov_log": _cov(model.cov_log_),
+            "time_cov_log": _cov(model.time_cov_log_),
             "energy_residual_std_log": _num(model.residual_std_),
             "time_residual_std_log": _num(model.time_residual_std_),
         },
@@ -64,8 +65,8 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
         "engine_column": getattr(model, "engine_column", None),
         "engines": {g: {"energy": dict(zip(s.energy_names, map(float, e["coef"]))),
                         "time": dict(zip(s.time_names, map(float, e["tau"]))),
-                        "energy_cov_log": np.asarray(e["cov_log"]).tolist(),
-                        "time_cov_log": np.asarray(e["time_cov_log"]).tolist(),
+                        "energy_cov_log": _cov(e["cov_log"]),
+                        "time_cov_log": _cov(e["time_cov_log"]),
                         "energy_residual_std_log": _num(e["residual_std"]),
                         "time_residual_std_log": _num(e["time_residual_std"]), "rows": int(e["rows"])}
                     for g, e in (getattr(model, "engines_", None) or {}).items()},
@@ -78,6 +79,13 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
     }
     payload["sha256"] = _checksum(payload)
     return payload
+
+
+def _cov(m) -> list:
+    """A covariance as written: entries beyond MAX_LOG_SPREAD^2 (an unidentified direction) are capped, so
+    that every file this writes loads again."""
+    lim = MAX_LOG_SPREAD ** 2
+    return np.clip(np.nan_to_num(np.asarray(m, dtype=float), nan=0.0, posinf=lim, neginf=-lim), -lim, lim).tolist()
 
 
 def _params(model) -> dict:
@@ -142,16 +150,16 @@ def _matrix(v, size, path, what) -> np.ndarray:
         m = np.array(v, dtype=float)
     except (TypeError, ValueError):
         _bad(path, f"'{what}' must be a matrix of numbers")
-    if m.shape != (size, size) or not np.isfinite(m).all():
-        _bad(path, f"'{what}' must be a finite {size} x {size} matrix")
+    if m.shape != (size, size) or not np.isfinite(m).all() or (np.abs(m) > MAX_LOG_SPREAD ** 2).any():
+        _bad(path, f"'{what}' must be a finite {size} x {size} matrix (entries within +-{MAX_LOG_SPREAD ** 2:g})")
     return m
 
 
 def _std(v, path, what) -> float:
     if v is None:
         return float("nan")
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        _bad(path, f"'{what}' must be a finite number >= 0 or null")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= MAX_LOG_SPREAD:
+        _bad(path, f"'{what}' must be a number from 0 to {MAX_LOG_SPREAD:g} (log units) or null")
     return float(v)
 
 
