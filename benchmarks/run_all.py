@@ -60,16 +60,17 @@ def main():
         markdown_table(S.claims(res)),
         "## New engine: structure chosen on 50 rows of one dataset alone", "",
         f"Each dataset taken alone as a serving engine never seen: EnergyLens chooses its structure by 5-fold "
-        f"cross-validation on 50 random rows (nothing tuned on that dataset), every other row tested; "
+        f"cross-validation on the rows of randomly drawn configurations, 50 rows (nothing tuned on that dataset); every "
+        f"row of another configuration is tested (Splitwise measures each configuration 5 or 15 times: repeats of a "
+        f"training configuration are never test rows); "
         f"{res['plan']['seeds']} seeds, median MAPE with the 10th-90th percentile spread. Baselines: second-order "
-        f"log-linear regression (ridge, penalty by CV inside the training rows) and XGBoost from the same 50 rows, "
+        f"log-linear regression (ridge, penalty by CV inside the training rows), first-order log-linear and XGBoost from the same 50 rows, "
         f"XGBoost from 100 rows of the same draw (`xgb@N`; N smaller where the dataset is). The last line per dataset "
         f"fits every row and is judged in sample.", "",
         markdown_table(S.new_engine_table(res.get("new_engine", []))),
         "## Deployment choice with 50 measurements: every method", "",
         f"A scenario is one model and workload (task); every measured deployment (GPU type, count, TP/PP/EP/DP, "
-        f"batch) meeting an ITL SLO (25th/50th/75th percentile of the group) competes. Test scenarios are drawn "
-        f"first and no candidate of theirs is ever a training row. {res['plan']['seeds']} seeds; ML.ENERGY v3 and "
+        f"batch) meeting an ITL SLO (25th/50th/75th percentile of the group) competes. X {res['plan']['seeds']} seeds; ML.ENERGY v3 and "
         f"v2 cells pooled, each weighted by its scenario count (docs/EVALUATION.md). Rules and random have "
         f"nothing fitted; XGBoost and random forest choose their target and depth by CV inside the training rows.", "",
         markdown_table(S.headline(res["selection"])),

@@ -190,3 +190,27 @@ def test_evaluation_refuses_a_prior_fitted_on_its_test_data(monkeypatch):
     monkeypatch.setattr(T, "PHYSICS_TERMS", leaked)
     with pytest.raises(DataError, match="theta_prefill was fitted on gpu-prefill-decode"):
         check_prior_independence(["gpu-prefill-decode"])
+
+
+def test_repeated_configurations_stay_on_one_side():
+    import pandas as pd
+
+    from energylens.evaluation.experiments import configuration_ids, grouped_order, unseen_rows
+
+    df = pd.DataFrame({"model": ["m"] * 12, "gpu": "H100", "num_gpus": 1, "tp": 1, "pp": 1,
+                       "batch_size": [1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8], "input_tokens": 10.0, "output_tokens": 5.0})
+    ids = configuration_ids(df)
+    assert len(set(ids)) == 4
+    order = grouped_order(ids, np.random.default_rng(0))
+    train, test = order[:4], unseen_rows(ids, order[:4])  # 4 rows: one configuration and one of the next
+    assert not set(ids[train]) & set(ids[test]) and len(test) == 6
+
+
+def test_no_row_of_a_test_workload_is_trained_on(table):
+    from energylens.evaluation.scenarios import workloads
+
+    sc = define_scenarios(table, "deployment")
+    work = workloads(table)
+    test, pool = split_scenarios(sc, len(table), np.random.default_rng(3), workload=work)
+    held = {s.key[:2] for s in test}
+    assert held and not any(work[i] in held for i in np.flatnonzero(pool))

@@ -11,7 +11,7 @@ import pandas as pd
 from ..baselines import RANKERS, make
 from ..baselines.raw_features import energy_target
 from .metrics import mape, mdape, selection_metrics
-from .scenarios import define_scenarios, split_scenarios
+from .scenarios import define_scenarios, split_scenarios, workloads
 
 LATENCY_METHODS = ("latency_measured", "latency_predicted")
 # Every fit of every method, and those that failed: a failure is counted and reported, never hidden.
@@ -66,10 +66,11 @@ def selection_experiment(df: pd.DataFrame, dataset: str, kind: str, methods, n_t
         return []
     e_tok = energy_per_token(df)
     out_tok = df["output_tokens"].to_numpy(float)
+    work = workloads(df)
     records = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        test, pool = split_scenarios(scenarios, len(df), rng)
+        test, pool = split_scenarios(scenarios, len(df), rng, workload=work)
         pool_idx = np.flatnonzero(pool)
         n = min(n_train, len(pool_idx))
         train = df.iloc[rng.choice(pool_idx, n, replace=False)]
@@ -306,6 +307,27 @@ def random_split_mape(df: pd.DataFrame, dataset: str, methods, n_train: int, see
 
 
 NEAR_IDLE = 1.25  # mean power per GPU below 1.25 x idle while serving: the measurement missed the work
+_CONFIG_COLUMNS = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens", "output_tokens",
+                   "task", "precision", "source")
+
+
+def configuration_ids(df: pd.DataFrame) -> np.ndarray:
+    """One id per distinct configuration: repeated measurements of one configuration share it (Splitwise
+    repeats each configuration 5 or 15 times; a random row split would test on training configurations)."""
+    cols = [c for c in _CONFIG_COLUMNS if c in df]
+    return pd.factorize(pd.MultiIndex.from_frame(df[cols].astype(str)))[0]
+
+
+def grouped_order(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rows in a random order of their configurations (the rows of one configuration together)."""
+    rank = np.empty(ids.max() + 1, int)
+    rank[rng.permutation(len(rank))] = np.arange(len(rank))
+    return np.lexsort((np.arange(len(ids)), rank[ids]))
+
+
+def unseen_rows(ids: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Rows whose configuration has no row among `train`."""
+    return np.flatnonzero(~np.isin(ids, ids[train]))
 
 
 def near_idle_rows(df: pd.DataFrame) -> np.ndarray:
@@ -320,7 +342,8 @@ def near_idle_rows(df: pd.DataFrame) -> np.ndarray:
 
 def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50, n_black_box: int = 100) -> list[dict]:
     """One dataset as a serving engine never seen: the structure is chosen automatically from n_train
-    random rows of it alone (nothing else tuned on it), every other row tested. Against a second-order
+    random rows of it alone (nothing else tuned on it), every row of another configuration tested
+    (configurations drawn at random; repeats of a training configuration are never test rows). Against a second-order
     log-linear regression from the same rows and XGBoost from n_black_box rows of the same draw (fewer
     when the dataset is small: at least 10 rows stay for the test). One extra record per dataset: the
     fit on every row, judged in sample."""
@@ -329,17 +352,19 @@ def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50
     y = energy_target(df)
     n_bb = min(n_black_box, len(df) - 10)
     idle_like = near_idle_rows(df)
+    config = configuration_ids(df)
     recs = []
     for seed in seeds:
-        idx = np.random.default_rng(seed).permutation(len(df))
-        tr, te = idx[:n_train], idx[n_train:]
+        order = grouped_order(config, np.random.default_rng(seed))
+        tr, te = order[:n_train], unseen_rows(config, order[:n_train])
         lens = make("energylens", random_state=seed).fit(df.iloc[tr])
         model = lens.model_
         runs = {"energylens": (lens.predict(df.iloc[te]), te),
+                "loglinear": (make("loglinear").fit(df.iloc[tr]).predict(df.iloc[te]), te),
                 "loglinear2": (make("loglinear2").fit(df.iloc[tr]).predict(df.iloc[te]), te),
                 "xgb": (make("xgb", random_state=seed).fit(df.iloc[tr]).predict(df.iloc[te]), te)}
-        runs[f"xgb@{n_bb}"] = (make("xgb", random_state=seed).fit(df.iloc[idx[:n_bb]]).predict(df.iloc[idx[n_bb:]]),
-                               idx[n_bb:])
+        te_bb = unseen_rows(config, order[:n_bb])
+        runs[f"xgb@{n_bb}"] = (make("xgb", random_state=seed).fit(df.iloc[order[:n_bb]]).predict(df.iloc[te_bb]), te_bb)
         for name, (pred, rows) in runs.items():
             ok = ~idle_like[rows]
             rec = {"dataset": dataset, "method": name, "seed": seed, "n_train": n_bb if "@" in name else n_train,

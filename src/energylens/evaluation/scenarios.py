@@ -64,11 +64,13 @@ def define_scenarios(df: pd.DataFrame, kind: str) -> list[Scenario]:
     return out
 
 
-def split_scenarios(scenarios: list[Scenario], n_rows: int, rng: np.random.Generator, test_share: float = 0.3):
+def split_scenarios(scenarios: list[Scenario], n_rows: int, rng: np.random.Generator, test_share: float = 0.3,
+                    workload=None):
     """Pick test scenarios (about `test_share` of the groups); return them and the training-pool mask.
 
     SLO levels of one (model, task) group are split together; no candidate of a test scenario may be
-    used for training.
+    used for training. With `workload` (the (model, task) of every row), no row of a test scenario's
+    model and task is used for training either, candidate or not.
     """
     groups = sorted({_group(s) for s in scenarios})
     order = rng.permutation(len(groups))
@@ -78,7 +80,15 @@ def split_scenarios(scenarios: list[Scenario], n_rows: int, rng: np.random.Gener
     pool = np.ones(n_rows, bool)
     for s in test:
         pool[s.rows] = False
+    if workload is not None:
+        held = {s.key[:2] for s in test}
+        pool &= ~np.array([w in held for w in workload], dtype=bool)
     return test, pool
+
+
+def workloads(df: pd.DataFrame) -> list[tuple]:
+    """(model, task) of every row, as scenario keys begin."""
+    return list(zip(df["model"].to_numpy(), _task(df).to_numpy()))
 
 
 def _group(s: Scenario) -> tuple:

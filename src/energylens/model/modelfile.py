@@ -48,10 +48,7 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
         "energylens_version": __version__,
         "formula": "\n".join(s.formula_lines()),
         "structure": s.to_dict(),
-        "fitted_numbers": {"energy": model.fitted_count(),
-                           "time_only": int(np.sum(model.time_identified_)),
-                           "rule": "energy: every energy coefficient with fitted=true; time coefficients have "
-                                   "used_by_energy=false (they feed TTFT and ITL only)"},
+        "fitted_numbers": _fitted_numbers(model),
         "cross_validation": _clean(getattr(model, "cv_", None) or {}),
         "energy_coefficients": {r.name: entry(r) for r in energy.itertuples()},
         "time_coefficients": {r.name: entry(r) for r in time.itertuples()},
@@ -79,6 +76,23 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
     }
     payload["sha256"] = _checksum(payload)
     return payload
+
+
+def _fitted_numbers(model) -> dict:
+    """How many fitted numbers a prediction depends on, and how many the file holds with its engines."""
+    s = model.structure_
+    engines = getattr(model, "engines_", None) or {}
+    refit = [n for n, ok, rec in zip(s.energy_names, model.identified_,
+                                     [t.recalibrate for t in s.energy_terms] + [c.recalibrate for c in s.corrections])
+             if ok and rec]
+    return {"energy": model.fitted_count(),
+            "engine_specific_energy": {g: len(refit) for g in engines},
+            "distinct_energy_values": model.fitted_count() + len(engines) * len(refit),
+            "time_only": int(np.sum(model.time_identified_)),
+            "rule": "an energy prediction depends on 'energy' numbers: every energy coefficient with fitted=true; "
+                    "a row of a known engine uses that engine's own values of its recalibrated coefficients instead of "
+                    "the shared ones ('distinct_energy_values' counts every value the file holds); time coefficients "
+                    "have used_by_energy=false (they feed TTFT and ITL only)"}
 
 
 def _cov(m) -> list:
