@@ -62,7 +62,10 @@ def shipped_model() -> str:
            f"{100 * tm.get('energy_mape', float('nan')):.1f}%"
            + (f", ITL MAPE {100 * tm['itl_mape']:.1f}%" if "itl_mape" in tm else "")
            + (f", TTFT MAPE {100 * tm['ttft_mape']:.1f}%" if "ttft_mape" in tm else "")
-           + f". Fitted numbers behind an energy prediction: {d['fitted_numbers']['energy']}.", "",
+           + f". Fitted numbers behind an energy prediction: {d['fitted_numbers']['energy']}"
+           + (f" (the file holds {d['fitted_numbers']['distinct_energy_values']} distinct energy values: the shared ones "
+              f"and each engine's own values of its recalibrated coefficients)"
+              if d["fitted_numbers"].get("distinct_energy_values", 0) > d["fitted_numbers"]["energy"] else "") + ".", "",
            "```", *s.formula_lines(), "```", "",
            "| coefficient | value | 95% interval | fitted | used by energy | prior provenance |", "|---|---|---|---|---|---|"]
     for r in m.coefficients().itertuples():
