@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.selection import correction_matrix
 from ..model.structure import CORRECTION_LIBRARY
 
 
 def group_matrix(f) -> tuple[np.ndarray, list[str]]:
     """(n x groups) log dimensionless groups of every row, and the correction names in column order."""
-    names = list(CORRECTION_LIBRARY)
-    from ..model.structure import compact_structure
-
-    s = compact_structure().with_corrections(CORRECTION_LIBRARY.values())
-    _, _, Z = s.energy_design(f)
-    return Z, names
+    return correction_matrix(f), list(CORRECTION_LIBRARY)

@@ -149,25 +149,32 @@ def unseen_hardware(df: pd.DataFrame, dataset: str, methods, seeds, calibration=
             if src == dst:
                 continue
             train_src, target = df[df["gpu"] == src], df[df["gpu"] == dst]
-            # The source-GPU fit EnergyLens recalibrates from does not depend on the calibration draw.
-            base = make("energylens", random_state=0).fit(train_src).model_ if "energylens" in methods else None
-            for k in calibration:
-                for seed in (seeds if k else seeds[:1]):
-                    rng = np.random.default_rng(seed)
-                    cal_idx = rng.choice(len(target), k, replace=False) if k else np.array([], int)
-                    rest = np.setdiff1d(np.arange(len(target)), cal_idx)
-                    cal, test = target.iloc[cal_idx], target.iloc[rest]
-                    y = energy_target(test)
-                    train = pd.concat([train_src, cal]) if k else train_src
-                    recalibrate = k > 0 and base is not None
-                    preds = fit_predict([m for m in methods if not (recalibrate and m == "energylens")], train, test, seed)
-                    if recalibrate:
-                        preds["energylens"] = make("energylens", random_state=seed, base=base).fit(cal).predict(test)
-                    for name in methods:
-                        recs.append({"dataset": dataset, "source_gpu": src, "target_gpu": dst, "calibration": k,
-                                     "method": name, "seed": seed, "train_rows": len(train_src) + k,
-                                     "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
+            for k, seed, test, y, preds in calibration_transfer(train_src, target, methods, seeds, calibration):
+                for name in methods:
+                    recs.append({"dataset": dataset, "source_gpu": src, "target_gpu": dst, "calibration": k,
+                                 "method": name, "seed": seed, "train_rows": len(train_src) + k,
+                                 "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
     return recs
+
+
+def calibration_transfer(train: pd.DataFrame, target: pd.DataFrame, methods, seeds, calibration):
+    """Predictions on `target` from a fit on `train`, with 0 or k calibration rows of the target drawn per
+    seed: EnergyLens recalibrates its fit on `train` with them (`fit --from`; that fit does not depend on
+    the draw, so it is made once), the other methods add them to their training rows.
+    Yields (k, seed, test rows, measured energy, predictions by method)."""
+    base = make("energylens", random_state=0).fit(train).model_ if "energylens" in methods else None
+    others = [m for m in methods if m != "energylens"]
+    for k in calibration:
+        for seed in (seeds if k else seeds[:1]):
+            rng = np.random.default_rng(seed)
+            cal_idx = rng.choice(len(target), k, replace=False) if k else np.array([], int)
+            rest = np.setdiff1d(np.arange(len(target)), cal_idx)
+            cal, test = target.iloc[cal_idx], target.iloc[rest]
+            preds = fit_predict(others, pd.concat([train, cal], ignore_index=True) if k else train, test, seed)
+            if base is not None:
+                preds["energylens"] = (make("energylens", random_state=seed, base=base).fit(cal).predict(test) if k
+                                       else base.predict(test))
+            yield k, seed, test, energy_target(test), preds
 
 
 def model_family(model: str) -> str:
@@ -394,21 +401,9 @@ def leave_one_dataset_out(sets: dict, names, seeds, calibration=(0, 5), methods=
     for held in names:
         train = pd.concat([sets[d] for d in names if d != held], ignore_index=True)
         target = sets[held]
-        base = make("energylens", random_state=0).fit(train).model_ if "energylens" in methods else None
-        for k in calibration:
-            for seed in (seeds if k else seeds[:1]):
-                rng = np.random.default_rng(seed)
-                cal_idx = rng.choice(len(target), k, replace=False) if k else np.array([], int)
-                rest = np.setdiff1d(np.arange(len(target)), cal_idx)
-                cal, test = target.iloc[cal_idx], target.iloc[rest]
-                y = energy_target(test)
-                others = [m for m in methods if m != "energylens"]
-                preds = fit_predict(others, pd.concat([train, cal], ignore_index=True) if k else train, test, seed)
-                if base is not None:
-                    preds["energylens"] = (make("energylens", random_state=seed, base=base).fit(cal).predict(test) if k
-                                           else base.predict(test))
-                for name in methods:
-                    recs.append({"held_out": held, "calibration": k, "method": name, "seed": seed,
-                                 "train_rows": len(train) + k, "test_rows": len(test), "mape": mape(preds[name], y),
-                                 "mdape": mdape(preds[name], y)})
+        for k, seed, test, y, preds in calibration_transfer(train, target, methods, seeds, calibration):
+            for name in methods:
+                recs.append({"held_out": held, "calibration": k, "method": name, "seed": seed,
+                             "train_rows": len(train) + k, "test_rows": len(test), "mape": mape(preds[name], y),
+                             "mdape": mdape(preds[name], y)})
     return recs

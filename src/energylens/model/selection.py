@@ -44,6 +44,12 @@ def energy_rows(structure: Structure, f, targets) -> EnergyRows:
     return EnergyRows(pf, dec, Z, *targets)
 
 
+def correction_matrix(f) -> np.ndarray:
+    """(n x library) every correction of the library evaluated once, in CORRECTION_LIBRARY's order."""
+    _, _, Z = compact_structure().with_corrections(CORRECTION_LIBRARY.values()).energy_design(f)
+    return Z
+
+
 def fit_energy(structure: Structure, rows: EnergyRows, prior, *, fixed=frozenset(), strength=1.0, n_starts=4, seed=0,
                loss="soft_l1", max_nfev=200):
     terms, corr = structure.energy_terms, structure.corrections
@@ -115,6 +121,8 @@ def select_structure(f, targets, *, candidates=None, seed: int = 0, folds: int =
         if table[-1]["within_budget"]:
             scored.append((s, cv))
 
+    library = correction_matrix(f)  # the terms' and corrections' columns are computed once, not per trial
+    column = {name: j for j, name in enumerate(CORRECTION_LIBRARY)}
     for base in (compact_structure(), physics_structure()):
         rows = energy_rows(base, f, targets)
         cv = cross_validate(base, rows, folds=folds, seed=seed, loss=loss)
@@ -126,7 +134,8 @@ def select_structure(f, targets, *, candidates=None, seed: int = 0, folds: int =
                 if c in chosen:
                     continue
                 s = base.with_corrections(chosen + [c], name=f"{base.name}+corrections")
-                r = energy_rows(s, f, targets)
+                Z = library[:, [column[x.name] for x in s.corrections]]
+                r = EnergyRows(rows.pf, rows.dec, Z, rows.total, rows.pf_y, rows.dec_y)
                 trials.append((cross_validate(s, r, folds=folds, seed=seed, loss=loss), s))
             trials = [t for t in trials if np.isfinite(t[0]["log_mae"]) and t[0]["fitted"] <= max_fitted]
             if not trials:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,6 +17,12 @@ from .expression import Expression, ExpressionError, parse
 from .terms import COMPACT_TERMS, CORRECTIONS, GROUPS, PHYSICS_TERMS, TIME_TERMS, Correction, EnergyTerm, TimeTerm
 
 SYMBOLS = tuple(f.name for f in fields(Features) if f.name not in ("kv_fits",))
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, where: str) -> Expression:
+    """Parse once per text: structure selection builds many structures from the same terms."""
+    return parse(text, SYMBOLS, where)
 MAX_TERMS = 40  # a readable structure is far smaller; bounds what a file can ask for
 
 
@@ -34,14 +41,14 @@ class Structure:
             for phase in ("prefill", "decode"):
                 text = getattr(t, phase)
                 if text is not None:
-                    parsed[(t.name, phase)] = parse(text, SYMBOLS, f"term '{t.name}' ({phase})")
+                    parsed[(t.name, phase)] = _parse(text, f"term '{t.name}' ({phase})")
         for c in self.corrections:
-            parsed[(c.name, "h")] = parse(c.expression, SYMBOLS, f"correction '{c.name}'")
+            parsed[(c.name, "h")] = _parse(c.expression, f"correction '{c.name}'")
         for t in self.time_terms:
             for phase in ("itl", "ttft"):
                 text = getattr(t, phase)
                 if text is not None:
-                    parsed[(t.name, phase)] = parse(text, SYMBOLS, f"time term '{t.name}' ({phase})")
+                    parsed[(t.name, phase)] = _parse(text, f"time term '{t.name}' ({phase})")
         object.__setattr__(self, "_parsed", parsed)
 
     # -- names -----------------------------------------------------------------------------
