@@ -121,6 +121,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("avg_power_w", "float", "W", "mean power of all GPUs", positive=True, maximum=MAX_POWER_W),
     Column("throughput_tok_s", "float", "tokens/s", "output-token throughput", positive=True, maximum=MAX_THROUGHPUT),
     Column("source", "str", "", "where the row came from"),
+    Column("node", "str", "", "host that measured the row (the profiler writes it)"),
+    Column("gpu_uuids", "str", "", "comma-separated UUIDs of the GPUs measured (the profiler writes it)"),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)

@@ -51,6 +51,7 @@ class NvmlGpu(GpuDevice):
         n = self._nvml
         out = {"name": self.name, "index": self.index}
         for key, fn in (("driver", lambda: n.nvmlSystemGetDriverVersion()),
+                        ("uuid", lambda: n.nvmlDeviceGetUUID(self._h)),
                         ("power_limit_w", lambda: n.nvmlDeviceGetEnforcedPowerLimit(self._h) / 1000.0),
                         ("sm_clock_mhz", lambda: n.nvmlDeviceGetClockInfo(self._h, n.NVML_CLOCK_SM)),
                         ("mem_clock_mhz", lambda: n.nvmlDeviceGetClockInfo(self._h, n.NVML_CLOCK_MEM))):
@@ -68,6 +69,9 @@ class FakeGpu(GpuDevice):
     def __init__(self, index: int = 0, name: str = "Fake GPU", power_w: float = 300.0, has_counter: bool = True):
         self.index, self.name, self._p, self._has = index, name, power_w, has_counter
         self._t0 = time.perf_counter()
+
+    def info(self) -> dict:
+        return {**super().info(), "uuid": f"GPU-fake-{self.index}"}
 
     def energy_mj(self):
         return (time.perf_counter() - self._t0) * self._p * 1000.0 if self._has else None

@@ -2,12 +2,15 @@
 
 Output rows follow the profiling schema (docs/SCHEMA.md), so `energylens fit` reads them directly.
 Failed configurations (out of memory, ...) go to a sidecar file `<output>.failed.csv` with the reason.
+The local sweep (`run_sweep`) and the Ray sweep (`cluster.py`) share `pending`, `measure_row` and the
+`record_*` functions, so resume, records and appends behave the same in both.
 Warm-up runs are not recorded; repeats are summarized by their mean and standard deviation.
 """
 from __future__ import annotations
 
 import itertools
 import math
+import socket
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -234,17 +237,11 @@ def summarize(cfg: dict, m: dict, gpu_info: dict, num_gpus: int, engine_name: st
     return row
 
 
-def run_sweep(configs: list[dict], engine, gpus, output, *, repeats: int = 3, warmup: int = 1,
-              idle_seconds: float = 2.0, progress=None, retry_failed: bool = False) -> dict:
-    """Measure every configuration not already in `output` (or its failed sidecar).
+def pending(configs: list[dict], output, retry_failed: bool = False) -> tuple[list[dict], dict, set]:
+    """What a sweep still has to measure: (configurations to run, counts so far, keys recorded as failed before).
 
-    gpus: GpuDevice list, or [] to run without energy (CPU). Configurations recorded as failed are
-    skipped on resume unless `retry_failed`: then they run again and leave the failed file when they
-    succeed (a new failure replaces their old record). Returns counts: measured, skipped (already in
-    `output`), failed (in this run), previously_failed (recorded as failed before and not retried).
-    """
-    if repeats < 1:
-        raise EnergyLensError("--repeats must be >= 1")
+    Each configuration once; those measured in `output` are skipped, and those recorded as failed unless
+    `retry_failed`. The local and the cluster sweep both start here."""
     measured, failed_before = measured_keys(output), failed_keys(output)
     todo, seen = [], set()
     counts = {"measured": 0, "skipped": 0, "failed": 0, "previously_failed": 0}
@@ -259,34 +256,81 @@ def run_sweep(configs: list[dict], engine, gpus, output, *, repeats: int = 3, wa
             counts["previously_failed"] += 1
         else:
             todo.append(c)
+    return todo, counts, failed_before
+
+
+def gpus_needed(cfg: dict) -> int:
+    """GPUs one configuration occupies: tp x pp x dp."""
+    return int(cfg["tp"]) * int(cfg["pp"]) * int(cfg.get("dp", 1))
+
+
+def measure_row(engine, monitor, gpus, cfg: dict, *, idle_w, repeats: int, warmup: int) -> dict:
+    """Load the engine for `cfg`, measure it (warm-up, then repeats) and return its schema row, which
+    names this host and the UUIDs of the GPUs measured."""
+    engine.load(cfg["model"], cfg["tp"], cfg["pp"])
+    m = measure_config(engine, monitor, cfg, repeats, warmup)
+    n = max(len(gpus), cfg["tp"] * cfg["pp"]) if gpus else cfg["tp"] * cfg["pp"]
+    info = gpus[0].info() if gpus else {"name": "cpu"}
+    row = summarize(cfg, m, info, n, engine.name, idle_w, repeats)
+    row["node"] = socket.gethostname()
+    row["gpu_uuids"] = ",".join(str(g.info().get("uuid", "")) for g in gpus)
+    return row
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a configuration failed (out of memory named as such)."""
+    if not str(exc):
+        return type(exc).__name__
+    return ("out of memory: " if _is_oom(exc) else f"{type(exc).__name__}: ") + str(exc).splitlines()[0][:300]
+
+
+def record_measured(output, row: dict, retried: bool) -> None:
+    """Append a measured row atomically; a configuration that had failed before leaves the failed file."""
+    append_row(output, row)
+    if retried:
+        drop_failed(output, _key(row))
+
+
+def record_failed(output, cfg: dict, reason: str, retried: bool) -> None:
+    """Record a failed configuration with its reason in `<output>.failed.csv` (replacing its old record)."""
+    record = {**{k: cfg[k] for k in KEY}, "status": "failed", "reason": reason,
+              "raw_measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if retried:  # the new failure replaces the old record
+        drop_failed(output, _key(cfg), record)
+    else:
+        append_row(failed_path(output), record)
+
+
+def run_sweep(configs: list[dict], engine, gpus, output, *, repeats: int = 3, warmup: int = 1,
+              idle_seconds: float = 2.0, progress=None, retry_failed: bool = False) -> dict:
+    """Measure every configuration not already in `output` (or its failed sidecar), one after another here.
+
+    gpus: GpuDevice list, or [] to run without energy (CPU). Configurations recorded as failed are
+    skipped on resume unless `retry_failed`: then they run again and leave the failed file when they
+    succeed (a new failure replaces their old record). Returns counts: measured, skipped (already in
+    `output`), failed (in this run), previously_failed (recorded as failed before and not retried).
+    """
+    if repeats < 1:
+        raise EnergyLensError("--repeats must be >= 1")
+    todo, counts, failed_before = pending(configs, output, retry_failed)
     monitor = make_monitor(gpus, sync=engine.sync)
     idle = monitor.idle_power_w(idle_seconds) if gpus and todo else None
-    info = gpus[0].info() if gpus else {"name": "cpu"}
     for i, cfg in enumerate(todo):
         if progress:
             progress(i, len(todo), cfg)
-        retry = _key(cfg) in failed_before
+        retried = _key(cfg) in failed_before
         try:
-            engine.load(cfg["model"], cfg["tp"], cfg["pp"])
-            m = measure_config(engine, monitor, cfg, repeats, warmup)
-            n = max(len(gpus), cfg["tp"] * cfg["pp"]) if gpus else cfg["tp"] * cfg["pp"]
-            append_row(output, summarize(cfg, m, info, n, engine.name, idle, repeats))
-            if retry:
-                drop_failed(output, _key(cfg))
-            counts["measured"] += 1
+            row = measure_row(engine, monitor, gpus, cfg, idle_w=idle, repeats=repeats, warmup=warmup)
         except EnergyLensError:
             raise
         except Exception as exc:  # recorded, never lost: the sweep goes on with the next configuration
-            reason = ("out of memory: " if _is_oom(exc) else f"{type(exc).__name__}: ") + str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            record = {**cfg, "status": "failed", "reason": reason,
-                      "raw_measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            if retry:  # the new failure replaces the old record
-                drop_failed(output, _key(cfg), record)
-            else:
-                append_row(failed_path(output), record)
+            record_failed(output, cfg, failure_reason(exc), retried)
             counts["failed"] += 1
             if hasattr(engine, "release"):
                 engine.release()
+            continue
+        record_measured(output, row, retried)
+        counts["measured"] += 1
     if progress:
         progress(len(todo), len(todo), None)
     return counts
