@@ -26,6 +26,12 @@ def recommend(
     engine: Optional[str] = typer.Option(None, "--engine", help="Which serving engine's coefficients to use (default: the model's main one; 'shared')."),
     top: int = typer.Option(10, "--top", min=1, help="How many configurations to show."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table."),
+    objective: str = typer.Option("energy", "--objective", help="Rank by energy (J/request), cost (USD per million output tokens) or carbon (gCO2e per 1000 requests)."),
+    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="GPU-hour prices, e.g. H100=2.5,B200=5, or a TOML price file (default: catalog/data/gpu_prices.toml)."),
+    electricity_usd_per_kwh: Optional[float] = typer.Option(None, "--electricity-usd-per-kwh", help="Electricity price on facility energy (default: US industrial average; 0 where GPU-hours include power)."),
+    grid_gco2_per_kwh: Optional[float] = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity (gCO2e/kWh); or --region."),
+    region: Optional[str] = typer.Option(None, "--region", help="Grid region of catalog/data/grid_intensity.toml (default: world)."),
+    pue: Optional[float] = typer.Option(None, "--pue", help="Power usage effectiveness, facility / IT energy (default: 1.58, Uptime Institute 2023)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the energy vs latency Pareto front (PNG)."),
 ):
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
@@ -38,7 +44,9 @@ def recommend(
     res = run(model, gpu, max_gpus=max_gpus, input_tokens=input_tokens, output_tokens=output_tokens,
               batches=batch, itl_slo_ms=itl_slo_ms, ttft_slo_ms=ttft_slo_ms, model_file=model_file,
               model_config=model_config, hardware_catalog_file=hardware_catalog_file,
-              model_catalog_file=model_catalog_file, return_all=True, visual_tokens=visual_tokens, engine=engine)
+              model_catalog_file=model_catalog_file, return_all=True, visual_tokens=visual_tokens, engine=engine,
+              objective=objective, gpu_hour_usd=gpu_hour_usd, electricity_usd_per_kwh=electricity_usd_per_kwh,
+              grid_gco2_per_kwh=grid_gco2_per_kwh, region=region, pue=pue)
     compact = res[~res["replica_of_smaller"] | res["latency_optimal"] | res["tp_default"]]
     ranked = compact[~compact["replica_of_smaller"]].head(top)
     shown = compact[compact.index.isin(ranked.index) | compact["latency_optimal"] | compact["tp_default"]]
@@ -52,6 +60,7 @@ def recommend(
             "output_tokens": output_tokens, "itl_slo_ms": itl_slo_ms, "ttft_slo_ms": ttft_slo_ms,
             "candidates": res.attrs.get("candidates"), "feasible": res.attrs.get("feasible"),
             "meeting_slo": res.attrs.get("meeting_slo"), "engine": res.attrs.get("engine"),
+            "objective": res.attrs.get("objective"), "assumptions": res.attrs.get("assumptions"),
             "recommendations": json.loads(shown.to_json(orient="records")),
         }
         typer.echo(json.dumps(payload, indent=2))

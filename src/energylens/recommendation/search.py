@@ -10,6 +10,7 @@ from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import compute_features
 from ..model.terms import GROUPS
+from . import objectives
 from .space import DEFAULT_BATCHES, candidate_table
 
 MAX_TOKENS = 10_000_000  # per request, prompt or output: far beyond any context window
@@ -118,8 +119,12 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
 def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
               batches=None, itl_slo_ms: float | None = None, ttft_slo_ms: float | None = None,
               model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
-              model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None):
-    """Feasible deployments ranked by predicted energy per request (lowest first).
+              model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None,
+              objective: str = "energy", gpu_hour_usd=None, electricity_usd_per_kwh: float | None = None,
+              grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None):
+    """Feasible deployments ranked by predicted energy per request (lowest first), or by cost or carbon
+    (`objective`; prices, grid intensity and PUE as in recommendation/objectives.py, every row carries
+    cost_usd_per_million_tokens and carbon_gco2e_per_1000_requests, `res.attrs["assumptions"]` says why).
 
     Returns a DataFrame with the configuration, predicted energy per request and per output token,
     TTFT, ITL, end-to-end latency, the per-term breakdown (percent) and flags for the latency-optimal
@@ -136,6 +141,10 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     itl_slo_ms, ttft_slo_ms = check_slo("--itl-slo-ms", itl_slo_ms), check_slo("--ttft-slo-ms", ttft_slo_ms)
     if top is not None:
         top = _whole("--top", top, 1, 2**62)
+    objective = objectives.check_objective(objective)
+    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue,
+                                   hardware_catalog(hardware_catalog_file))
+    objectives.require_prices(costs, [g.name for g in _resolve_gpus(gpus, hardware_catalog_file)], objective)
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
                                 hardware_catalog_file, model_catalog_file, visual_tokens)
@@ -163,7 +172,7 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         slo_ok &= res["ttft_ms"].to_numpy() <= ttft_slo_ms
     if not slo_ok.any():
         raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms))
-    res = res[slo_ok].sort_values(["energy_request_j", "latency_s"], kind="mergesort").reset_index(drop=True)
+    res = objectives.rank_by(objectives.add_objectives(res[slo_ok], costs, output_tokens), objective)
     res.insert(0, "rank", np.arange(1, len(res) + 1))
     # The latency-optimal choice at the same load: lowest end-to-end latency among the deployments that
     # serve the best configuration's concurrency (batch size), as a latency-minded operator would pick.
@@ -185,6 +194,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     key = pd.DataFrame({"gpu": res["gpu"], "tp": res["tp"], "pp": res["pp"], "ep": res["ep"], "b": per_replica})
     res["replica_of_smaller"] = (res["dp"] > 1) & key.duplicated(keep="first")
     res.attrs["candidates"] = len(cand)
+    res.attrs["objective"] = objective
+    res.attrs["assumptions"] = costs.as_dict(list(dict.fromkeys(res["gpu"])))
     res.attrs["gpus"] = list(dict.fromkeys(cand["gpu"]))
     s = getattr(est, "structure_", None)
     res.attrs["structure"] = f"{s.name}: {s.why}" if s is not None else ""
