@@ -9,19 +9,7 @@ import typer
 
 from ._console import console, table
 
-
-def _ints(text: str, option: str, minimum: int = 1, maximum: int | None = None) -> list[int]:
-    """Comma-separated whole numbers in [minimum, maximum], each once, in the order given."""
-    from ..errors import EnergyLensError
-
-    try:
-        vals = [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise EnergyLensError(f"{option} expects comma-separated whole numbers, got '{text}'")
-    if not vals or any(v < minimum or (maximum is not None and v > maximum) for v in vals):
-        bound = f"between {minimum:,} and {maximum:,}" if maximum is not None else f">= {minimum}"
-        raise EnergyLensError(f"{option} expects whole numbers {bound}, got '{text}'")
-    return list(dict.fromkeys(vals))
+from ._options import int_list as _ints  # one parser of number lists for every command
 
 
 SWEEP_FAILED = 3  # exit code: every configuration this run tried failed (documented in `profile --help`)
