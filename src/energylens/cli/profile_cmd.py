@@ -1,6 +1,7 @@
 """`energylens profile` (measure energy on NVIDIA GPUs) and `energylens plan` (choose what to measure)."""
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Optional
@@ -30,6 +31,8 @@ def profile(
     allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Without an NVIDIA GPU, run on the CPU; energy columns are left empty."),
     idle_seconds: float = typer.Option(2.0, "--idle-seconds", min=0, help="Seconds of idle power measured before the sweep (at most 3600)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the configurations of this sweep recorded as failed in <output>.failed.csv (without it they are skipped); those that succeed leave that file."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="ray or ray=ADDRESS (e.g. ray=head:6379): one Ray task per configuration, asking for tp x pp GPUs on one node; plain ray starts a local Ray. Needs pip install 'energylens[cluster]'."),
+    retries: int = typer.Option(2, "--retries", min=0, max=100, help="With --cluster: times a configuration whose worker or node was lost runs again before it is recorded as failed."),
 ):
     """Measure energy of prefill and decode in separate windows over a sweep of configurations.
 
@@ -49,6 +52,12 @@ def profile(
     if not math.isfinite(idle_seconds) or not 0 <= idle_seconds <= 3600:
         raise EnergyLensError(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {idle_seconds:g}")
     gpu_indices = _ints(gpus, "--gpus", minimum=0) if gpus is not None else None
+    if cluster is not None:
+        from ..profile.cluster import parse_cluster
+
+        address = parse_cluster(cluster)
+        if gpus is not None:
+            raise EnergyLensError("--gpus chooses local GPUs; with --cluster, Ray assigns each configuration its GPUs")
     # Parse the sweep before touching any device: a typo is reported at once.
     if plan_file is not None:
         configs = configurations_from_plan(plan_file, model)
@@ -57,14 +66,22 @@ def profile(
                             _ints(batch, "--batch", maximum=LIMITS["batch_size"]),
                             _ints(input_tokens, "--input-tokens", maximum=LIMITS["input_tokens"]),
                             _ints(output_tokens, "--output-tokens", maximum=LIMITS["output_tokens"])).configurations()
-    try:
-        devices = open_gpus(gpu_indices)
-    except NoGpuError:
-        if not allow_cpu:
-            raise
-        devices = []
-        console.print("no NVIDIA GPU found: running on the CPU, energy columns will be empty (never estimated)")
-    eng = make_engine(engine, device="auto" if devices else "cpu")
+    if cluster is not None:  # the workers open their GPUs and build the engine; nothing is opened here
+        from ..profile.cluster import import_ray, run_ray_sweep
+        from ..profile.engines import ENGINES
+
+        if engine not in ENGINES:
+            make_engine(engine)  # its one-line error names the engines
+        import_ray()  # without Ray: the one-line error naming the extra, before any work
+    else:
+        try:
+            devices = open_gpus(gpu_indices)
+        except NoGpuError:
+            if not allow_cpu:
+                raise
+            devices = []
+            console.print("no NVIDIA GPU found: running on the CPU, energy columns will be empty (never estimated)")
+        eng = make_engine(engine, device="auto" if devices else "cpu")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("profiling", total=len(configs))
@@ -73,8 +90,13 @@ def profile(
             bar.update(task, total=n, completed=i,
                        description="profiling" if cfg is None else f"b={cfg['batch_size']} in={cfg['input_tokens']} out={cfg['output_tokens']}")
 
-        counts = run_sweep(configs, eng, devices, output, repeats=repeats, idle_seconds=idle_seconds if devices else 0,
-                           progress=progress, retry_failed=retry_failed)
+        if cluster is not None:
+            counts = run_ray_sweep(configs, functools.partial(make_engine, engine), output, address=address,
+                                   repeats=repeats, idle_seconds=idle_seconds, retries=retries,
+                                   retry_failed=retry_failed, allow_cpu=allow_cpu, progress=progress)
+        else:
+            counts = run_sweep(configs, eng, devices, output, repeats=repeats,
+                               idle_seconds=idle_seconds if devices else 0, progress=progress, retry_failed=retry_failed)
     failed_file = failed_path(output)
     summary = f"{counts['measured']} measured, {counts['skipped']} already in {output}, {counts['failed']} failed"
     if counts["previously_failed"]:
