@@ -1,12 +1,16 @@
 """`energylens fit | predict | explain | show`: the closed-form model from the command line."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ._console import console, plain, table
+from ._console import console, fmt, plain, table
+
+
+MODEL_FILE_HELP = "Model file written by `energylens fit`, or 'default' for the model shipped with EnergyLens."
 
 
 def _load(model_file: Path):
@@ -93,13 +97,35 @@ def _report_fit(model, rows: int, output) -> None:
         console.print(f"  structure: {s.why}", markup=False, highlight=False)
     for note in model.notes_:
         console.print(f"  note: {note}", markup=False, highlight=False)
+    coefs = model.coefficients()
+    weak = coefs[coefs["fitted"] & ~coefs["identified"]]
+    if len(weak):
+        console.print(f"  NOT IDENTIFIED by these rows: {', '.join(weak['name'])} (`energylens show` says why; "
+                      "explain flags the shares resting on them)", markup=False, highlight=False)
     for g, e in (getattr(model, "engines_", None) or {}).items():
         console.print(f"  engine '{g}': {e['rows']} rows, hardware/engine coefficients recalibrated", markup=False,
                       highlight=False)
 
 
+def _print_coefficients(model) -> None:
+    """The coefficient table of `show`: a 95% interval only where the data identified the coefficient."""
+    from ..model.identification import rule_text
+
+    coefs = model.coefficients()
+    view = coefs[["name", "value"]].copy()
+    view["95% interval"] = [f"{fmt(r.lo95)} to {fmt(r.hi95)}" if r.identified else r.identification
+                            for r in coefs.itertuples()]
+    view["energy"] = coefs["used_by_energy"].map({True: "yes", False: "no (time)"})
+    view["meaning"] = coefs["meaning"]
+    console.print(table(view, title="Coefficients (95% intervals where the data identified them)"))
+    weak = coefs[coefs["identification"].str.startswith("NOT IDENTIFIED")]
+    if len(weak):
+        console.print(plain(f"not identified by the training rows: {', '.join(weak['name'])}; {rule_text()}"),
+                      highlight=False)
+
+
 def predict(
-    model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),
+    model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
     configs: Path = typer.Argument(..., help="Configurations (CSV or Parquet; measured columns not needed)."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the configurations with predictions."),
 ):
@@ -119,47 +145,83 @@ def predict(
     console.print(f"predicted {len(out)} configurations; wrote {output}")
 
 
+# What identifies a configuration in explain's output ("row" is its 1-based row in the file).
+EXPLAIN_IDS = ("row", "model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "precision", "batch_size", "input_tokens",
+               "output_tokens")
+
+
 def explain(
-    model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),
+    model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
     configs: Path = typer.Argument(..., help="Configurations to explain (CSV or Parquet)."),
     rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
-    """Energy per request broken down per term group (prefill, decode, TP, PP, EP, overhead) in J and %."""
-    import numpy as np
-
+    """Energy per request broken down per term group (prefill, decode, TP, PP, EP, overhead) in J and %,
+    and the prefill phase as `predict` gives it; shares resting on a term the data did not identify are flagged."""
     from ..data.schema import load_profiles
 
     model = _load(model_file)
     df = load_profiles(configs, require_energy=False).head(rows)
+    shown = _explained(model, df)
+    if json_out:
+        typer.echo(json.dumps(_records(shown), indent=2))
+        return
+    console.print(_explain_table(model, shown))
+
+
+def _explained(model, df):
+    """explain's rows: what identifies each configuration, the model's breakdown, the measured prefill share."""
     ex = model.explain(df)
-    show = df[["model", "gpu", "num_gpus", "tp", "pp", "batch_size", "input_tokens", "output_tokens"]].copy()
-    for c in ex.columns:
-        show[c] = ex[c].to_numpy()
+    phases = model.predict_frame(df)[["pred_prefill_energy_j", "pred_decode_energy_j"]]  # the very figures of predict
+    shown = df.assign(row=df.index + 1)[[c for c in EXPLAIN_IDS if c in df.columns or c == "row"]].copy()
+    for c in [*ex.columns, *phases.columns]:
+        shown[c] = (ex[c] if c in ex else phases[c]).to_numpy()
     if {"prefill_energy_j", "decode_energy_j"} <= set(df.columns):
         meas = df["prefill_energy_j"] / (df["prefill_energy_j"] + df["decode_energy_j"])
-        show["measured_prefill_share_pct"] = (100 * meas).to_numpy()
-    if json_out:
-        typer.echo(show.replace({np.nan: None}).to_json(orient="records", indent=2))
-        return
-    view = show[["model", "gpu", "num_gpus", "tp", "pp", "batch_size", "total_j"]].copy()
-    view["model"] = view["model"].str.split("/").str[-1]
-    view = view.rename(columns={"num_gpus": "n", "batch_size": "batch", "total_j": "J/req"})
-    if "ep" in df:
-        view.insert(5, "ep", df["ep"].to_numpy())
+        shown["measured_prefill_share_pct"] = (100 * meas).to_numpy()
+    return shown
+
+
+def _records(shown) -> list[dict]:
+    """JSON records: plain numbers (full precision), null for missing values."""
+    import math
+
+    clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v.item() if hasattr(v, "item") else v
+    return [{k: clean(v) for k, v in r.items()} for r in shown.to_dict(orient="records")]
+
+
+def _explain_table(model, shown):
     from ..model.terms import GROUP_LABELS, GROUPS
 
+    view = shown[["row", "model", "gpu", "num_gpus", "tp", "pp", "ep"]].copy()
+    view["model"] = view["model"].str.split("/").str[-1]
+    for col in ("dp", "precision"):  # shown only where they tell rows apart
+        if col in shown and shown[col].nunique(dropna=False) > 1:
+            view[col] = shown[col]
+    view = view.assign(batch=shown["batch_size"], **{"in": shown["input_tokens"], "out": shown["output_tokens"],
+                                                      "J/req": shown["total_j"], "pf J": shown["pred_prefill_energy_j"]})
+    view = view.rename(columns={"row": "#", "num_gpus": "n"})
+    flagged = shown["shares_not_identified"]
+    mark = lambda share, col: [f"{v:.1f}*" if share in f else f"{v:.1f}" for v, f in zip(shown[col], flagged)]
     for g in GROUPS:  # term groups (a term's prefill and decode parts together); the phase split is beside them
-        if (show[f"{g}_pct"].fillna(0) != 0).any():
-            view[f"{GROUP_LABELS[g]}%"] = show[f"{g}_pct"].round(1)
-    view["pf%"] = show["prefill_share_pct"].round(1)
-    if "measured_prefill_share_pct" in show:
-        view["meas. pf%"] = show["measured_prefill_share_pct"].round(1)
-    console.print(table(view, title="Energy per request by term group, percent of total (pf%: the prefill "
-                                    "phase, pred_prefill_energy_j)"))
+        if (shown[f"{g}_pct"].fillna(0) != 0).any():
+            view[f"{GROUP_LABELS[g]}%"] = mark(g, f"{g}_pct")
+    view["pf%"] = mark("prefill_share", "prefill_share_pct")
+    if "measured_prefill_share_pct" in shown:
+        view["meas. pf%"] = shown["measured_prefill_share_pct"].round(1)
+    out = table(view, title="Energy per request by term group, percent of total (prefill%: the prefill-compute terms; "
+                            "pf J and pf%: the prefill phase, every term's prefill part: predict's pred_prefill_energy_j)")
+    hit = {g for f in flagged for g in f}
+    if hit:  # the terms behind the flags: those of a flagged group (a term's prefill part is in its group too)
+        group_of = {t.name: t.group for t in model.structure_.energy_terms}
+        coefs = model.coefficients()
+        weak = coefs[coefs["name"].map(group_of).isin(hit) & ~coefs["identified"]]
+        out.caption = plain("*: rests on a term the data did not identify: "
+                            + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
+    return out
 
 
-def show(model_file: Path = typer.Argument(..., help="Model file written by `energylens fit`."),
+def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
          latex: bool = typer.Option(False, "--latex", help="Also print the formula in LaTeX.")):
     """Print a model file: formula, coefficients with 95% intervals, provenance."""
     from ..export.latex import formula_latex
@@ -176,8 +238,7 @@ def show(model_file: Path = typer.Argument(..., help="Model file written by `ene
     cv = getattr(model, "cv_", {}) or {}
     if cv.get("folds") and cv.get("mape") is not None:
         console.print(f"cross-validation: {cv['folds']}-fold MAPE {100 * cv['mape']:.1f}% on the training rows")
-    console.print(table(model.coefficients()[["name", "value", "lo95", "hi95", "fitted", "used_by_energy", "meaning"]],
-                        title="Coefficients (95% intervals)"))
+    _print_coefficients(model)
     prov = d.get("provenance", {})
     for k in ("data", "rows", "seed", "created", "command", "note"):
         if k in prov:

@@ -51,6 +51,7 @@ def term_table() -> str:
 def shipped_model() -> str:
     """The structure and coefficients of the model shipped in the package."""
     from ..model.default import default_model, default_model_dict
+    from ..model.identification import rule_text
 
     d = default_model_dict()
     m = default_model()
@@ -68,9 +69,15 @@ def shipped_model() -> str:
               if d["fitted_numbers"].get("distinct_energy_values", 0) > d["fitted_numbers"]["energy"] else "") + ".", "",
            "```", *s.formula_lines(), "```", "",
            "| coefficient | value | 95% interval | fitted | used by energy | prior provenance |", "|---|---|---|---|---|---|"]
-    for r in m.coefficients().itertuples():
-        out.append(f"| `{r.name}` | {r.value:.3g} | {r.lo95:.3g} – {r.hi95:.3g} | {'yes' if r.fitted else 'prior'} | "
+    coefs = m.coefficients()
+    for r in coefs.itertuples():
+        interval = f"{r.lo95:.3g} – {r.hi95:.3g}" if r.identified else _cell(r.identification)
+        out.append(f"| `{r.name}` | {r.value:.3g} | {interval} | {'yes' if r.fitted else 'prior'} | "
                    f"{'yes' if r.used_by_energy else 'no'} | {_cell(r.prior_provenance)} |")
+    weak = coefs.loc[coefs["fitted"] & ~coefs["identified"], "name"]
+    if len(weak):
+        out += ["", f"Not identified by the training rows: {', '.join(f'`{n}`' for n in weak)}. {rule_text()}; "
+                "a share of energy resting on one of them is flagged by `energylens explain`."]
     if m.engines_:
         names = [t.name for t in s.energy_terms if t.recalibrate] + [c.name for c in s.corrections if c.recalibrate]
         out += ["", "Engine-specific values of the recalibrated energy coefficients:", "",

@@ -37,8 +37,11 @@ def _checksum(payload: dict) -> str:
 def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) -> dict:
     coefs = model.coefficients()
     s = model.structure_
+    # lo95 and hi95 are null where the data did not identify the coefficient ('identification' says why:
+    # model/identification.py); they are written for information and never read back (the covariance is).
     entry = lambda r: {"value": float(r.value), "lo95": _num(r.lo95), "hi95": _num(r.hi95), "unit": r.unit,
-                       "fitted": bool(r.fitted), "used_by_energy": bool(r.used_by_energy), "meaning": r.meaning,
+                       "fitted": bool(r.fitted), "identified": bool(r.identified), "identification": r.identification,
+                       "used_by_energy": bool(r.used_by_energy), "meaning": r.meaning,
                        "prior_provenance": r.prior_provenance}
     energy = coefs[coefs["kind"] == "energy"]
     time = coefs[coefs["kind"] == "time"]

@@ -124,28 +124,62 @@ class ClosedFormPredictor:
         return out
 
     def explain(self, X) -> pd.DataFrame:
-        """Energy per request broken down per group (J and %), one row per configuration."""
-        frame = self.predict_frame(X, breakdown=True)
+        """Energy per request broken down per term group (J and %), one row per configuration, with the
+        prefill phase's share (prefill_share_pct: every term's prefill part, predict_frame's
+        pred_prefill_energy_j; the "prefill" group holds only the prefill-compute terms); and
+        `shares_not_identified`: the shares (group names, "prefill_share" for the phase) that rest on a
+        term the data did not identify."""
+        self._check_fitted()
+        df = prepare(X)
+        f = compute_features(df)
+        frame = self._frame(df, f, breakdown=True)
         cols = [f"{g}_j" for g in GROUPS] + [f"{g}_pct" for g in GROUPS] + ["prefill_share_pct", "total_j"]
-        return frame[cols]
+        out = frame[cols].copy()
+        out["shares_not_identified"] = self._shares_not_identified(f)
+        return out
+
+    def _shares_not_identified(self, f) -> list[list[str]]:
+        """Per row, the shares resting on a term that is not identified (model/identification.py): a group
+        share when such a term of the group contributes to the row, the prefill-phase share when such a
+        term has a prefill part there."""
+        s = self.structure_
+        coefs = self.coefficients()
+        weak = ~coefs.loc[coefs["kind"] == "energy", "identified"].to_numpy(bool)[:s.n_terms]
+        if not weak.any():
+            return [[] for _ in range(f.n)]
+        pf, dec, _ = s.energy_design(f)
+        theta = self.coef_[:s.n_terms]
+        groups = ((pf + dec)[:, weak] * theta[weak] > 0) @ s.group_matrix()[weak] > 0
+        phase = (pf[:, weak] * theta[weak] > 0).any(axis=1)
+        return [[g for g, hit in zip(GROUPS, row) if hit] + (["prefill_share"] if p else []) for row, p in zip(groups, phase)]
 
     def coefficients(self) -> pd.DataFrame:
-        """Coefficient table with 95% intervals, whether the data identified each one, and whether the
+        """Coefficient table with 95% intervals, whether the data identified each one (model/identification.py:
+        `identified`, and `identification` saying why not; lo95 and hi95 are NaN then), and whether the
         energy prediction uses it (time coefficients only feed TTFT and ITL)."""
+        from .identification import fit_bounds, judge
+
         self._check_fitted()
         s = self.structure_
         rows = []
         energy_records = [(t.name, t.unit, t.doc, t.provenance) for t in s.energy_terms] + \
                          [(c.name, "exponent", c.doc, c.provenance) for c in s.corrections]
         time_records = [(t.name, t.unit, t.doc, t.provenance) for t in s.time_terms]
-        for records, coef, cov, ident, kind in ((energy_records, self.coef_, self.cov_log_, self.identified_, "energy"),
-                                                (time_records, self.tau_, self.time_cov_log_, self.time_identified_, "time")):
+        energy_bounds, time_bounds = fit_bounds(s)
+        for records, coef, cov, ident, bounds, kind in (
+                (energy_records, self.coef_, self.cov_log_, self.identified_, energy_bounds, "energy"),
+                (time_records, self.tau_, self.time_cov_log_, self.time_identified_, time_bounds, "time")):
             sd = np.sqrt(np.maximum(np.diag(cov), 0))
-            for j, ((name, unit, doc, prov), c, sdev, i) in enumerate(zip(records, coef, sd, ident)):
+            for j, ((name, unit, doc, prov), c, sdev, i, (low, high)) in enumerate(zip(records, coef, sd, ident, bounds)):
                 exponent = kind == "energy" and j >= s.n_terms
                 lo, hi = (c - 1.96 * sdev, c + 1.96 * sdev) if exponent else (c * np.exp(-1.96 * sdev), c * np.exp(1.96 * sdev))
+                verdict = judge(float(c), float(lo), float(hi), bool(i), exponent=exponent, lower=low, upper=high)
+                if not verdict.identified:
+                    lo = hi = np.nan
                 rows.append({"name": name, "kind": kind, "value": c, "lo95": lo, "hi95": hi, "unit": unit,
-                             "fitted": bool(i), "used_by_energy": kind == "energy", "meaning": doc, "prior_provenance": prov})
+                             "fitted": bool(i), "identified": verdict.identified,
+                             "identification": verdict.text(), "used_by_energy": kind == "energy", "meaning": doc,
+                             "prior_provenance": prov})
         return pd.DataFrame(rows)
 
     def fitted_count(self) -> int:
