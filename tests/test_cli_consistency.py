@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import config_rows
 from energylens.model.identification import MAX_INTERVAL_RATIO, NOT_FITTED, NOT_IDENTIFIED, judge
@@ -183,3 +185,102 @@ def test_50_rows_of_mlenergy_v3_leave_tp_unidentified(data_dir):
     assert coefs.loc["theta_tp", "identification"].startswith("NOT IDENTIFIED")
     assert np.isnan(coefs.loc["theta_tp", "lo95"])
     assert coefs.loc["theta_weights", "identified"]
+
+
+# -- 3. importers count what they drop ----------------------------------------------------------
+
+def _splitwise(folder, powers):
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(powers)
+    pd.DataFrame({"model": "llama2-70b", "hardware": "a100-80gb", "prompt_size": 512, "batch_size": 1,
+                  "token_size": [128 + i for i in range(n)], "peak_power": 1.0, "average_power": powers,
+                  "prompt_time": 196.0, "token_time": 55.0, "e2e_time": 7169.0, "tensor_parallel": 2}
+                 ).to_csv(folder / "perf_model.csv", index=False)
+    return folder
+
+
+def _inference_bench(folder, powers, latencies):
+    (folder / "power").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"Hardware": "Nvidia A100 GPU", "Num of Hardware": 1, "Framework": "vLLM",
+                  "Model": "meta-llama/Llama-2-7b-hf", "Input Output Length": 1024,
+                  "Batch Size": [1 + i for i in range(len(powers))], "Latency": latencies, "Throughput": 150.0,
+                  "avg_power": powers}).to_csv(folder / "power" / "All_results.csv", index=False)
+    return folder
+
+
+def _v3(folder, energies):
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    (folder / "index.json").write_text("{}")
+    configs = [{"gpu_model": "H100", "num_gpus": 1, "max_num_seqs": 8 * (k + 1), "avg_output_len": 500.0,
+                "parallelization": {"tensor_parallel": 1, "expert_parallel": 1, "data_parallel": 1},
+                "energy_per_request_joules": e, "energy_per_token_joules": None if e is None else e / 500,
+                "median_itl_ms": 20.0} for k, e in enumerate(energies)]
+    (folder / "models" / "Qwen__Qwen3-14B__gpqa.json").write_text(json.dumps(
+        {"model_id": "Qwen/Qwen3-14B", "task": "gpqa", "architecture": "Dense Transformer",
+         "weight_precision": "bfloat16", "total_params_billions": 14.0, "activated_params_billions": 14.0,
+         "configurations": configs}))
+    return folder
+
+
+def _v2(folder, energies):
+    for k, e in enumerate(energies):
+        d = folder / "llm_text_generation" / "chat" / "H100 80GB HBM3" / "meta-llama" / "Llama-3.1-8B"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"bs{8 * (k + 1)}+tp1+pp1.json").write_text(json.dumps(
+            {"Model": "meta-llama/Llama-3.1-8B", "GPU": "NVIDIA H100 80GB HBM3", "TP": 1, "PP": 1,
+             "Energy/req (J)": e, "Avg TPOT (s)": 0.03, "Token tput (tok/s)": 700.0, "Avg Output Tokens": 150.0,
+             "Avg BS (reqs)": 7.5, "Max BS (reqs)": 8 * (k + 1)}))
+    return folder
+
+
+@pytest.mark.parametrize("kind, build, kept, dropped", [
+    ("splitwise", lambda d: _splitwise(d, [0.7, 0.0, 0.6, None, 0.0]), 2,
+     {"without power (average_power 0 or empty: no energy)": 3}),
+    ("llm-inference-bench", lambda d: _inference_bench(d, [230000.0, None, 250000.0, 240000.0], [13.0, 14.0, None, 15.0]), 2,
+     {"without avg_power or Latency (no energy)": 2}),
+    ("mlenergy-v3", lambda d: _v3(d, [900.0, None, 800.0]), 2, {"without energy (listed without a measurement)": 1}),
+    ("mlenergy-v2", lambda d: _v2(d, [90.0, 80.0, None, None]), 2, {"without energy (listed without a measurement)": 2}),
+])
+def test_importers_count_dropped_rows(tmp_path, run_cli, kind, build, kept, dropped):
+    from energylens.data.importers import detect_kind, drop_summary, import_dataset
+
+    folder = build(tmp_path / kind)
+    assert detect_kind(folder) == kind
+    df = import_dataset(kind, folder)
+    assert len(df) == kept and df.attrs["dropped"] == dropped
+    assert df.attrs["rows_read"] == kept + sum(dropped.values())
+    reason, n = next(iter(dropped.items()))
+    line = f"dropped {n} of {kept + n} rows: {n} {reason}"
+    assert drop_summary(df) == line
+    code, out = run_cli("data", "import", kind, folder, "-o", tmp_path / "out.csv")
+    assert code == 0 and line in " ".join(out.split()), out
+    assert len(pd.read_csv(tmp_path / "out.csv")) == kept
+
+
+def test_importer_that_drops_nothing_says_so(tmp_path, run_cli):
+    folder = _v3(tmp_path / "v3", [900.0, 800.0])
+    code, out = run_cli("data", "import", "mlenergy-v3", folder, "-o", tmp_path / "out.csv")
+    assert code == 0 and "wrote 2 rows" in out and "dropped none of 2 rows" in out, out
+
+
+def test_importer_that_drops_everything_says_why(tmp_path, run_cli):
+    folder = _splitwise(tmp_path / "sw", [0.0, 0.0])
+    code, out = run_cli("data", "import", "splitwise", folder, "-o", tmp_path / "out.csv")
+    assert code == 2 and "no splitwise measurements found (dropped 2 of 2 rows" in out, out
+    assert not (tmp_path / "out.csv").exists()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(powers=st.lists(st.one_of(st.none(), st.just(0.0), st.floats(0.05, 1.0)), min_size=1, max_size=12))
+def test_splitwise_drop_count_matches_rows_without_power(tmp_path_factory, powers):
+    from energylens.data.importers import import_dataset
+    from energylens.errors import DataError
+
+    folder = _splitwise(tmp_path_factory.mktemp("sw"), powers)
+    bad = sum(p is None or p <= 0 for p in powers)
+    if bad == len(powers):
+        with pytest.raises(DataError, match=f"dropped {bad} of {bad} rows"):
+            import_dataset("splitwise", folder)
+        return
+    df = import_dataset("splitwise", folder)
+    assert len(df) == len(powers) - bad and sum(df.attrs["dropped"].values()) == bad

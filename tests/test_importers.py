@@ -17,7 +17,7 @@ def _one(df, **where):
 
 def test_mlenergy_v3_all_rows_and_a_verified_one(data_dir):
     df = import_dataset("mlenergy-v3", data_dir / "mlenergy-v3")
-    assert len(df) == 838
+    assert len(df) == 838 and df.attrs == {"rows_read": 838, "dropped": {}}
     assert set(df["task"]) >= {"image-chat", "video-chat", "lm-arena-chat", "gpqa", "sourcegraph-fim"}
     # Qwen__Qwen3-14B__gpqa.json, first configuration: B200, 1 GPU, max_num_seqs 8.
     r = _one(df[df["source_file"] == "Qwen__Qwen3-14B__gpqa.json"], gpu="B200", num_gpus=1, batch_size=8)
@@ -62,6 +62,8 @@ def test_llm_inference_bench_converts_milliwatts(data_dir):
 def test_splitwise_uses_a100_power_rows(data_dir):
     df = import_dataset("splitwise", data_dir / "splitwise")
     assert len(df) == 260 and set(df["gpu"]) == {"A100-SXM4-80GB"}
+    # every H100 row and 160 A100 rows carry no power: counted, not silently lost
+    assert df.attrs == {"rows_read": 1260, "dropped": {"without power (average_power 0 or empty: no energy)": 1000}}
     r = df.iloc[0]
     # normalized 0.73599375 x 400 W x 2 GPUs x 7.168984 s / batch 1
     assert r["energy_request_j"] == pytest.approx(0.73599375 * 400 * 2 * 7.168983697891235)

@@ -19,12 +19,12 @@ def import_(
     """Convert a public dataset into the profiling schema (raw values kept in source_* columns)."""
     from ._paths import check_output
     check_output(output, inputs=[path])
-    from ..data.importers import import_dataset
+    from ..data.importers import drop_summary, import_dataset
     from ..io import write_table
 
     df = import_dataset(kind, path)
     write_table(df, output)
-    console.print(f"wrote {len(df)} rows from {kind} to {output}")
+    console.print(f"wrote {len(df)} rows from {kind} to {output}; {drop_summary(df)}", markup=False, highlight=False)
 
 
 @app.command("validate")

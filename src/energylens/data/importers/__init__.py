@@ -8,6 +8,9 @@ import pandas as pd
 
 from ...errors import DataError
 from . import llm_inference_bench, mlenergy_v2, mlenergy_v3, splitwise
+from ._common import drop_summary
+
+__all__ = ["IMPORTERS", "detect_kind", "drop_summary", "import_dataset"]
 
 IMPORTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "mlenergy-v3": mlenergy_v3.read,
@@ -18,7 +21,9 @@ IMPORTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 
 
 def import_dataset(kind: str, path) -> pd.DataFrame:
-    """Read a public dataset folder (or file) into validated schema rows."""
+    """Read a public dataset folder (or file) into validated schema rows. The frame's
+    attrs["dropped"] counts the source rows left out by reason, attrs["rows_read"] those read
+    (`drop_summary` words them)."""
     from ..schema import validate
 
     if kind not in IMPORTERS:
@@ -28,8 +33,11 @@ def import_dataset(kind: str, path) -> pd.DataFrame:
         raise DataError("not found", path=path)
     df = IMPORTERS[kind](path)
     if df.empty:
-        raise DataError(f"no {kind} measurements found", path=path)
-    return validate(df, path)
+        why = drop_summary(df)
+        raise DataError(f"no {kind} measurements found" + (f" ({why})" if df.attrs.get("dropped") else ""), path=path)
+    out = validate(df, path)
+    out.attrs = {"rows_read": df.attrs["rows_read"], "dropped": dict(df.attrs["dropped"])}
+    return out
 
 
 def detect_kind(path) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from ...catalog.tasks import task_defaults
 from ...errors import DataError
 
@@ -36,3 +38,33 @@ def assumed_input(task: str, modality: str = "text", model: str | None = None) -
 PRECISION = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "fp8": "fp8",
              "float8": "fp8", "mxfp4": "mxfp4", "int8": "int8", "int4": "int4"}
 ARCH = {"dense transformer": "dense", "moe": "moe", "mamba-transformer hybrid": "hybrid", "mamba": "ssm"}
+
+
+WITHOUT_ENERGY = "without energy (listed without a measurement)"
+
+
+# Every importer says what it left out: the frame it returns carries attrs["rows_read"] (source rows or
+# configurations seen) and attrs["dropped"] ({reason: count}); `drop_summary` words them for the CLI.
+def drop_rows(raw: pd.DataFrame, bad, reason: str, dropped: dict) -> pd.DataFrame:
+    """`raw` without the rows where `bad` is true, counted under `reason` in `dropped`."""
+    bad = pd.Series(bad, index=raw.index).fillna(True).astype(bool)
+    if bad.any():
+        dropped[reason] = dropped.get(reason, 0) + int(bad.sum())
+    return raw[~bad].reset_index(drop=True)
+
+
+def with_drops(df: pd.DataFrame, rows_read: int, dropped: dict) -> pd.DataFrame:
+    df.attrs["rows_read"] = int(rows_read)
+    df.attrs["dropped"] = {k: int(v) for k, v in dropped.items() if v}
+    return df
+
+
+def drop_summary(df: pd.DataFrame) -> str:
+    """'dropped 1000 of 1260 rows: 1000 without power (no energy)', or 'dropped none of 838 rows'."""
+    read, dropped = df.attrs.get("rows_read"), df.attrs.get("dropped") or {}
+    if read is None:
+        return ""
+    if not dropped:
+        return f"dropped none of {read} rows"
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
+    return f"dropped {sum(dropped.values())} of {read} rows: {why}"

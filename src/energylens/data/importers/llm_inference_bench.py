@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import DataError
+from ._common import drop_rows, with_drops
 
 _COLUMNS = ["Hardware", "Num of Hardware", "Framework", "Model", "Input Output Length", "Batch Size",
             "Latency", "Throughput", "avg_power"]
@@ -23,14 +24,18 @@ def read(path: Path) -> pd.DataFrame:
     missing = [c for c in _COLUMNS if c not in raw.columns]
     if missing:
         raise DataError("missing column", path=csv, column=missing[0])
-    raw = raw.dropna(subset=["avg_power", "Latency"])
+    n_read, dropped = len(raw), {}
+    raw = drop_rows(raw, raw[["avg_power", "Latency"]].isna().any(axis=1), "without avg_power or Latency (no energy)",
+                    dropped)
+    if raw.empty:
+        return with_drops(pd.DataFrame(), n_read, dropped)
     power_w = raw["avg_power"].astype(float) / 1000.0  # milliwatts -> watts
     n = raw["Num of Hardware"].astype(int)
     latency = raw["Latency"].astype(float)
     batch = raw["Batch Size"].astype(int)
     length = raw["Input Output Length"].astype(float)  # input = output length in this table
     e_req = power_w * n * latency / batch
-    return pd.DataFrame({
+    return with_drops(pd.DataFrame({
         "model": raw["Model"], "gpu": raw["Hardware"], "num_gpus": n, "tp": n, "pp": 1, "ep": 1, "dp": 1,
         "batch_size": batch, "input_tokens": length, "output_tokens": length,
         "task": "fixed-length", "modality": "text",
@@ -40,4 +45,4 @@ def read(path: Path) -> pd.DataFrame:
         "source": "llm-inference-bench:" + raw["Framework"].astype(str),
         "source_framework": raw["Framework"], "source_avg_power_mw": raw["avg_power"],
         "source_latency_s": raw["Latency"],
-    }).reset_index(drop=True)
+    }).reset_index(drop=True), n_read, dropped)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ...errors import DataError
 from ...io import read_json
-from ._common import assumed_input, require
+from ._common import WITHOUT_ENERGY, assumed_input, require, with_drops
 
 _NAME = re.compile(r"^bs(\d+)\+tp(\d+)\+pp(\d+)\.json$")
 
@@ -17,9 +17,12 @@ def read(path: Path) -> pd.DataFrame:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*.json") if _NAME.match(p.name))
     if not files:
         raise DataError("no bs{B}+tp{T}+pp{P}.json files (ML.ENERGY v2 layout)", path=path)
-    rows = []
+    rows, dropped = [], {}
     for f in files:
         d = read_json(f, DataError)
+        if isinstance(d, dict) and d.get("Energy/req (J)") is None:  # a configuration listed without a measurement
+            dropped[WITHOUT_ENERGY] = dropped.get(WITHOUT_ENERGY, 0) + 1
+            continue
         m = _NAME.match(f.name)
         parts = f.relative_to(path).parts if path.is_dir() else f.parts
         kind = next((p for p in parts if p.endswith("text_generation")), "llm_text_generation")
@@ -54,4 +57,4 @@ def read(path: Path) -> pd.DataFrame:
             "source_input_tokens": input_src, "source_energy_per_request_j": e_req,
             "source_avg_tpot_s": tpot, "source_task": v2_task,
         })
-    return pd.DataFrame(rows)
+    return with_drops(pd.DataFrame(rows), len(files), dropped)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ...errors import DataError
 from ...io import read_json
-from ._common import ARCH, PRECISION, assumed_input, require
+from ._common import ARCH, PRECISION, WITHOUT_ENERGY, assumed_input, require, with_drops
 
 TASK_MODALITY = {"image-chat": "image", "video-chat": "video"}
 
@@ -21,7 +21,7 @@ def _files(path: Path) -> list[Path]:
 
 
 def read(path: Path) -> pd.DataFrame:
-    rows = []
+    rows, n_read, dropped = [], 0, {}
     files = _files(path)
     if not files:
         raise DataError("no models/<org>__<model>__<task>.json files (ML.ENERGY v3 layout)", path=path)
@@ -37,6 +37,11 @@ def read(path: Path) -> pd.DataFrame:
             raise DataError("'configurations' must be a list", path=f)
         for k, c in enumerate(configs):
             where = f"{f.name} configuration {k}"
+            n_read += 1
+            if isinstance(c, dict) and c.get("energy_per_request_joules") is None \
+                    and c.get("energy_per_token_joules") is None:  # a configuration listed without a measurement
+                dropped[WITHOUT_ENERGY] = dropped.get(WITHOUT_ENERGY, 0) + 1
+                continue
             try:
                 par = c["parallelization"]
                 n = int(c["num_gpus"])
@@ -69,4 +74,4 @@ def read(path: Path) -> pd.DataFrame:
                 "source_energy_per_token_joules": e_tok,
                 "source_parallel_notes": par.get("notes", ""),
             })
-    return pd.DataFrame(rows)
+    return with_drops(pd.DataFrame(rows), n_read, dropped)

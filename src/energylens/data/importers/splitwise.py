@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...catalog.hardware import hardware_catalog
 from ...errors import DataError
+from ._common import drop_rows, with_drops
 
 _MODELS = {"llama2-70b": "meta-llama/Llama-2-70b-hf", "bloom-176b": "bigscience/bloom"}
 
@@ -24,7 +25,11 @@ def read(path: Path) -> pd.DataFrame:
               "prompt_time", "token_time", "e2e_time", "tensor_parallel"):
         if c not in raw.columns:
             raise DataError("missing column", path=csv, column=c)
-    raw = raw[raw["average_power"] > 0].reset_index(drop=True)
+    n_read, dropped = len(raw), {}
+    raw = drop_rows(raw, ~(pd.to_numeric(raw["average_power"], errors="coerce") > 0),
+                    "without power (average_power 0 or empty: no energy)", dropped)
+    if raw.empty:
+        return with_drops(pd.DataFrame(), n_read, dropped)
     hw = hardware_catalog()
     tdp = raw["hardware"].map(lambda h: hw.get(h.replace("-pcap", "")).tdp_w)
     tp = raw["tensor_parallel"].astype(int)
@@ -33,7 +38,7 @@ def read(path: Path) -> pd.DataFrame:
     batch = raw["batch_size"].astype(int)
     tokens = raw["token_size"].astype(float)
     e_req = power_w * e2e_s / batch
-    return pd.DataFrame({
+    return with_drops(pd.DataFrame({
         "model": raw["model"].map(lambda m: _MODELS.get(m, m)), "gpu": raw["hardware"],
         "num_gpus": tp, "tp": tp, "pp": 1, "ep": 1, "dp": 1, "batch_size": batch,
         "input_tokens": raw["prompt_size"].astype(float), "output_tokens": tokens,
@@ -44,4 +49,4 @@ def read(path: Path) -> pd.DataFrame:
         "source": "splitwise", "source_average_power_norm": raw["average_power"],
         "source_prompt_time_ms": raw["prompt_time"], "source_token_time_ms": raw["token_time"],
         "source_e2e_time_ms": raw["e2e_time"],
-    })
+    }), n_read, dropped)
