@@ -53,13 +53,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register():
-    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd
+    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd, serve_cmd
 
     app.command("catalog")(catalog_cmd.catalog)
     app.add_typer(data_cmd.app, name="data")
     for name in ("fit", "predict", "explain", "show"):
         app.command(name)(getattr(model_cmd, name))
     app.command("recommend")(recommend_cmd.recommend)
+    app.command("serve")(serve_cmd.serve)
     app.command("discover")(discover_cmd.discover)
     app.command("evaluate")(evaluate_cmd.evaluate)
     app.command("profile")(profile_cmd.profile)

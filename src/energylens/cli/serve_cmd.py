@@ -1,0 +1,51 @@
+"""`energylens serve`: the web explorer on localhost (needs `pip install "energylens[web]"`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only; 0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    model_file: Optional[Path] = typer.Option(None, "--model-file", help="Model file that prices recommendations (default: the shipped coefficients)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Evaluation report to show at /report: the folder `energylens evaluate --out` wrote, or its report.html."),
+    max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", min=0.001, max=1024, help="Largest request body accepted (uploads of config.json or profiling CSV)."),
+):
+    """Start the web explorer: pick a model, GPUs and workload, see ranked deployments, the Pareto front and
+    each term's share; switch between energy, cost and carbon; fit or recalibrate on an uploaded CSV."""
+    from ..errors import EnergyLensError
+
+    try:
+        import uvicorn
+
+        from ..web.app import create_app
+    except ImportError as exc:
+        raise EnergyLensError(f"energylens serve needs the web extra ({exc.name} is missing): "
+                              "pip install \"energylens[web]\"") from None
+    app = create_app(model_file=model_file, report=report, max_upload_bytes=int(max_upload_mb * 1e6))
+    _check_port(host, port)
+    typer.echo(f"EnergyLens explorer on http://{host if ':' not in host else f'[{host}]'}:{port}/ (Ctrl-C stops it)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line when the address cannot be bound (port taken, not an address of this machine):
+    uvicorn would log a multi-line error and exit 1."""
+    import socket
+
+    from ..errors import EnergyLensError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise EnergyLensError(f"--host {host[:80]!r}: not an address ({exc})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise EnergyLensError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
