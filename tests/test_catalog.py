@@ -370,9 +370,11 @@ def test_implausible_parameter_count_from_a_config(tmp_path):
     one_line_error(e, "config.json", "billion parameters")
 
 
-def test_hf_config_without_a_routing_fanout_is_dense(tmp_path):
-    spec = model_from_hf_config(_write_cfg(tmp_path, {**LLAMA_CFG, "num_local_experts": 8}))
-    assert spec.arch == "dense" and spec.experts == spec.active_experts == 0
+def test_hf_config_without_a_routing_fanout_is_refused(tmp_path):
+    # A missing fan-out does not prove a dense model: counting one would drop the experts silently.
+    with pytest.raises(CatalogError) as e:
+        model_from_hf_config(_write_cfg(tmp_path, {**LLAMA_CFG, "num_local_experts": 8}))
+    one_line_error(e, "config.json", "'num_experts_per_tok'", "8 experts")
     spec = model_from_hf_config(_write_cfg(tmp_path, {**LLAMA_CFG, "tie_word_embeddings": 1,
                                                       "_name_or_path": ["not", "a", "name"]}))
     assert spec.params_total_b == pytest.approx(7.5, rel=0.01) and spec.name != "['not', 'a', 'name']"

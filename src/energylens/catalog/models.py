@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import CatalogError
-from ..io import read_json, read_toml
+from ..io import read_toml
 from ._names import closest, normalize
 from ._validate import _MISSING, Fields, check_name, load, oneline, short
 
@@ -27,6 +27,9 @@ MODEL_COLUMNS = {
     "head_dim": "head_dim",
     "experts": "experts",
     "active_experts": "active_experts",
+    "kv_cache_dim": "kv_cache_dim",
+    "sliding_window": "sliding_window",
+    "sliding_layers": "sliding_layers",
 }
 
 
@@ -47,10 +50,16 @@ class ModelSpec:
     vision_params_b: float = 0.0
     ssm_state_mb: float = 0.0
     image_tokens: int | None = None
+    # KV-cache values per token and attention layer, K and V together; 0: 2 x kv_heads x head_dim.
+    # MLA (DeepSeek-V2/V3, Kimi-K2) caches one latent of kv_lora_rank + qk_rope_head_dim, read by K and V.
+    kv_cache_dim: int = 0
+    sliding_window: int = 0  # tokens the windowed layers keep (Gemma 2/3, gpt-oss, Llama 4 chunks); 0: none
+    sliding_layers: int = 0  # attention layers with that window; the others cache the whole context
     precision: str = "bf16"
     modality: str = "text"
     source: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # what a config reader could not count with confidence
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +87,9 @@ MODEL_BOUNDS: dict[str, tuple[float, float, str, bool]] = {
     "vision_params_b": (0.0, 1e6, "billion", False),  # and < params_total_b, which counts it
     "ssm_state_mb": (0.0, 1e6, "MB", False),  # recurrent state per sequence (today about 70 MB)
     "image_tokens": (1, 1_000_000, "", True),  # prompt tokens one image becomes (today up to about 2,900)
+    "kv_cache_dim": (0, 1_000_000, "", True),  # 0: derived; MLA today 576, GQA up to about 2 x 16 x 256
+    "sliding_window": (0, 10_000_000, "tokens", True),  # 0: none; today 128 (gpt-oss) to 8,192 (Llama 4 chunks)
+    "sliding_layers": (0, 10_000, "", True),  # and <= the attention layers
 }
 _KNOWN_FIELDS = (*MODEL_BOUNDS, "arch", "precision", "modality", "source", "aliases", "note")
 
@@ -132,6 +144,14 @@ def _spec_from_entry(name: str, e: dict, origin: str, base: ModelSpec | None = N
     vision = num("vision_params_b", default=0.0)
     if vision and vision >= total:
         f.fail("vision_params_b", f"must be below params_total_b ({total:g}), which counts it, got {vision:g}")
+    kv_dim = num("kv_cache_dim", default=0)
+    window, windowed = num("sliding_window", default=0), num("sliding_layers", default=0)
+    if bool(window) != bool(windowed):
+        f.fail("sliding_layers" if window else "sliding_window",
+               "must be given with sliding_window / sliding_layers (both, or neither)")
+    kv_layers = layers if attn is None else attn
+    if kv_layers and windowed > kv_layers:
+        f.fail("sliding_layers", f"must not exceed the attention layers ({kv_layers}), got {windowed}")
     aliases = f.names("aliases", normalize)
     if aliases is None:
         aliases = base.aliases if base is not None else ()
@@ -140,6 +160,7 @@ def _spec_from_entry(name: str, e: dict, origin: str, base: ModelSpec | None = N
         layers=layers, hidden_size=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
         experts=experts, active_experts=k, attention_layers=attn, vision_params_b=vision,
         ssm_state_mb=num("ssm_state_mb", default=0.0), image_tokens=num("image_tokens", default=None),
+        kv_cache_dim=kv_dim, sliding_window=window, sliding_layers=windowed,
         precision=f.choice("precision", precisions, "bf16"), modality=f.choice("modality", modalities, "text"),
         source=f.text("source"), aliases=aliases,
     )
@@ -220,130 +241,9 @@ def model_catalog(extra: str | os.PathLike | None = None) -> ModelCatalog:
     return cat.extend(extra) if extra else cat
 
 
-def _round_b(x: float) -> float:
-    """Billions to 4 decimals, or 4 significant figures for models under ten million parameters."""
-    return round(x, 4) if x >= 0.01 else float(f"{x:.4g}")
-
-
-def _config_part(cfg: dict, key: str, where: str, prefix: str = "") -> dict | None:
-    """cfg[key] when it is a non-empty JSON object, None when absent, null or empty; else a CatalogError."""
-    part = cfg.get(key)
-    if part is None or part == {}:
-        return None
-    if not isinstance(part, dict):
-        raise CatalogError(f"{where}: key '{prefix}{key}' must be a JSON object (a nested config), got {short(part)}")
-    return part
-
-
 def model_from_hf_config(path: str | os.PathLike, name: str | None = None) -> ModelSpec:
-    """Build a ModelSpec from a Hugging Face config.json, counting parameters from the shapes.
+    """A ModelSpec counted from a Hugging Face config.json the way its architecture defines it
+    (energylens.catalog.hf_config); anything it cannot count with confidence is in `warnings`."""
+    from .hf_config import read_hf_config
 
-    Every size read must be an integer inside the same generous bounds as the model catalog (MODEL_BOUNDS
-    and the comments below); anything else is one CatalogError naming the file and the key."""
-    path = Path(path)
-    where = oneline(path)
-    cfg = load(read_json, path, "model config", "JSON")
-    if not isinstance(cfg, dict):
-        raise CatalogError(f"{where}: expected a JSON object (a Hugging Face config.json), got {short(cfg)}")
-    text, prefix = cfg, ""
-    if (part := _config_part(cfg, "text_config", where)) is not None:
-        text, prefix = part, "text_config."
-    elif (thinker := _config_part(cfg, "thinker_config", where)) is not None:
-        if (part := _config_part(thinker, "text_config", where, "thinker_config.")) is not None:
-            text, prefix = part, "thinker_config.text_config."
-    t = Fields(text, where, word="key", prefix=prefix)
-
-    def count(keys, lo, hi, default=_MISSING):
-        return t.number(keys, lo, hi, integer=True, default=default)
-
-    vision_b = 0.0
-    if text is not cfg and (v := _config_part(cfg, "vision_config", where)) is not None:
-        vf = Fields(v, where, word="key", prefix="vision_config.")
-        vh = vf.number(("hidden_size", "embed_dim"), 0, 1_000_000, integer=True, default=0)
-        vl = vf.number(("num_hidden_layers", "depth"), 0, 10_000, integer=True, default=0)
-        vi = vf.number("intermediate_size", 0, 10_000_000, integer=True, default=4 * vh)
-        vision_b = vl * (4 * vh * vh + 2 * vh * vi) / 1e9 if vh and vl else 0.0
-    layers_keys, hidden_keys = ("num_hidden_layers", "n_layer", "num_layers"), ("hidden_size", "n_embd", "d_model")
-    if not t.has(*layers_keys) or not t.has(*hidden_keys):
-        raise CatalogError(f"{where}: config lacks num_hidden_layers or hidden_size")
-    lo_hi = {k: MODEL_BOUNDS[k][:2] for k in ("layers", "hidden_size", "heads", "kv_heads", "head_dim", "experts")}
-    layers = count(layers_keys, *lo_hi["layers"])
-    hidden = count(hidden_keys, *lo_hi["hidden_size"])
-    heads = count(("num_attention_heads", "n_head"), *lo_hi["heads"], default=max(hidden // 128, 1))
-    kv_key = t.first("num_key_value_heads", "num_kv_heads")[0]
-    kv_heads = count(("num_key_value_heads", "num_kv_heads"), *lo_hi["kv_heads"], default=heads)
-    if kv_heads > heads:
-        t.fail(kv_key, f"must not exceed the attention heads ({heads}), got {kv_heads}")
-    if not t.has("head_dim") and hidden < heads:
-        t.fail("head_dim", f"is missing and hidden_size ({hidden}) is smaller than the attention heads ({heads})")
-    head_dim = count("head_dim", *lo_hi["head_dim"], default=hidden // heads)
-    vocab = count("vocab_size", 1, 10_000_000, default=32000)  # largest today about 260,000
-    inter = count(("intermediate_size", "n_inner", "ffn_dim"), 1, 10_000_000, default=4 * hidden)
-    experts = count(("num_local_experts", "num_experts", "n_routed_experts"), *lo_hi["experts"], default=0)
-    active_key = t.first("num_experts_per_tok", "num_experts_per_token", "moe_topk")[0]
-    active = count(("num_experts_per_tok", "num_experts_per_token", "moe_topk"), 0, 100_000, default=0)
-    if experts and active > experts:
-        t.fail(active_key, f"must not exceed the number of experts ({experts}), got {active}")
-    if not (experts and active):  # routing fan-out or expert count missing: priced as a dense model
-        experts = active = 0
-    moe_inter = count("moe_intermediate_size", 1, 10_000_000, default=inter)
-    shared = count(("n_shared_experts", "num_shared_experts"), 0, 100_000, default=0)
-    tie_key, tied = prefix + "tie_word_embeddings", text.get("tie_word_embeddings")
-    if tied is None:
-        tie_key, tied = "tie_word_embeddings", cfg.get("tie_word_embeddings")
-    tied = False if tied is None else tied
-    if tied in (0, 1) and not isinstance(tied, float):  # true/false, or 0/1 as some exporters write
-        tied = bool(tied)
-    else:
-        raise CatalogError(f"{where}: key '{tie_key}' must be true or false, got {short(tied)}")
-    _, pattern = t.first("hybrid_override_pattern")
-    attn_layers = None
-    arch = "dense"
-    ssm_mb = 0.0
-    if pattern is not _MISSING and pattern != "":
-        if not isinstance(pattern, str) or len(pattern) > 10_000:
-            t.fail("hybrid_override_pattern", f"must be a string of at most 10000 layer codes, got {short(pattern)}")
-        attn_layers = pattern.count("*")
-        if attn_layers > layers:
-            t.fail("hybrid_override_pattern", f"has {attn_layers} attention layers ('*'), more than "
-                                              f"num_hidden_layers ({layers})")
-        arch = "hybrid"
-        m_heads = count("mamba_num_heads", 0, 100_000, default=0)
-        m_dim = count("mamba_head_dim", 0, 100_000, default=0)
-        d_state = count(("ssm_state_size", "mamba_d_state", "d_state"), 0, 100_000, default=128) or 128
-        ssm_mb = pattern.count("M") * m_heads * m_dim * d_state * 2 / 1e6
-        if ssm_mb > MODEL_BOUNDS["ssm_state_mb"][1]:
-            t.fail("ssm_state_size", f"with mamba_num_heads and mamba_head_dim gives a {ssm_mb:g} MB state per "
-                                     f"sequence, above {MODEL_BOUNDS['ssm_state_mb'][1]:g} MB")
-    elif str(text.get("model_type", "")).lower() in ("mamba", "mamba2", "rwkv"):
-        attn_layers, arch = 0, "ssm"
-    n_attn = layers if attn_layers is None else attn_layers
-    attn = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2
-    if experts and active:
-        arch = "moe"
-        mlp_total = experts * 3 * hidden * moe_inter + shared * 3 * hidden * moe_inter
-        mlp_active = (active + shared) * 3 * hidden * moe_inter
-    else:
-        mlp_total = mlp_active = 3 * hidden * inter
-    embed = vocab * hidden * (1 if tied else 2)
-    total = n_attn * attn + layers * mlp_total + embed
-    active_p = n_attn * attn + layers * mlp_active + embed
-    if arch == "hybrid":  # Mamba layers replace attention: count them as attention-sized mixers
-        total += (layers - n_attn) * attn
-        active_p += (layers - n_attn) * attn
-    total_b = total / 1e9 + vision_b  # Python integers: no overflow before this division
-    lo, hi = MODEL_BOUNDS["params_total_b"][:2]
-    if not lo <= total_b <= hi:
-        raise CatalogError(f"{where}: its layer, width, vocabulary and expert sizes give {total_b:.3g} billion "
-                           f"parameters, outside {lo:g} to {hi:g} billion")
-    given = cfg.get("_name_or_path")
-    return ModelSpec(
-        name=name or (given if isinstance(given, str) and given.strip() else "") or path.parent.name or path.stem,
-        arch=arch,
-        params_total_b=_round_b(total_b),
-        params_active_b=_round_b(active_p / 1e9 + vision_b),
-        layers=layers, hidden_size=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
-        experts=experts, active_experts=active, attention_layers=attn_layers,
-        vision_params_b=_round_b(vision_b), ssm_state_mb=round(ssm_mb, 3), modality="image" if vision_b else "text",
-        source=f"config {path}",
-    )
+    return read_hf_config(path, name)

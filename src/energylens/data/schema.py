@@ -100,6 +100,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("experts", "float", "", "routed experts (0 dense)", minimum=0, maximum=MAX_EXPERTS),
     Column("active_experts", "float", "", "experts active per token (0 dense)", minimum=0, maximum=MAX_EXPERTS),
     Column("attention_layers", "float", "", "layers with a KV cache (hybrids)", minimum=0, maximum=MAX_LAYERS),
+    Column("kv_cache_dim", "float", "", "KV-cache values per token and attention layer, K and V together (0 or "
+           "absent: 2 x kv_heads x head_dim; MLA: kv_lora_rank + qk_rope_head_dim)", minimum=0, maximum=MAX_WIDTH),
+    Column("sliding_window", "float", "tokens", "tokens a sliding-window (or chunked) attention layer caches (0: none)",
+           minimum=0, maximum=MAX_TOKENS),
+    Column("sliding_layers", "float", "", "attention layers with that window; the others cache the whole context",
+           minimum=0, maximum=MAX_LAYERS),
     Column("vision_params_b", "float", "1e9 params", "vision/audio encoder size", minimum=0, maximum=MAX_PARAMS_B),
     Column("ssm_state_mb", "float", "MB", "recurrent (SSM) state per sequence, all layers (hybrids)", minimum=0,
            maximum=MAX_STATE_MB),

@@ -145,7 +145,20 @@ def compute_features(df: pd.DataFrame) -> Features:
 
     # Weights and KV cache.
     W = total_b * 1e9 * bpp
-    kv_per_token = 2 * attn_layers * kv_heads * head_dim * KV_BYTES
+    # KV bytes per token and attention layer: K and V of each KV head, or the one latent MLA caches.
+    kv_dim = _col(df, "kv_cache_dim", 0)
+    kv_layer_bytes = np.where(kv_dim > 0, kv_dim, 2 * kv_heads * head_dim) * KV_BYTES
+    # Sliding-window (and chunked) layers cache at most `window` tokens; the other attention layers all.
+    window = _col(df, "sliding_window", 0)
+    windowed = np.where(window > 0, np.clip(_col(df, "sliding_layers", 0), 0, attn_layers), 0.0)
+
+    def cached(c):  # tokens in the KV cache at context c, summed over attention layers
+        return (attn_layers - windowed) * c + windowed * np.minimum(c, window)
+
+    def attended(c):  # query-key pairs of a causal prompt of c tokens, summed over attention layers
+        m = np.minimum(c, window)  # a windowed layer: sum of min(i, window) over the prompt
+        return (attn_layers - windowed) * c ** 2 / 2 + windowed * (m * c - m ** 2 / 2)
+
     ctx = L_in + L_out / 2  # mean context over a request's decode
     shared_b, routed_b, frac = expert_split(total_b, active_b, experts, k_active)
     # An "engine" is the set of GPUs that step together. Usually a data-parallel replica; with expert
@@ -163,8 +176,8 @@ def compute_features(df: pd.DataFrame) -> Features:
     ssm_mb = np.where((ssm_mb <= 0) & recurrent, guess_mb, ssm_mb)
     state_per_seq = ssm_mb * 1e6
     free = G * (mem * MEMORY_USABLE - ACTIVATION_RESERVE_GB * 1e9) - stored
-    per_seq = kv_per_token * ctx + state_per_seq
-    kv_fits = free > kv_per_token * (L_in + L_out) + state_per_seq
+    per_seq = kv_layer_bytes * cached(ctx) + state_per_seq
+    kv_fits = free > kv_layer_bytes * cached(L_in + L_out) + state_per_seq
     cap = np.where(per_seq > 0, np.maximum(free, 0) / np.maximum(per_seq, 1e-9), np.inf)
     batch_req = np.maximum(_col(df, "batch_size", 1) / engines, 1)
     # Soft minimum of the requested concurrency and what the KV cache can hold.
@@ -175,11 +188,11 @@ def compute_features(df: pd.DataFrame) -> Features:
     touched = np.where(routed_b > 0, 1 - (1 - frac) ** batch, 0.0)
     weight_bytes_step = (shared_copies * shared_b + routed_b * touched) * 1e9 * bpp
     # KV cache read per step, plus recurrent (SSM) state read and written per step for hybrids.
-    kv_bytes_step = batch * (ctx * kv_per_token + 2 * state_per_seq)
+    kv_bytes_step = batch * (kv_layer_bytes * cached(ctx) + 2 * state_per_seq)
     attn_width = heads * head_dim
-    flops_dec_step = batch * (2 * active_b * 1e9 + 4 * attn_layers * attn_width * ctx)
+    flops_dec_step = batch * (2 * active_b * 1e9 + 4 * attn_width * cached(ctx))
     flops_pf_linear = 2 * (active_b - vision_b).clip(min=0.01) * 1e9 * L_in
-    flops_pf_attn = 2 * attn_layers * attn_width * L_in ** 2  # causal: half of 4*L^2*d
+    flops_pf_attn = 4 * attn_width * attended(L_in)  # 4*d FLOPs per query-key pair (scores and values)
     flops_pf_vision = 2 * vision_b * 1e9 * visual_tokens
 
     msg_bytes = hidden * 2.0

@@ -36,9 +36,12 @@ def default_gpu_counts(max_gpus: int) -> list[int]:
 
 
 def tp_valid(model: ModelSpec, tp: int) -> bool:
-    """Heads split evenly; KV heads split evenly or are replicated (tp a multiple of kv_heads)."""
+    """Heads split evenly; KV heads split evenly or are replicated (tp a multiple of kv_heads). An MLA
+    latent (kv_cache_dim given) is one cache that every TP rank holds whole, so only the heads must split."""
     if model.heads and model.heads % tp:
         return False
+    if model.kv_cache_dim:
+        return True
     if model.kv_heads and model.kv_heads % tp and tp % model.kv_heads:
         return False
     return True
@@ -84,7 +87,8 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
     df["modality"] = "image" if visual_tokens > 0 else "text"
     df["precision"] = model.precision
     for col in ("arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
-                "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb"):
+                "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb", "kv_cache_dim",
+                "sliding_window", "sliding_layers"):
         df[col] = getattr(model, col)
     df["attention_layers"] = np.nan if model.attention_layers is None else model.attention_layers
     by_name = {g.name: g for g in gpus}
