@@ -284,3 +284,31 @@ def test_splitwise_drop_count_matches_rows_without_power(tmp_path_factory, power
         return
     df = import_dataset("splitwise", folder)
     assert len(df) == len(powers) - bad and sum(df.attrs["dropped"].values()) == bad
+
+
+# -- 4. summary of a folder of schema files ---------------------------------------------------------
+
+def test_summary_reads_a_folder_of_schema_files(tmp_path, run_cli, good_rows):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    good_rows.to_csv(folder / "a.csv", index=False)
+    other = good_rows.assign(gpu="A100 80GB")
+    other.to_parquet(folder / "b.parquet", index=False)
+    (folder / "README.md").write_text("# notes, not data\n")
+    code, out = run_cli("data", "summary", folder)
+    assert code == 0, out
+    assert f"{folder}: 10 rows, 1 models, 2 GPUs (2 schema files: a.csv, b.parquet)" in " ".join(out.split())
+
+
+def test_summary_of_a_folder_without_data_is_one_line(tmp_path, run_cli):
+    (tmp_path / "README.md").write_text("nothing here\n")
+    code, out = run_cli("data", "summary", tmp_path)
+    assert code == 2 and len(out.strip().splitlines()) == 1 and "--kind" in out, out
+
+
+def test_summary_of_gpu_prefill_decode(data_dir, run_cli):
+    folder = data_dir / "gpu-prefill-decode"
+    if not folder.exists():
+        pytest.skip(f"{folder} not found")
+    code, out = run_cli("data", "summary", folder)
+    assert code == 0 and "66 rows, 3 models, 1 GPUs" in out and "prefill_energy_j" in out, out

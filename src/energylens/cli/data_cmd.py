@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ._console import console, table
+from ._console import console, plain, table
 
 app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True)
 
@@ -41,20 +41,17 @@ def validate_(
 
 @app.command("summary")
 def summary(
-    path: Path = typer.Argument(..., help="A schema file, or a dataset folder (its kind is detected)."),
-    kind: str = typer.Option(None, "--kind", help="Dataset kind when PATH is a folder (detected when omitted)."),
+    path: Path = typer.Argument(..., help="A schema file; a public dataset folder (its kind is detected); or a folder "
+                                          "of CSV/Parquet files in the schema (e.g. gpu-prefill-decode/)."),
+    kind: str = typer.Option(None, "--kind", help="Dataset kind when PATH is a public dataset folder (detected when omitted)."),
 ):
     """Counts per model, GPU, parallelism and batch size, and ranges of the measurements."""
-    from ..data.importers import detect_kind, import_dataset
-    from ..data.schema import load_profiles
-    from ..data.summary import summarize
+    from ..data.summary import load_for_summary, summarize
 
-    if path.is_dir():
-        df = import_dataset(kind or detect_kind(path), path)
-    else:
-        df = load_profiles(path)
+    df, origin = load_for_summary(path, kind)
     parts = summarize(df)
-    console.print(f"[bold]{path}[/bold]: {len(df)} rows, {df['model'].nunique()} models, {df['gpu'].nunique()} GPUs")
+    console.print(plain(f"{path}: {len(df)} rows, {df['model'].nunique()} models, {df['gpu'].nunique()} GPUs ({origin})"),
+                  highlight=False)
     console.print(table(parts["models"], title="Per model"))
     console.print(table(parts["gpus"], title="Per GPU"))
     console.print(table(parts["parallelism"], title="Per parallelism"))

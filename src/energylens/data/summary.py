@@ -1,9 +1,44 @@
-"""Counts and ranges of a profiling table, as plain DataFrames the CLI renders."""
+"""Counts and ranges of a profiling table, as plain DataFrames the CLI renders; and the tables a
+summary reads (a schema file, a folder of schema files, or a public dataset folder)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 
 from .schema import ENERGY_COLUMNS
+
+SCHEMA_SUFFIXES = (".csv", ".parquet")
+
+
+def schema_files(folder) -> list[Path]:
+    """The CSV and Parquet files directly in `folder`, in name order."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in SCHEMA_SUFFIXES)
+
+
+def load_for_summary(path, kind: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The rows to summarize and where they came from: a schema file; a public dataset folder (its kind
+    given or detected from its layout); or a folder of files already in the schema (e.g.
+    gpu-prefill-decode/), read together."""
+    from ..errors import DataError
+    from .importers import IMPORTERS, detect_kind, drop_summary, import_dataset
+    from .schema import load_many, load_profiles
+
+    path = Path(path)
+    if not path.is_dir():
+        return load_profiles(path), "schema file"
+    if kind is None:
+        try:
+            kind = detect_kind(path)
+        except DataError:
+            files = schema_files(path)
+            if not files:
+                raise DataError(f"neither a known dataset layout nor CSV/Parquet files in the profiling schema; "
+                                f"pass --kind ({', '.join(IMPORTERS)})", path=path) from None
+            return load_many(files), f"{len(files)} schema file{'s' if len(files) > 1 else ''}: " + \
+                ", ".join(f.name for f in files)
+    df = import_dataset(kind, path)
+    return df, f"imported as {kind}; {drop_summary(df)}"
 
 
 def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
