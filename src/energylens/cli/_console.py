@@ -105,14 +105,18 @@ def _new_table(title, compact: bool) -> Table:
     return Table(title=plain(title) if title else None, show_lines=False, header_style="bold")
 
 
-def _build(df: pd.DataFrame, columns, title, compact: bool, no_wrap: bool) -> Table:
+def _build(df: pd.DataFrame, columns, title, compact: bool, no_wrap: bool, whole=()) -> Table:
     t = _new_table(title, compact)
+    cells = {c: [fmt(v) for v in df[c]] for c in columns}
     for c in columns:
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-        # fold, never ellipsis: a cell too wide for its column continues on the next line, whole
-        t.add_column(plain(c), justify="right" if numeric else "left", overflow="fold", no_wrap=no_wrap)
-    for row in df[list(columns)].itertuples(index=False):
-        t.add_row(*(plain(fmt(v), 400) for v in row))
+        # fold, never ellipsis: a cell too wide for its column continues on the next line, whole;
+        # the `whole` columns (identifiers) keep their widest cell's width
+        widest = max((len(v) for v in cells[c]), default=0) if c in whole else None
+        t.add_column(plain(c), justify="right" if numeric else "left", overflow="fold", no_wrap=no_wrap or c in whole,
+                     min_width=widest)
+    for row in zip(*cells.values()):
+        t.add_row(*(plain(v, 400) for v in row))
     return t
 
 
@@ -133,10 +137,11 @@ def table_width(t: Table, width: int | None = None) -> int:
 
 
 def fitted_table(df: pd.DataFrame, drop_order=(), title: str | None = None, width: int | None = None,
-                 compact: bool = True) -> tuple[Table, list[str]]:
+                 compact: bool = True, whole=()) -> tuple[Table, list[str]]:
     """A table of `df` that fits `width` (the console's by default) with no cell cut or wrapped: the
     columns named in `drop_order` are left out, first ones first, until it fits. Returns the table and the
-    columns left out. When even the essential columns do not fit, long cells fold onto more lines."""
+    columns left out. When even the essential columns do not fit, long cells fold onto more lines, except
+    in the `whole` columns (identifiers such as model IDs)."""
     width = width or console.width
     columns, dropped = list(df.columns), []
     for victim in [None, *[c for c in drop_order if c in df.columns]]:
@@ -146,4 +151,4 @@ def fitted_table(df: pd.DataFrame, drop_order=(), title: str | None = None, widt
         t = _build(df, columns, title, compact, no_wrap=True)
         if table_width(t) <= width:
             return t, dropped
-    return _build(df, columns, title, compact, no_wrap=False), dropped
+    return _build(df, columns, title, compact, no_wrap=False, whole=whole), dropped

@@ -187,7 +187,7 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
 
     saving = [f"{abs(row['savings']):.1f}% {'less' if row['savings'] >= 0 else 'more'} energy than the {name} "
               f"({deployment(row['row'])})" for name, row in _references(res, best)]
-    lines.append(f"Recommended: {deployment(best)}: {fmt(best['energy_request_j'])} J/request, "
+    lines.append(f"best: {deployment(best)}: {fmt(best['energy_request_j'])} J/request, "
                  f"{fmt(best['energy_token_j'])} J/token"
                  + "".join(f", {fmt(best[c])} {inline(m[0])}" for c, m in METRICS.items()
                            if c != "energy_request_j" and c in res.columns)

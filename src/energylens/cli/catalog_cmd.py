@@ -6,8 +6,9 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich.table import Table
 
-from ._console import console, table
+from ._console import console, fitted_table, plain, table
 
 
 def catalog(
@@ -39,19 +40,66 @@ def catalog(
     out = {}
     if kind in ("gpus", "all"):
         hw = hardware_catalog(hardware_catalog_file)
-        out["gpus"] = pd.DataFrame([{k: v for k, v in s.as_dict().items() if k not in ("aliases", "source")}
-                                    for s in hw.specs.values()])
+        out["gpus"] = pd.DataFrame([{k: v for k, v in s.as_dict().items() if k != "aliases"} for s in hw.specs.values()])
     if kind in ("models", "all"):
         mc = model_catalog(model_catalog_file)
-        cols = ["name", "arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
-                "experts", "active_experts", "precision"]
-        out["models"] = pd.DataFrame([{k: s.as_dict()[k] for k in cols} for s in mc.specs.values()])
+        out["models"] = pd.DataFrame([{k: s.as_dict()[k] for k in MODEL_FIELDS} for s in mc.specs.values()])
     if json_out:
         import json
 
         typer.echo(json.dumps({k: v.to_dict(orient="records") for k, v in out.items()}, indent=2))
         return
     if "gpus" in out:
-        console.print(table(out["gpus"], title="Accelerators (dense BF16 peak, memory bandwidth, TDP, idle, link)"))
+        _print_gpus(out["gpus"])
     if "models" in out:
-        console.print(table(out["models"], title="Models"))
+        _print_models(out["models"])
+
+
+MODEL_FIELDS = ["name", "arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
+                "experts", "active_experts", "precision", "modality", "source"]
+# Table headers of the catalogs' figures (units in them); two lines where the words are longer than the numbers.
+GPU_HEADERS = {"name": "GPU", "vendor": "vendor", "peak_tflops": "BF16\nTFLOPS", "mem_bw_tbs": "HBM\nTB/s",
+               "mem_gb": "mem\nGB", "tdp_w": "TDP\nW", "idle_w": "idle\nW", "link_gbs": "link\nGB/s"}
+MODEL_HEADERS = {"name": "model", "arch": "arch", "params_total_b": "params\nB", "params_active_b": "active\nB",
+                 "layers": "layers", "hidden_size": "hidden", "heads": "heads", "kv_heads": "KV\nheads",
+                 "experts": "experts", "precision": "prec.", "modality": "input", "source": "source"}
+MODEL_DROP_ORDER = ["hidden", "heads", "KV\nheads", "input", "layers", "prec.", "active\nB", "experts"]  # first dropped first
+HF_CONFIG = "https://huggingface.co/{name}/blob/main/config.json"
+HF_SHORT = "HF config"
+
+
+def _source(name: str, source: str) -> str:
+    """A model's source for the table: 'HF config' for its own Hugging Face config.json (the legend under the
+    table gives the address), anything else as it is (another repository's URL, 'config <path>')."""
+    return HF_SHORT if source == HF_CONFIG.format(name=name) else source
+
+
+def _print_gpus(gpus: pd.DataFrame) -> None:
+    console.print("Accelerators: dense BF16 peak, memory bandwidth and size, TDP, idle power, GPU-to-GPU link",
+                  markup=False, highlight=False)
+    printed, _ = fitted_table(gpus[list(GPU_HEADERS)].rename(columns=GPU_HEADERS))
+    console.print(printed)
+    sources = Table.grid(padding=(0, 1))  # a hanging indent: each source wraps beside its GPU's name
+    sources.add_column(no_wrap=True)
+    sources.add_column(overflow="fold")
+    for name, source in zip(gpus["name"], gpus["source"]):
+        sources.add_row(plain(f"{name}:"), plain(source or "not given"))
+    console.print("Sources:", markup=False, highlight=False)
+    console.print(sources)
+
+
+def _print_models(models: pd.DataFrame) -> None:
+    view = models.copy()
+    # experts as 'active/total' (8/64); dense models blank
+    view["experts"] = [f"{int(a)}/{int(e)}" if e else "" for a, e in zip(view["active_experts"], view["experts"])]
+    view["source"] = [_source(n, s) for n, s in zip(view["name"], view["source"])]
+    view = view[list(MODEL_HEADERS)].rename(columns=MODEL_HEADERS)
+    console.print("Models: parameters (total, active per token), shape, experts active/total, weight precision",
+                  markup=False, highlight=False)
+    printed, dropped = fitted_table(view, MODEL_DROP_ORDER, whole=("model",))
+    console.print(printed)
+    if (view["source"] == HF_SHORT).any():
+        console.print(f"{HF_SHORT}: {HF_CONFIG.format(name='<model>')}", markup=False, highlight=False)
+    if dropped:
+        console.print(f"Not shown at this width: {', '.join(d.replace(chr(10), ' ') for d in dropped)} "
+                      "(--json or a wider terminal show them).", markup=False, highlight=False)

@@ -18,7 +18,7 @@ SWEEP_FAILED = 3  # exit code: every configuration this run tried failed (docume
 
 def profile(
     model: str = typer.Option(..., "--model", help="Catalog model name or a config.json (random weights, no download)."),
-    engine: str = typer.Option("vllm", "--engine", help="vllm or transformers."),
+    engine: str = typer.Option("vllm", "--engine", metavar="BACKEND", help="Inference backend that runs the sweep: vllm or transformers. Rows record it as source 'energylens-profile:BACKEND', the engine group that `fit --engine-column source` fits and `recommend --engine` prices with."),
     tp: str = typer.Option("1", "--tp", help="Tensor-parallel degrees, comma-separated."),
     pp: str = typer.Option("1", "--pp", help="Pipeline-parallel degrees, comma-separated."),
     batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),

@@ -27,23 +27,71 @@ def pareto_front(latency: np.ndarray, energy: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def pareto_plot(res: pd.DataFrame, path=None, title: str | None = None):
-    """Energy per request against end-to-end latency, with the Pareto front highlighted."""
+# Deployments `pareto_plot` marks, as (flag column or "rank 1", label, marker): the recommendation and the two
+# choices it is compared with.
+PARETO_MARKS = (("recommended", "recommended (rank 1)", "*"), ("latency_optimal", "latency-optimal", "D"),
+                ("tp_default", "TP default (all GPUs, one TP group)", "s"))
+
+
+def _with_unit(x: float, units) -> str:
+    """'10 ms' for 0.01 with units ((1e-3, 'ms'), (1, 's')): the largest unit not above x, number in %g."""
+    scale, unit = units[0]
+    for s, u in units:
+        if x >= s * (1 - 1e-9):
+            scale, unit = s, u
+    return f"{x / scale:g} {unit}"
+
+
+SECONDS = ((1e-6, "µs"), (1e-3, "ms"), (1.0, "s"))
+JOULES = ((1e-3, "mJ"), (1.0, "J"), (1e3, "kJ"), (1e6, "MJ"))
+
+
+def _log_axis(axis, values, units):
+    """Log scale with ticks at 1-2-5 (short ranges) or decades, labelled '10 ms', '1 s' (never 10^-2)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    decades = np.log10(v.max() / v.min()) if len(v) else 0
+    subs = (1.0, 2.0, 5.0) if decades < 1.5 else (1.0,) if decades < 6 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: _with_unit(x, units)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def pareto_figure(res: pd.DataFrame, title: str | None = None):
+    """The figure of `pareto_plot` (for tests and reports that place it themselves)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
     lat, en = res["latency_s"].to_numpy(), res["energy_request_j"].to_numpy()
     for g, sub in res.groupby("gpu"):
-        ax.scatter(sub["latency_s"], sub["energy_request_j"], s=10, alpha=0.5, label=g)
+        ax.scatter(sub["latency_s"], sub["energy_request_j"], s=10, alpha=0.45, label=g)
     front = pareto_front(lat, en)
     ax.plot(lat[front], en[front], "-", color="0.3", lw=1.2, zorder=0, label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("end-to-end latency per request (s)")
-    ax.set_ylabel("energy per request (J)")
-    ax.set_title(title or "Energy vs latency of feasible deployments")
-    ax.legend(fontsize=8)
+    best = res.index[np.argmin(res["rank"].to_numpy())] if "rank" in res else res.index[0]
+    for flag, label, marker in PARETO_MARKS:
+        rows = res.loc[[best]] if flag == "recommended" else res[res[flag]] if flag in res else res.iloc[:0]
+        if len(rows):
+            ax.scatter(rows["latency_s"], rows["energy_request_j"], s=140 if marker == "*" else 70, marker=marker,
+                       facecolors="none" if marker != "*" else "gold", edgecolors="black", linewidths=1.3,
+                       zorder=5, label=label)
+    _log_axis(ax.xaxis, lat, SECONDS)
+    _log_axis(ax.yaxis, en, JOULES)
+    ax.set_xlabel("end-to-end latency per request (log scale)")
+    ax.set_ylabel("energy per request (log scale)")
+    ax.set_title(title or "Energy vs latency of feasible deployments", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    return _finish(fig, path)
+    return fig
+
+
+def pareto_plot(res: pd.DataFrame, path=None, title: str | None = None):
+    """Energy per request against end-to-end latency, with the Pareto front and the recommended, latency-optimal
+    and TP-default deployments marked; PNG bytes, or the path written."""
+    return _finish(pareto_figure(res, title), path)
 
 
 def _finish(fig, path):
