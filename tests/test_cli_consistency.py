@@ -312,3 +312,58 @@ def test_summary_of_gpu_prefill_decode(data_dir, run_cli):
         pytest.skip(f"{folder} not found")
     code, out = run_cli("data", "summary", folder)
     assert code == 0 and "66 rows, 3 models, 1 GPUs" in out and "prefill_energy_j" in out, out
+
+
+# -- 5. a CPU-only profile gets one line from validate -------------------------------------------------
+
+TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256,
+        "max_position_embeddings": 512}
+CPU_LINE = "a CPU-only profile (energylens profile --allow-cpu): 2 rows of timings without energy or a GPU to describe"
+
+
+def _one_error_line(code, out, path):
+    lines = out.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in out, out
+    assert lines[0].startswith(f"error: {path}"), out
+    return lines[0]
+
+
+def test_cpu_profile_then_validate_end_to_end(tmp_path, run_cli):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "runs.csv"
+    code, text = run_cli("profile", "--engine", "transformers", "--model", cfg, "--batch", "1,2", "--input-tokens", 8,
+                         "--output-tokens", 3, "--repeats", 1, "--allow-cpu", "-o", out)
+    assert code == 0 and "2 measured" in text, text
+    assert pd.read_csv(out)["energy_request_j"].isna().all()
+    for args in ((), ("--configs",)):
+        code, text = run_cli("data", "validate", out, *args)
+        assert CPU_LINE in _one_error_line(code, text, out)
+    code, text = run_cli("fit", out, "-o", tmp_path / "m.json")
+    assert CPU_LINE in _one_error_line(code, text, out) and not (tmp_path / "m.json").exists()
+
+
+def test_cpu_rows_from_the_sweep_are_refused_with_their_reason(tmp_path, run_cli):
+    """The same without torch: the sweep driven by a stand-in engine with no GPU."""
+    from energylens.profile.devices import FakeGpu
+    from energylens.profile.sweep import SweepSpec, run_sweep
+    from test_profile import SleepyEngine
+
+    spec = SweepSpec("meta-llama/Llama-3.2-1B", batch=[1, 2], input_tokens=[16], output_tokens=[4])
+    cpu = tmp_path / "cpu.csv"
+    assert run_sweep(spec.configurations(), SleepyEngine(), [], cpu, repeats=1, idle_seconds=0)["measured"] == 2
+    code, text = run_cli("data", "validate", cpu)
+    assert CPU_LINE in _one_error_line(code, text, cpu)
+    # a GPU sweep's rows validate; a CPU row among them is named by its row
+    gpu = tmp_path / "gpu.csv"
+    run_sweep(spec.configurations(), SleepyEngine(), [FakeGpu(name="NVIDIA H100 80GB HBM3")], gpu, repeats=1,
+              idle_seconds=0.01)
+    code, text = run_cli("data", "validate", gpu)
+    assert code == 0 and "2 rows valid" in text, text
+    mixed = tmp_path / "mixed.csv"
+    pd.concat([pd.read_csv(gpu), pd.read_csv(cpu).head(1)]).to_csv(mixed, index=False)
+    line = _one_error_line(*run_cli("data", "validate", mixed), mixed)
+    assert "row 3, column 'gpu': measured on the CPU" in line

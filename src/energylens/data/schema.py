@@ -133,6 +133,7 @@ COLUMNS: tuple[Column, ...] = (
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 ENERGY_COLUMNS = ("energy_request_j", "energy_token_j", "prefill_energy_j", "decode_energy_j")
+CPU_GPU = "cpu"  # the gpu of rows the profiler measured without a GPU (--allow-cpu): refused with that reason
 
 # Where a row gives prefill_energy_j, decode_energy_j and energy_request_j, the parts must add up to the
 # total within this relative tolerance (of energy_request_j). Parts and total are measured separately, so
@@ -381,6 +382,7 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
         _fail(f"missing required column (required: {', '.join(REQUIRED)})", path, column=missing[0])
     if len(df) == 0:
         _fail("no data rows; expected at least one configuration", path)
+    _refuse_cpu_rows(df, path)
     if require_energy and not any(c in df.columns for c in ENERGY_COLUMNS):
         _fail(f"no energy column; expected at least one of {', '.join(ENERGY_COLUMNS)}", path)
     df = df.reset_index(drop=True)
@@ -444,6 +446,18 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
             i = _first_bad(bad)
             _fail("ep > 1 needs a mixture-of-experts model (arch moe or hybrid)", path, i + 1, "ep")
     return df
+
+
+def _refuse_cpu_rows(df: pd.DataFrame, path) -> None:
+    """Rows `energylens profile --allow-cpu` measured without a GPU (gpu CPU_GPU) hold timings only: no
+    energy, and no accelerator whose descriptors a model could use. One line says so, not an unknown GPU."""
+    cpu = df["gpu"].map(lambda g: isinstance(g, str) and g.strip().lower() == CPU_GPU).to_numpy(bool)
+    if cpu.all():
+        _fail(f"a CPU-only profile (energylens profile --allow-cpu): {len(df)} rows of timings without energy or a "
+              "GPU to describe, which fit and predict cannot use; profile on an NVIDIA GPU for rows they can", path)
+    if cpu.any():
+        _fail("measured on the CPU (energylens profile --allow-cpu): no energy and no GPU to describe", path,
+              _first_bad(cpu) + 1, "gpu")
 
 
 def _lookup(catalog, name: str, what: str):

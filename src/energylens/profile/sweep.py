@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.schema import CPU_GPU
 from ..errors import DataError, EnergyLensError
 from ..io import read_table, write_table
 from .monitor import make_monitor
@@ -205,7 +206,7 @@ def summarize(cfg: dict, m: dict, gpu_info: dict, num_gpus: int, engine_name: st
     (dec_e, dec_e_sd), (dec_t, dec_t_sd) = m["dec_e"], m["dec_t"]
     has_energy = pf_e is not None and dec_e is not None and pf_e > 0 and dec_e > 0
     nan = math.nan
-    gpu = gpu_info.get("name", "cpu")
+    gpu = gpu_info.get("name", CPU_GPU)
     for prefix in ("NVIDIA ", "Nvidia "):
         gpu = gpu[len(prefix):] if gpu.startswith(prefix) else gpu
     row = {
@@ -229,7 +230,7 @@ def summarize(cfg: dict, m: dict, gpu_info: dict, num_gpus: int, engine_name: st
         "raw_batch_prefill_time_s": pf_t, "raw_batch_prefill_time_sd_s": pf_t_sd,
         "raw_batch_decode_time_s": dec_t, "raw_batch_decode_time_sd_s": dec_t_sd,
         "raw_idle_power_w": idle_w if idle_w is not None else nan,
-        "raw_gpu_name": gpu_info.get("name", "cpu"), "raw_driver": gpu_info.get("driver", ""),
+        "raw_gpu_name": gpu_info.get("name", CPU_GPU), "raw_driver": gpu_info.get("driver", ""),
         "raw_power_limit_w": gpu_info.get("power_limit_w", nan), "raw_sm_clock_mhz": gpu_info.get("sm_clock_mhz", nan),
         "raw_mem_clock_mhz": gpu_info.get("mem_clock_mhz", nan),
         "raw_measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -270,7 +271,7 @@ def measure_row(engine, monitor, gpus, cfg: dict, *, idle_w, repeats: int, warmu
     engine.load(cfg["model"], cfg["tp"], cfg["pp"])
     m = measure_config(engine, monitor, cfg, repeats, warmup)
     n = max(len(gpus), cfg["tp"] * cfg["pp"]) if gpus else cfg["tp"] * cfg["pp"]
-    info = gpus[0].info() if gpus else {"name": "cpu"}
+    info = gpus[0].info() if gpus else {"name": CPU_GPU}
     row = summarize(cfg, m, info, n, engine.name, idle_w, repeats)
     row["node"] = socket.gethostname()
     row["gpu_uuids"] = ",".join(str(g.info().get("uuid", "")) for g in gpus)
