@@ -388,6 +388,9 @@ def _windows(t: Fields, family: Family, shape: _Shape, notes: list[str], where: 
     else:
         windowed = 0
     windowed = min(windowed, n_attn)
+    if windowed and not window and kinds is not None:
+        notes.append(f"{where}: layer_types names {windowed} windowed layers but key '{t.prefix}{window_key}' gives "
+                     f"no window; they are counted as full attention")
     return (window, windowed) if window and windowed else (0, 0)
 
 
