@@ -53,12 +53,7 @@ def fit(
     if note:
         provenance["note"] = note
     if base is not None:
-        if str(base) == "default" and not base.exists():
-            from ..model.default import default_model
-
-            base_model = default_model(estimator=True)
-        else:
-            base_model = _load(base)
+        base_model = _load(base)  # 'default' included
         model, refit = recalibration(base_model, df, random_state=seed)
         model.fit(df)
         provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit),
