@@ -16,7 +16,7 @@ def recommend(
     input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request (0 to 10,000,000)."),
     output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request (above 0, at most 10,000,000)."),
     visual_tokens: float = typer.Option(0, "--visual-tokens", help="Image/video tokens among the input tokens (runs the vision encoder)."),
-    batch: Optional[list[str]] = typer.Option(None, "--batch", help="Batch sizes (max concurrent requests) to consider, comma-separated or repeated (--batch 64,256 = --batch 64 --batch 256); default 1..1024."),
+    batch: Optional[list[str]] = typer.Option(None, "--batch", metavar="N[,N...]", help="Batch sizes (max concurrent requests) to consider, comma-separated or repeated (--batch 64,256 = --batch 64 --batch 256); default 1..1024."),
     itl_slo_ms: Optional[float] = typer.Option(None, "--itl-slo-ms", help="Inter-token latency SLO (ms)."),
     ttft_slo_ms: Optional[float] = typer.Option(None, "--ttft-slo-ms", help="Time-to-first-token SLO (ms)."),
     model_file: Optional[Path] = typer.Option(None, "--model-file", help="Model file written by `energylens fit`, or 'default': the shipped coefficients (used when omitted)."),
