@@ -91,3 +91,75 @@ def test_a_physics_change_falls_back_to_the_reference(monkeypatch):
             assert compiled.compiled_energy(structure) is None
     finally:
         compiled._checked.cache_clear()
+
+
+# ---------------------------------------------------------------- streamed files
+
+
+def _configs(n):
+    from conftest import config_rows
+
+    df = config_rows(n, seed=3)
+    df["model"] = np.where(np.arange(n) % 3 == 0, "Qwen/Qwen3-30B-A3B", "meta-llama/Llama-3.1-8B")
+    return df
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_streamed_predictions_equal_in_memory(tmp_path, suffix):
+    from energylens.data.schema import load_profiles
+    from energylens.data.stream import predict_file
+    from energylens.io import read_table, write_table
+
+    src, out = tmp_path / f"c{suffix}", tmp_path / f"p{suffix}"
+    write_table(_configs(250), src)
+    model = default_model()
+    assert predict_file(model, src, out, chunk_rows=64) == 250  # four chunks, the last one short
+    streamed = read_table(out)
+    whole = load_profiles(src, require_energy=False)
+    expected = model.predict_frame(whole)
+    assert list(streamed.columns) == list(whole.columns) + list(expected.columns)
+    for c in expected.columns:
+        np.testing.assert_array_equal(streamed[c].to_numpy(float), expected[c].to_numpy(float), err_msg=c)
+    pd.testing.assert_series_equal(streamed["model"], whole["model"], check_dtype=False)
+
+
+def test_a_row_error_in_chunk_three_names_the_file_row(tmp_path):
+    from energylens.data.stream import predict_file
+    from energylens.errors import DataError
+
+    df = _configs(300)
+    df.loc[137, "tp"] = 0  # chunk 3 of 64-row chunks, its 10th row; file row 138
+    src, out = tmp_path / "c.csv", tmp_path / "p.csv"
+    df.to_csv(src, index=False)
+    with pytest.raises(DataError, match=r"c\.csv, row 138, column 'tp': expected a value >= 1, got 0") as exc:
+        predict_file(default_model(), src, out, chunk_rows=64)
+    assert exc.value.row == 138
+    assert not out.exists() and not list(tmp_path.glob(".p.csv*"))  # no partial output left
+
+
+def test_text_in_a_number_column_after_the_first_block_names_the_row(tmp_path, monkeypatch):
+    """pyarrow types columns from its first block; a later cell that does not fit is the schema's to name."""
+    from energylens.data import stream
+    from energylens.errors import DataError
+
+    monkeypatch.setattr(stream, "CSV_BLOCK_BYTES", 1 << 12)
+    df = _configs(400).astype({"batch_size": object})
+    df.loc[301, "batch_size"] = "lots"
+    src = tmp_path / "c.csv"
+    df.to_csv(src, index=False)
+    with pytest.raises(DataError, match=r"row 302, column 'batch_size': expected a number, got 'lots'"):
+        stream.predict_file(default_model(), src, tmp_path / "p.csv", chunk_rows=64)
+
+
+def test_explain_reads_only_the_rows_it_shows(tmp_path, run_cli):
+    from energylens.data.stream import read_head
+
+    df = _configs(40)
+    df.loc[30, "num_gpus"] = -5  # beyond the rows shown: never read
+    src = tmp_path / "c.csv"
+    df.to_csv(src, index=False)
+    assert len(read_head(src, 3)) == 3
+    code, out = run_cli("explain", "default", src, "--rows", "3")
+    assert code == 0, out
+    code, out = run_cli("explain", "default", src, "--rows", "35")
+    assert code == 2 and "row 31, column 'num_gpus'" in out

@@ -127,17 +127,11 @@ def predict(
     """Predict energy per request and per token, the prefill/decode split, TTFT and ITL."""
     from ._paths import check_output
     check_output(output, inputs=[model_file, configs])
-    from ..data.schema import load_profiles
-    from ..io import write_table
+    from ..data.stream import predict_file
 
     model = _load(model_file)
-    df = load_profiles(configs, require_energy=False)
-    pred = model.predict_frame(df)
-    out = df.copy()
-    for c in pred.columns:
-        out[c] = pred[c].to_numpy()
-    write_table(out, output)
-    console.print(f"predicted {len(out)} configurations; wrote {output}")
+    rows = predict_file(model, configs, output)  # in chunks: memory bounded whatever the file's size
+    console.print(f"predicted {rows} configurations; wrote {output}")
 
 
 # What identifies a configuration in explain's output ("row" is its 1-based row in the file).
@@ -156,7 +150,9 @@ def explain(
     from ..data.schema import load_profiles
 
     model = _load(model_file)
-    df = load_profiles(configs, require_energy=False).head(rows)
+    from ..data.stream import read_head
+
+    df = read_head(configs, rows)  # reads (and validates) only the rows it shows
     shown = _explained(model, df)
     if json_out:
         typer.echo(json.dumps(_records(shown), indent=2))

@@ -1,0 +1,263 @@
+"""Large configuration files in chunks: read (pyarrow), validate, predict, write, in bounded memory.
+
+`predict` and `explain` never hold a whole file: CSV is read by `pyarrow.csv.open_csv` and Parquet by
+`ParquetFile.iter_batches`, CHUNK_ROWS rows at a time; each chunk is validated by the schema (errors
+name the row counted from the start of the file) and predicted; the output is appended chunk by
+chunk to a temporary file renamed over the target at the end (as `io.atomic_write_bytes`), so a
+failure or a signal leaves no partial output.
+
+A CSV that pyarrow cannot convert (a later block whose cells do not fit the types of the first, text
+in a number column, a ragged row, bad UTF-8) is read from that point on by pandas' chunked reader, so
+that the schema's own messages name the cell; nothing read before that point is read twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError, EnergyLensError
+from ..io import _check_csv_header, _first_ragged_row, _new_mode, _ragged_error, _SignalCleanup, _Terminated, \
+    _write_target, clip, output_problem, remove_stale_temps
+
+CHUNK_ROWS = 100_000  # about 50 MB of a 50-column table in memory at a time
+CSV_BLOCK_BYTES = 4 << 20
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise DataError("file not found", path=path)
+    if path.is_dir():
+        raise DataError("expected a CSV or Parquet file, got a folder", path=path)
+    if not _is_parquet(path) and path.stat().st_size == 0:
+        raise DataError("file is empty; expected a header row and at least one data row", path=path)
+
+
+def iter_chunks(path, chunk_rows: int = CHUNK_ROWS, limit: int | None = None) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(rows before the chunk, chunk) over the file, at most `chunk_rows` rows each and `limit` in all."""
+    path = Path(path)
+    _check_input(path)
+    batches = _parquet_batches(path, chunk_rows) if _is_parquet(path) else _csv_frames(path, chunk_rows)
+    yield from _rechunk(batches, chunk_rows, limit)
+
+
+def _rechunk(frames, chunk_rows: int, limit: int | None):
+    offset, pending, held = 0, [], 0
+    for df in frames:
+        if limit is not None and offset + held + len(df) >= limit:
+            pending.append(df.iloc[:limit - offset - held])
+            break
+        pending.append(df)
+        held += len(df)
+        while held >= chunk_rows:
+            whole = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0].reset_index(drop=True)
+            yield offset, whole.iloc[:chunk_rows].reset_index(drop=True)
+            offset += chunk_rows
+            rest = whole.iloc[chunk_rows:]
+            pending, held = ([rest] if len(rest) else []), len(rest)
+    if pending:
+        whole = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0].reset_index(drop=True)
+        if len(whole) or offset == 0:
+            yield offset, whole
+
+
+def _parquet_batches(path: Path, chunk_rows: int):
+    try:
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(path)
+        batches = f.iter_batches(batch_size=chunk_rows)
+        first = True
+        for batch in batches:
+            first = False
+            yield batch.to_pandas()
+        if first:  # no row group: the header alone
+            yield f.schema_arrow.empty_table().to_pandas()
+    except ImportError as exc:
+        raise EnergyLensError(f"{path}: reading Parquet needs pyarrow (pip install 'energylens[parquet]'): "
+                              f"{clip(exc, 200)}")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot be read as Parquet: {clip(str(exc).splitlines()[0] if str(exc) else exc, 200)}",
+                        path=path)
+
+
+def _csv_frames(path: Path, chunk_rows: int):
+    """pyarrow's multi-threaded reader; from the first block it cannot convert, pandas' chunked reader."""
+    _check_csv_header(path)
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    done = 0
+    try:
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                               convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+        for batch in reader:
+            df = batch.to_pandas()
+            yield df
+            done += len(df)
+        return
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        pass  # the schema (through pandas) says what is wrong, and where
+    yield from _pandas_frames(path, chunk_rows, skip=done)
+
+
+def _pandas_frames(path: Path, chunk_rows: int, skip: int):
+    import csv
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            reader = pd.read_csv(path, chunksize=chunk_rows, index_col=False, low_memory=False,
+                                 skiprows=range(1, skip + 1) if skip else None)
+            for df in reader:
+                if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+                    found = _first_ragged_row(path)
+                    if found:
+                        raise _ragged_error(path, found)
+                yield df
+    except DataError:
+        raise
+    except pd.errors.ParserError:
+        found = _first_ragged_row(path)
+        if found:
+            raise _ragged_error(path, found) from None
+        raise DataError("cannot be read as CSV", path=path) from None
+    except pd.errors.EmptyDataError:
+        raise DataError("file is empty; expected a header row and at least one data row", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"cannot be read as CSV: not UTF-8 text (byte {exc.start})", path=path) from None
+    except (csv.Error, ValueError, OSError, MemoryError) as exc:
+        lines = str(exc).strip().splitlines()
+        raise DataError(f"cannot be read as CSV: {clip(lines[0] if lines else type(exc).__name__, 200)}",
+                        path=path) from None
+
+
+def validated(chunk: pd.DataFrame, path, offset: int, **kwargs) -> pd.DataFrame:
+    """The schema's validation of one chunk; a row error names the row counted from the file's start."""
+    from .schema import validate
+
+    try:
+        return validate(chunk, path, **kwargs)
+    except DataError as exc:
+        if exc.row is None or not offset:
+            raise
+        # str(exc) is "path, row R, column 'c': message" (DataError's format): keep the message.
+        where = [str(exc.path)] if exc.path is not None else []
+        where += [f"row {exc.row}"] + ([f"column '{exc.column}'"] if exc.column is not None else [])
+        message = str(exc)[len(", ".join(where)) + 2:]
+        raise DataError(message, path=exc.path, row=exc.row + offset, column=exc.column) from None
+
+
+def read_head(path, rows: int, **kwargs) -> pd.DataFrame:
+    """The first `rows` validated rows of a file, reading no further than they reach."""
+    for offset, chunk in iter_chunks(path, chunk_rows=rows, limit=rows):
+        return validated(chunk, path, offset, require_energy=False, **kwargs)
+    raise DataError("no data rows; expected at least one configuration", path=path)
+
+
+# ---------------------------------------------------------------- output, appended then renamed
+
+
+@contextlib.contextmanager
+def atomic_output(path) -> Iterator[Path]:
+    """A temporary file beside `path`, renamed over it when the block ends without error (removed
+    otherwise, also on SIGTERM/SIGINT); the same guarantees as io.atomic_write_bytes, for a file written
+    in pieces."""
+    target = _write_target(path)
+    problem = output_problem(target, probe=False)
+    if problem:
+        raise EnergyLensError(f"{clip(path, 200)}: {problem}")
+    remove_stale_temps(target)
+    mode = _new_mode(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        with _SignalCleanup() as guard:
+            tmp = None
+            try:
+                with guard.masked():
+                    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+                os.close(fd)
+                os.chmod(tmp, mode)
+                yield Path(tmp)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+                tmp = None
+            finally:
+                if tmp is not None:
+                    try:
+                        os.unlink(tmp)
+                    except OSError:
+                        pass
+    except _Terminated as t:
+        os.kill(os.getpid(), t.signum)
+        raise SystemExit(128 + t.signum)
+    except OSError as exc:
+        raise EnergyLensError(f"{clip(path, 200)}: cannot be written ({exc.strerror or type(exc).__name__})")
+
+
+class TableWriter:
+    """Appends DataFrames to a CSV (one header) or Parquet file (the first chunk's column types)."""
+
+    def __init__(self, path: Path, parquet: bool):
+        self.path, self.parquet, self.schema, self._pq, self._file = path, parquet, None, None, None
+
+    def write(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self.schema is None:
+            self.schema = table.schema.remove_metadata()
+        elif table.schema.remove_metadata() != self.schema:
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                raise DataError(f"a later chunk's column types do not fit the first chunk's ({clip(exc, 160)}); "
+                                "write CSV instead", path=self.path) from None
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(self.path, self.schema)
+            self._pq.write_table(table)
+        else:
+            import pyarrow.csv as pcsv
+
+            if self._file is None:
+                self._file = open(self.path, "wb")
+            pcsv.write_csv(table, self._file, write_options=pcsv.WriteOptions(include_header=self._file.tell() == 0))
+
+    def close(self) -> None:
+        if self._pq is not None:
+            self._pq.close()
+        if self._file is not None:
+            self._file.close()
+
+
+def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Write every configuration of `configs` with its predictions to `output`; the number of rows."""
+    configs, output = Path(configs), Path(output)
+    rows = 0
+    with atomic_output(output) as tmp:
+        writer = TableWriter(tmp, _is_parquet(output))
+        try:
+            for offset, chunk in iter_chunks(configs, chunk_rows):
+                df = validated(chunk, configs, offset, require_energy=False)
+                pred = model.predict_frame(df)
+                out = df.copy()
+                for c in pred.columns:
+                    out[c] = pred[c].to_numpy()
+                writer.write(out)
+                rows += len(out)
+        finally:
+            writer.close()
+    return rows
