@@ -1,8 +1,6 @@
 """The deployment space: GPU type and count, TP x PP x EP x DP factorizations valid for a model."""
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 
@@ -73,12 +71,19 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
     """Every candidate deployment as rows of the profiling schema (descriptors filled), with a
     `reason` column that is empty for structurally valid ones."""
     counts = list(gpu_counts) if gpu_counts else default_gpu_counts(max_gpus)
-    rows = []
-    for gpu, n in itertools.product(gpus, counts):
-        for tp, pp, ep, dp, reason in parallel_layouts(model, n):
-            for b in batches:
-                rows.append((gpu.name, n, tp, pp, ep, dp, b, reason))
-    df = pd.DataFrame(rows, columns=["gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "reason"])
+    # Layouts depend on the GPU count only: found once per count, then crossed with GPU types and
+    # batches by array indexing (GPU-major, then count, layout, batch), never row by row.
+    layouts = [(n, tp, pp, ep, dp, reason) for n in counts for tp, pp, ep, dp, reason in parallel_layouts(model, n)]
+    grid = np.array([lay[:5] for lay in layouts], dtype=np.int64).reshape(-1, 5)
+    n_lay, n_b = len(layouts), len(batches)
+    gpu_index = np.repeat(np.arange(len(gpus)), n_lay * n_b)
+    lay = np.tile(np.repeat(np.arange(n_lay), n_b), len(gpus))
+    columns = {"gpu": np.array([g.name for g in gpus], dtype=object)[gpu_index]}
+    for k, name in enumerate(("num_gpus", "tp", "pp", "ep", "dp")):
+        columns[name] = grid[lay, k]
+    columns["batch_size"] = np.tile(np.asarray(list(batches), dtype=np.int64), len(gpus) * n_lay)
+    columns["reason"] = np.array([layout[5] for layout in layouts], dtype=object)[lay]
+    df = pd.DataFrame(columns)
     df.insert(0, "model", model.name)
     df["input_tokens"] = float(input_tokens)
     df["output_tokens"] = float(output_tokens)
@@ -91,7 +96,6 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
                 "sliding_window", "sliding_layers"):
         df[col] = getattr(model, col)
     df["attention_layers"] = np.nan if model.attention_layers is None else model.attention_layers
-    by_name = {g.name: g for g in gpus}
     for col, field in HARDWARE_COLUMNS.items():
-        df[col] = df["gpu"].map(lambda g: getattr(by_name[g], field))
+        df[col] = np.array([float(getattr(g, field)) for g in gpus])[gpu_index]
     return df
