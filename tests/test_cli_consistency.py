@@ -367,3 +367,24 @@ def test_cpu_rows_from_the_sweep_are_refused_with_their_reason(tmp_path, run_cli
     pd.concat([pd.read_csv(gpu), pd.read_csv(cpu).head(1)]).to_csv(mixed, index=False)
     line = _one_error_line(*run_cli("data", "validate", mixed), mixed)
     assert "row 3, column 'gpu': measured on the CPU" in line
+
+
+def test_recalibrated_model_holds_base_values_without_flagging_them(tmp_path, run_cli):
+    from energylens.evaluation.synthetic import synthetic_profiles
+    from energylens.model.identification import HELD, UNSUPPORTED
+    from energylens.model.modelfile import load_model
+
+    rows = synthetic_profiles(n=6, seed=4).drop(columns=["prefill_energy_j", "decode_energy_j"])
+    rows.to_csv(tmp_path / "few.csv", index=False)
+    code, out = run_cli("fit", tmp_path / "few.csv", "--from", "default", "-o", tmp_path / "tuned.json")
+    assert code == 0, out
+    model = load_model(tmp_path / "tuned.json")
+    coefs = model.coefficients().set_index("name")
+    held = set(model.fixed)
+    assert held and (coefs.loc[sorted(held), "status"] == HELD).all()
+    assert coefs.loc[sorted(held), "lo95"].isna().all()
+    supported = {t.group for t in model.structure_.energy_terms if coefs.loc[t.name, "status"] not in UNSUPPORTED}
+    unsupported = {t.group for t in model.structure_.energy_terms if coefs.loc[t.name, "status"] in UNSUPPORTED}
+    for r in _explain_json(run_cli, tmp_path / "tuned.json", tmp_path / "few.csv"):
+        assert set(r["shares_not_identified"]) - {"prefill_share"} <= unsupported, r
+    assert "decode" in supported  # theta_kv and theta_decode_flops are held, not unsupported

@@ -92,8 +92,10 @@ def _report_fit(model, rows: int, output) -> None:
         console.print(f"  structure: {s.why}", markup=False, highlight=False)
     for note in model.notes_:
         console.print(f"  note: {note}", markup=False, highlight=False)
+    from ..model.identification import NOT_IDENTIFIED
+
     coefs = model.coefficients()
-    weak = coefs[coefs["fitted"] & ~coefs["identified"]]
+    weak = coefs[coefs["status"] == NOT_IDENTIFIED]
     if len(weak):
         console.print(f"  NOT IDENTIFIED by these rows: {', '.join(weak['name'])} (`energylens show` says why; "
                       "explain flags the shares resting on them)", markup=False, highlight=False)
@@ -104,7 +106,7 @@ def _report_fit(model, rows: int, output) -> None:
 
 def _print_coefficients(model) -> None:
     """The coefficient table of `show`: a 95% interval only where the data identified the coefficient."""
-    from ..model.identification import rule_text
+    from ..model.identification import NOT_IDENTIFIED, rule_text
 
     coefs = model.coefficients()
     view = coefs[["name", "value"]].copy()
@@ -113,7 +115,7 @@ def _print_coefficients(model) -> None:
     view["energy"] = coefs["used_by_energy"].map({True: "yes", False: "no (time)"})
     view["meaning"] = coefs["meaning"]
     console.print(table(view, title="Coefficients (95% intervals where the data identified them)"))
-    weak = coefs[coefs["identification"].str.startswith("NOT IDENTIFIED")]
+    weak = coefs[coefs["status"] == NOT_IDENTIFIED]
     if len(weak):
         console.print(plain(f"not identified by the training rows: {', '.join(weak['name'])}; {rule_text()}"),
                       highlight=False)
@@ -182,6 +184,7 @@ def _records(shown) -> list[dict]:
 
 
 def _explain_table(model, shown):
+    from ..model.identification import UNSUPPORTED
     from ..model.terms import GROUP_LABELS, GROUPS
 
     view = shown[["row", "model", "gpu", "num_gpus", "tp", "pp", "ep"]].copy()
@@ -206,7 +209,7 @@ def _explain_table(model, shown):
     if hit:  # the terms behind the flags: those of a flagged group (a term's prefill part is in its group too)
         group_of = {t.name: t.group for t in model.structure_.energy_terms}
         coefs = model.coefficients()
-        weak = coefs[coefs["name"].map(group_of).isin(hit) & ~coefs["identified"]]
+        weak = coefs[coefs["name"].map(group_of).isin(hit) & coefs["status"].isin(UNSUPPORTED)]
         out.caption = plain("*: rests on a term the data did not identify: "
                             + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
     return out

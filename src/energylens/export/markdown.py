@@ -51,7 +51,7 @@ def term_table() -> str:
 def shipped_model() -> str:
     """The structure and coefficients of the model shipped in the package."""
     from ..model.default import default_model, default_model_dict
-    from ..model.identification import rule_text
+    from ..model.identification import NOT_IDENTIFIED, rule_text
 
     d = default_model_dict()
     m = default_model()
@@ -74,7 +74,7 @@ def shipped_model() -> str:
         interval = f"{r.lo95:.3g} – {r.hi95:.3g}" if r.identified else _cell(r.identification)
         out.append(f"| `{r.name}` | {r.value:.3g} | {interval} | {'yes' if r.fitted else 'prior'} | "
                    f"{'yes' if r.used_by_energy else 'no'} | {_cell(r.prior_provenance)} |")
-    weak = coefs.loc[coefs["fitted"] & ~coefs["identified"], "name"]
+    weak = coefs.loc[coefs["status"] == NOT_IDENTIFIED, "name"]
     if len(weak):
         out += ["", f"Not identified by the training rows: {', '.join(f'`{n}`' for n in weak)}. {rule_text()}; "
                 "a share of energy resting on one of them is flagged by `energylens explain`."]

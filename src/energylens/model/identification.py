@@ -2,8 +2,8 @@
 file's coefficient table, docs/MODEL.md's shipped-model block, `fit`'s printout and `explain`'s flags.
 
 A coefficient is reported with its 95% interval only when the data pinned it down. Otherwise it is
-  - "not fitted": held at its prior (or, recalibrated, at the base model's value): no training row
-    where its term reaches 1% of a prediction, or held fixed on purpose (fit's notes say which);
+  - "held fixed": held at a value given on purpose (a recalibration keeps the base model's value);
+  - "not fitted": held at its prior: no training row where its term reaches 1% of a prediction;
   - "NOT IDENTIFIED": fitted, but its value is the fit's bound rather than the data's (pinned at a
     bound), or its 95% interval spans more than MAX_INTERVAL_RATIO.
 
@@ -26,12 +26,15 @@ from .fitting import EXPONENT_BOUND, LOG_BOUNDS
 MAX_INTERVAL_RATIO = 100.0
 _AT_BOUND = 1e-6  # log units: what the fit reports as "at its bound" (model/fitting.py uses the same)
 
-IDENTIFIED, NOT_FITTED, NOT_IDENTIFIED = "identified", "not fitted", "NOT IDENTIFIED"
+IDENTIFIED, NOT_FITTED, NOT_IDENTIFIED, HELD = "identified", "not fitted", "NOT IDENTIFIED", "held fixed"
+# Shares resting on a coefficient of these kinds are flagged by `explain`: no data set its value. A coefficient
+# held fixed on purpose (a recalibration keeps the base model's value) is not flagged: its value came from data.
+UNSUPPORTED = (NOT_FITTED, NOT_IDENTIFIED)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # IDENTIFIED, NOT_FITTED or NOT_IDENTIFIED
+    status: str  # IDENTIFIED, HELD, NOT_FITTED or NOT_IDENTIFIED
     reason: str  # "" when identified
 
     @property
@@ -44,9 +47,12 @@ class Verdict:
 
 
 def judge(value: float, lo95: float, hi95: float, fitted: bool, *, exponent: bool,
-          lower: float, upper: float) -> Verdict:
+          lower: float, upper: float, held: bool = False) -> Verdict:
     """The verdict on one coefficient: `lower`/`upper` are the bounds the fit worked within (for an
-    exponent, -EXPONENT_BOUND and +EXPONENT_BOUND; for a term, its own bounds or the fit's log bounds)."""
+    exponent, -EXPONENT_BOUND and +EXPONENT_BOUND; for a term, its own bounds or the fit's log bounds);
+    `held`: the estimator was told to hold it at a given value."""
+    if held and not fitted:
+        return Verdict(HELD, "at the value given (a recalibration keeps the base model's)")
     if not fitted:
         return Verdict(NOT_FITTED, "held at its prior value")
     if exponent:

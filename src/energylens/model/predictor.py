@@ -144,12 +144,14 @@ class ClosedFormPredictor:
         return out
 
     def _shares_not_identified(self, f) -> list[list[str]]:
-        """Per row, the shares resting on a term that is not identified (model/identification.py): a group
-        share when such a term of the group contributes to the row, the prefill-phase share when such a
-        term has a prefill part there."""
+        """Per row, the shares resting on a term no data set (model/identification.py: not fitted or not
+        identified): a group share when such a term of the group contributes to the row, the prefill-phase
+        share when such a term has a prefill part there."""
+        from .identification import UNSUPPORTED
+
         s = self.structure_
         coefs = self.coefficients()
-        weak = ~coefs.loc[coefs["kind"] == "energy", "identified"].to_numpy(bool)[:s.n_terms]
+        weak = coefs.loc[coefs["kind"] == "energy", "status"].isin(UNSUPPORTED).to_numpy(bool)[:s.n_terms]
         if not weak.any():
             return [[] for _ in range(f.n)]
         pf, dec, _ = s.energy_design(f)
@@ -166,6 +168,7 @@ class ClosedFormPredictor:
 
         self._check_fitted()
         s = self.structure_
+        held = set(getattr(self, "fixed", None) or ())  # estimator parameter: names held at a given value
         rows = []
         energy_records = [(t.name, t.unit, t.doc, t.provenance) for t in s.energy_terms] + \
                          [(c.name, "exponent", c.doc, c.provenance) for c in s.corrections]
@@ -178,11 +181,12 @@ class ClosedFormPredictor:
             for j, ((name, unit, doc, prov), c, sdev, i, (low, high)) in enumerate(zip(records, coef, sd, ident, bounds)):
                 exponent = kind == "energy" and j >= s.n_terms
                 lo, hi = (c - 1.96 * sdev, c + 1.96 * sdev) if exponent else (c * np.exp(-1.96 * sdev), c * np.exp(1.96 * sdev))
-                verdict = judge(float(c), float(lo), float(hi), bool(i), exponent=exponent, lower=low, upper=high)
+                verdict = judge(float(c), float(lo), float(hi), bool(i), exponent=exponent, lower=low, upper=high,
+                                held=name in held)
                 if not verdict.identified:
                     lo = hi = np.nan
                 rows.append({"name": name, "kind": kind, "value": c, "lo95": lo, "hi95": hi, "unit": unit,
-                             "fitted": bool(i), "identified": verdict.identified,
+                             "fitted": bool(i), "identified": verdict.identified, "status": verdict.status,
                              "identification": verdict.text(), "used_by_energy": kind == "energy", "meaning": doc,
                              "prior_provenance": prov})
         return pd.DataFrame(rows)
