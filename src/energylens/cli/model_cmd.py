@@ -149,11 +149,9 @@ def explain(
 ):
     """Energy per request broken down per term group (prefill, decode, TP, PP, EP, overhead) in J and %,
     and the prefill phase as `predict` gives it; shares resting on a term the data did not identify are flagged."""
-    from ..data.schema import load_profiles
-
-    model = _load(model_file)
     from ..data.stream import read_head
 
+    model = _load(model_file)
     df = read_head(configs, rows)  # reads (and validates) only the rows it shows
     shown = _explained(model, df)
     if json_out:
