@@ -12,7 +12,6 @@ import numbers
 import os
 import re
 
-import pandas as pd
 from rich import box
 from rich.console import Console, ConsoleDimensions
 from rich.table import Table
@@ -107,6 +106,8 @@ def _new_table(title, compact: bool) -> Table:
 
 def _build(df: pd.DataFrame, columns, title, compact: bool, no_wrap: bool, whole=()) -> Table:
     t = _new_table(title, compact)
+    import pandas as pd  # here: the CLI starts without pandas (`energylens --version`)
+
     cells = {c: [fmt(v) for v in df[c]] for c in columns}
     for c in columns:
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])

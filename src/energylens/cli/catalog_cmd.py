@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -19,6 +18,8 @@ def catalog(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
     """List the accelerators and models EnergyLens knows, with their figures."""
+    import pandas as pd  # here, not at import: `energylens --version` and every other command start without it
+
     from ..catalog import hardware_catalog, model_catalog
     from ..errors import EnergyLensError
 
