@@ -38,6 +38,8 @@ def main():
 
     speed = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_speed.py"), "--data", args.data],
                            capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    latency = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_latency.py"), "--data", args.data],
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()
     t0 = time.monotonic()
     sets = load_datasets(Path(args.data))
     res = run_evaluation(quick=args.quick, sets=sets)
@@ -55,6 +57,12 @@ def main():
         "All accuracy numbers are on real public measurements (ML.ENERGY v3 and v2, Splitwise, "
         "LLM-Inference-Bench) or the project's own H100 measurements (gpu-prefill-decode); none on generated data.", "",
         "## Speed", "", *[f"- {line}" for line in speed], "",
+        "## Latency model (`python benchmarks/bench_latency.py`)", "",
+        "TTFT and ITL in `recommend` are those of a request served under continuous batching with chunked prefill "
+        "(model/serving.py), built on the time model's batch-prefill time and decode step. What the data can check "
+        "(no public set here measures TTFT under continuous batching; the time priors were set with ML.ENERGY v3 and "
+        "the H100 file in view, so only the Splitwise figures are free of that):", "",
+        *[f"- {line}" for line in latency], "",
         "## Targets", "", markdown_table(S.targets(res)),
         "## Claims in the README and docs/MODEL.md, as this run measured them", "",
         markdown_table(S.claims(res)),

@@ -16,10 +16,20 @@ trap 'rm -rf "$TMP"' EXIT
 energylens data import mlenergy-v3 "$DATA/mlenergy-v3" -o "$TMP/mlenergy-v3.csv"
 energylens fit "$TMP/mlenergy-v3.csv" "$DATA/gpu-prefill-decode/h100.csv" --seed 0 --engine-column source -o src/energylens/model/defaults/default.json \
   --note "fitted on every row of ML.ENERGY v3 (838 configurations, H100 and B200, vLLM) and of gpu-prefill-decode/h100.csv (66, prefill and decode measured separately); regenerate with scripts/make_default_model.sh ../shared/data"
-python -m energylens.export.markdown docs/MODEL.md  # the shipped-model block of docs/MODEL.md
-python - <<'PY'
-import json
+TMP="$TMP" DATA="$DATA" python - <<'PY'
+# The imported CSV lived in a temporary folder: record how it was made instead of its passing path.
+import json, os
 p = "src/energylens/model/defaults/default.json"
 d = json.load(open(p))
+tmp, data = os.environ["TMP"], os.environ["DATA"]
+made = f"energylens data import mlenergy-v3 {data}/mlenergy-v3 (imported at fit time)"
+d["provenance"]["data"] = [made if x.startswith(tmp) else x for x in d["provenance"]["data"]]
+d["provenance"]["command"] = "scripts/make_default_model.sh " + data
+with open(p + ".new", "w") as f:
+    json.dump(d, f, indent=2)
+    f.write("\n")
+os.replace(p + ".new", p)
 print("default model:", d["provenance"]["rows"], "rows,", d["provenance"]["train_metrics"])
 PY
+python -m energylens.export.markdown docs/MODEL.md  # the shipped-model block of docs/MODEL.md
+python scripts/readme_examples.py  # README's example outputs follow the shipped model

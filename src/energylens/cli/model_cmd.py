@@ -34,7 +34,7 @@ def fit(
     check_output(output, inputs=[*data, base, Path(structure)])
     from ..data.schema import load_many
     from ..errors import DataError
-    from ..model.estimator import EnergyLensRegressor, recalibration
+    from ..model.estimator import EnergyLensRegressor, recalibration, recalibration_check
     from ..model.modelfile import save_model
 
 
@@ -58,12 +58,21 @@ def fit(
         model.fit(df)
         provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit),
                                            "base_provenance": getattr(base_model, "provenance_", {})}
+        check = recalibration_check(model, df, random_state=seed)
+        if check is not None:
+            provenance["recalibrated_from"]["check"] = check
     else:
         if engine_column is not None and engine_column not in df.columns:
             raise DataError(f"--engine-column '{engine_column}' is not a column of {', '.join(map(str, data))}")
         model = EnergyLensRegressor(structure=structure_arg, random_state=seed, engine_column=engine_column).fit(df)
     save_model(model, output, provenance)
     _report_fit(model, len(df), output)
+    check = provenance.get("recalibrated_from", {}).get("check")
+    if check and check["fresh_is_better"]:
+        console.print(f"  warning: these rows are far from the base model: its recalibration cross-validates at "
+                      f"{100 * check['recalibrated_cv_mape']:.1f}% MAPE, a fit on these {len(df)} rows alone at "
+                      f"{100 * check['fresh_cv_mape']:.1f}% ({check['fresh_structure']}, {check['fresh_fitted']} fitted "
+                      f"numbers); drop --from to use it", markup=False, highlight=False)
 
 
 def _structure_option(value: str):

@@ -17,8 +17,8 @@ def recommend(
     output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request (above 0, at most 10,000,000)."),
     visual_tokens: float = typer.Option(0, "--visual-tokens", help="Image/video tokens among the input tokens (runs the vision encoder)."),
     batch: Optional[list[str]] = typer.Option(None, "--batch", metavar="N[,N...]", help="Batch sizes (max concurrent requests) to consider, comma-separated or repeated (--batch 64,256 = --batch 64 --batch 256); default 1..1024."),
-    itl_slo_ms: Optional[float] = typer.Option(None, "--itl-slo-ms", help="Inter-token latency SLO (ms)."),
-    ttft_slo_ms: Optional[float] = typer.Option(None, "--ttft-slo-ms", help="Time-to-first-token SLO (ms)."),
+    itl_slo_ms: str = typer.Option("200", "--itl-slo-ms", help="SLO on the mean inter-token latency (TPOT, ms) of a request served under continuous batching; 'none' lifts it. Default: MLPerf's server scenario."),
+    ttft_slo_ms: str = typer.Option("2000", "--ttft-slo-ms", help="SLO on the time to first token (ms) of a request served under continuous batching; 'none' lifts it. Default: MLPerf's server scenario."),
     model_file: Optional[Path] = typer.Option(None, "--model-file", help="Model file written by `energylens fit`, or 'default': the shipped coefficients (used when omitted)."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="Hugging Face config.json for a model not in the catalog."),
     hardware_catalog_file: Optional[Path] = typer.Option(None, "--hardware-catalog", help="Extra hardware TOML."),
@@ -60,7 +60,8 @@ def recommend(
     if json_out:
         payload = {
             "model": model, "gpus": res.attrs.get("gpus", gpu), "max_gpus": max_gpus, "input_tokens": input_tokens,
-            "output_tokens": output_tokens, "itl_slo_ms": itl_slo_ms, "ttft_slo_ms": ttft_slo_ms,
+            "output_tokens": output_tokens, "itl_slo_ms": res.attrs["slo"]["itl_ms"], "ttft_slo_ms": res.attrs["slo"]["ttft_ms"],
+            "slo_source": res.attrs["slo"]["source"], "latency_definition": res.attrs["latency_definition"],
             "candidates": res.attrs.get("candidates"), "feasible": res.attrs.get("feasible"),
             "meeting_slo": res.attrs.get("meeting_slo"), "engine": res.attrs.get("engine"),
             "objective": res.attrs.get("objective"), "assumptions": res.attrs.get("assumptions"),

@@ -68,6 +68,24 @@ def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     return make(_recalibration_strength(make, df)), refit
 
 
+FRESH_FIT_MIN_ROWS = 20  # a fit from scratch chooses among structures by 5-fold CV: it needs rows for that
+FRESH_FIT_MARGIN = 0.8  # report the fresh fit when its CV error is below 80% of the recalibration's
+
+
+def recalibration_check(recalibrated, df, random_state: int = 0) -> dict | None:
+    """Cross-validated errors of a fitted recalibration and of a fit from scratch on the same rows, and
+    whether the latter is clearly better (the base model may be too far from these rows for its bounded
+    recalibration to follow). None when there are too few rows to fit from scratch."""
+    if len(df) < FRESH_FIT_MIN_ROWS or not getattr(recalibrated, "cv_", None):
+        return None
+    fresh = EnergyLensRegressor(random_state=random_state).fit(df)
+    rec, new = recalibrated.cv_, fresh.cv_
+    if not (np.isfinite(rec.get("log_mae", np.nan)) and np.isfinite(new.get("log_mae", np.nan))):
+        return None
+    return {"recalibrated_cv_mape": rec["mape"], "fresh_cv_mape": new["mape"], "fresh_structure": fresh.structure_.name,
+            "fresh_fitted": fresh.fitted_count(), "fresh_is_better": new["log_mae"] < FRESH_FIT_MARGIN * rec["log_mae"]}
+
+
 def _recalibration_strength(make, df) -> float:
     """The prior strength with the lowest leave-one-out error of energy per request on `df` (at least 3
     rows with energy; the usual strength otherwise)."""
@@ -194,7 +212,8 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         tfit, efit = self._fit_core(structure, df, f, theta0, tau0, fixed, self.prior_strength, y)
         if cv is None and self.cv_folds:
             cv = cross_validate(structure, energy_rows(structure, f, targets), folds=self.cv_folds,
-                                seed=self.random_state, prior=theta0, loss=self.loss)
+                                seed=self.random_state, prior=theta0, loss=self.loss, fixed=frozenset(fixed),
+                                strength=self.prior_strength)
         self.structure_ = structure
         self.cv_ = cv or {}
         self.coef_ = efit.coef

@@ -8,6 +8,7 @@ from ..data.schema import validate
 from ..errors import DataError, NotFittedError
 from ..features.physics import compute_features
 from .fitting import log_prediction_std
+from .serving import serving_latency
 from .terms import GROUPS
 
 _DESCRIPTORS = ("params_total_b", "params_active_b", "arch", "gpu_peak_tflops", "gpu_mem_bw_tbs", "gpu_tdp_w",
@@ -96,6 +97,10 @@ class ClosedFormPredictor:
             "pred_energy_request_lo_j": total * np.exp(-1.96 * sd),
             "pred_energy_request_hi_j": total * np.exp(1.96 * sd),
         }, index=df.index)
+        served = serving_latency(df, f, out["pred_ttft_s"].to_numpy(), out["pred_itl_s"].to_numpy())
+        out["pred_serving_ttft_s"] = served["ttft_s"]
+        out["pred_serving_itl_s"] = served["tpot_s"]
+        out["pred_serving_latency_s"] = served["latency_s"]
         if breakdown:  # energy per breakdown group, from the same matrices
             parts = ((pf + dec) * theta * scale[:, None]) @ s.group_matrix()
             for i, g in enumerate(GROUPS):

@@ -9,6 +9,7 @@ import pandas as pd
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import compute_features
+from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.terms import GROUPS
 from . import objectives
 from .space import DEFAULT_BATCHES, candidate_table
@@ -16,6 +17,11 @@ from .space import DEFAULT_BATCHES, candidate_table
 MAX_TOKENS = 10_000_000  # per request, prompt or output: far beyond any context window
 MAX_GPUS = 100_000  # GPUs in one deployment
 MAX_BATCH = 1_000_000  # concurrent requests
+# Default latency SLOs: MLPerf Inference's server scenario for Llama-2-70B (loadgen/mlperf.conf:
+# ttft_latency = 2000 ms, tpot_latency = 200 ms, both p99 there; here they bound the predicted means).
+DEFAULT_TTFT_SLO_MS = 2000.0
+DEFAULT_ITL_SLO_MS = 200.0
+SLO_SOURCE = "MLPerf Inference server scenario (Llama-2-70B: TTFT 2 s, TPOT 200 ms)"
 
 
 def _number(option: str, value, *, low: float, low_inclusive: bool, high: float | None = None,
@@ -63,8 +69,8 @@ def check_workload(max_gpus, input_tokens, output_tokens, visual_tokens=0.0, bat
 
 
 def check_slo(option: str, value) -> float | None:
-    """A latency SLO in ms: None, or a finite number > 0."""
-    if value is None:
+    """A latency SLO in ms: None (or 'none', 'off': no SLO), or a finite number > 0."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off")):
         return None
     return _number(option, value, low=0, low_inclusive=False, what="a finite number of milliseconds")
 
@@ -117,8 +123,8 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
 
 
 def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
-              batches=None, itl_slo_ms: float | None = None, ttft_slo_ms: float | None = None,
-              model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
+              batches=None, itl_slo_ms: float | None = DEFAULT_ITL_SLO_MS,
+              ttft_slo_ms: float | None = DEFAULT_TTFT_SLO_MS, model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
               model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None,
               objective: str = "energy", gpu_hour_usd=None, electricity_usd_per_kwh: float | None = None,
               grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None):
@@ -129,6 +135,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     Returns a DataFrame with the configuration, predicted energy per request and per output token,
     TTFT, ITL, end-to-end latency, the per-term breakdown (percent) and flags for the latency-optimal
     and the all-GPUs-in-one-TP-group default. Raises InfeasibleError (with the reasons) when nothing fits.
+    TTFT and ITL are those of a request served under continuous batching with chunked prefill
+    (model/serving.py); the SLOs default to MLPerf's server scenario (TTFT 2 s, ITL 200 ms), None lifts one.
     """
     from ..model.default import default_model
     from ..model.modelfile import load_model
@@ -160,9 +168,11 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res["energy_token_j"] = pred["pred_energy_token_j"].to_numpy()
     res["prefill_energy_j"] = pred["pred_prefill_energy_j"].to_numpy()
     res["decode_energy_j"] = pred["pred_decode_energy_j"].to_numpy()
-    res["ttft_ms"] = 1e3 * pred["pred_ttft_s"].to_numpy()
-    res["itl_ms"] = 1e3 * pred["pred_itl_s"].to_numpy()
-    res["latency_s"] = (pred["pred_ttft_s"] + output_tokens * pred["pred_itl_s"]).to_numpy()
+    res["ttft_ms"] = 1e3 * pred["pred_serving_ttft_s"].to_numpy()
+    res["itl_ms"] = 1e3 * pred["pred_serving_itl_s"].to_numpy()
+    res["latency_s"] = pred["pred_serving_latency_s"].to_numpy()
+    res["batch_prefill_ms"] = 1e3 * pred["pred_ttft_s"].to_numpy()  # the whole batch's prompts at once
+    res["decode_step_ms"] = 1e3 * pred["pred_itl_s"].to_numpy()
     for g in GROUPS:
         res[f"{g}_pct"] = pred[f"{g}_pct"].to_numpy()
     slo_ok = np.ones(len(res), bool)
@@ -203,6 +213,11 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res.attrs["meeting_slo"] = int(slo_ok.sum())
     res.attrs["model_provenance"] = getattr(est, "provenance_", {})
     res.attrs["engine"] = engine or "shared"
+    res.attrs["latency_definition"] = SERVING_DEFINITION
+    res.attrs["latency_optimal_metric"] = "lowest predicted end-to-end latency per request (TTFT + (output tokens - 1) x ITL) at the best row's batch"
+    res.attrs["slo"] = {"ttft_ms": ttft_slo_ms, "itl_ms": itl_slo_ms,
+                        "source": SLO_SOURCE if (ttft_slo_ms, itl_slo_ms) == (DEFAULT_TTFT_SLO_MS, DEFAULT_ITL_SLO_MS)
+                        else "given"}
     if return_all or top is None:
         return res
     keep = set(range(min(top, len(res)))) | {lat} | ({default} if default is not None else set())
@@ -246,8 +261,14 @@ def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms) -> str:
             example = reasons[reasons.str.startswith(kind)].iloc[0]
             parts.append(f"{n} of {len(cand)} candidates fail on {kind} (e.g. {example.split(': ', 1)[1]})")
     if res is not None and len(res):
-        if itl_slo_ms is not None:
+        itl_ok = res["itl_ms"] <= itl_slo_ms if itl_slo_ms is not None else True
+        ttft_ok = res["ttft_ms"] <= ttft_slo_ms if ttft_slo_ms is not None else True
+        if itl_slo_ms is not None and not np.any(itl_ok):
             parts.append(f"best predicted ITL {res['itl_ms'].min():.1f} ms exceeds the ITL SLO {itl_slo_ms:g} ms")
-        if ttft_slo_ms is not None:
+        if ttft_slo_ms is not None and not np.any(ttft_ok):
             parts.append(f"best predicted TTFT {res['ttft_ms'].min():.0f} ms exceeds the TTFT SLO {ttft_slo_ms:g} ms")
+        if itl_slo_ms is not None and ttft_slo_ms is not None and np.any(itl_ok) and np.any(ttft_ok):
+            parts.append(f"no deployment meets both the TTFT SLO {ttft_slo_ms:g} ms and the ITL SLO {itl_slo_ms:g} ms "
+                         f"(lowest TTFT {res['ttft_ms'].min():.0f} ms, lowest ITL {res['itl_ms'].min():.1f} ms)")
+        parts.append("--ttft-slo-ms none / --itl-slo-ms none lift them")
     return "no feasible deployment: " + "; ".join(parts) if parts else "no feasible deployment"
