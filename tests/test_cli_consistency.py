@@ -388,3 +388,21 @@ def test_recalibrated_model_holds_base_values_without_flagging_them(tmp_path, ru
     for r in _explain_json(run_cli, tmp_path / "tuned.json", tmp_path / "few.csv"):
         assert set(r["shares_not_identified"]) - {"prefill_share"} <= unsupported, r
     assert "decode" in supported  # theta_kv and theta_decode_flops are held, not unsupported
+
+
+def test_summary_of_a_folder_of_several_datasets_names_them(tmp_path, run_cli):
+    (tmp_path / "a" / "power").mkdir(parents=True)
+    (tmp_path / "a" / "power" / "All_results.csv").write_text("x\n")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "perf_model.csv").write_text("x\n")
+    code, out = run_cli("data", "summary", tmp_path)
+    assert code == 2 and "several datasets" in out and "a: llm-inference-bench" in out and "b: splitwise" in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_catalog_model_config_shows_warnings_plainly(run_cli):
+    from pathlib import Path
+
+    cfg = Path(__file__).parent / "data" / "hf_configs" / "llama-3.1-8b" / "config.json"
+    code, out = run_cli("catalog", "--model-config", cfg, "--json")
+    assert code == 0 and '"warnings": "none"' in out

@@ -30,6 +30,7 @@ def catalog(
 
         spec = model_from_hf_config(model_config)
         row = {k: v for k, v in spec.as_dict().items() if k not in ("aliases",)}
+        row["warnings"] = "; ".join(spec.warnings) if spec.warnings else "none"
         if json_out:
             import json
 

@@ -21,7 +21,7 @@ def load_for_summary(path, kind: str | None = None) -> tuple[pd.DataFrame, str]:
     given or detected from its layout); or a folder of files already in the schema (e.g.
     gpu-prefill-decode/), read together."""
     from ..errors import DataError
-    from .importers import IMPORTERS, detect_kind, drop_summary, import_dataset
+    from .importers import IMPORTERS, SeveralDatasetsError, detect_kind, drop_summary, import_dataset
     from .schema import load_many, load_profiles
 
     path = Path(path)
@@ -30,9 +30,11 @@ def load_for_summary(path, kind: str | None = None) -> tuple[pd.DataFrame, str]:
     if kind is None:
         try:
             kind = detect_kind(path)
-        except DataError:
+        except DataError as exc:
             files = schema_files(path)
             if not files:
+                if isinstance(exc, SeveralDatasetsError):
+                    raise
                 raise DataError(f"neither a known dataset layout nor CSV/Parquet files in the profiling schema; "
                                 f"pass --kind ({', '.join(IMPORTERS)})", path=path) from None
             return load_many(files), f"{len(files)} schema file{'s' if len(files) > 1 else ''}: " + \

@@ -40,9 +40,26 @@ def import_dataset(kind: str, path) -> pd.DataFrame:
     return out
 
 
+class SeveralDatasetsError(DataError):
+    """A folder whose sub-folders hold datasets of different kinds."""
+
+
 def detect_kind(path) -> str:
-    """Guess a dataset folder's kind from its layout."""
+    """Guess a dataset folder's kind from its layout; a folder that holds several datasets is refused."""
     path = Path(path)
+    inside = {}
+    for child in sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []:
+        try:
+            inside[child.name] = _layout_kind(child)
+        except DataError:
+            pass
+    if len(set(inside.values())) > 1:
+        raise SeveralDatasetsError("this folder holds several datasets (" + ", ".join(f"{n}: {k}" for n, k in inside.items())
+                        + "); give one of its folders", path=path)
+    return _layout_kind(path)
+
+
+def _layout_kind(path: Path) -> str:
     if (path / "models").is_dir() and (path / "index.json").exists():
         return "mlenergy-v3"
     if any(path.glob("*text_generation")) or any(path.rglob("bs*+tp*+pp*.json")):
