@@ -184,3 +184,51 @@ def test_cluster_address_parsing():
 
     assert parse_cluster("ray") is None and parse_cluster(" RAY ") is None
     assert parse_cluster("ray=head:6379") == "head:6379" and parse_cluster("ray=ray://10.0.0.1:10001") == "ray://10.0.0.1:10001"
+
+
+# --- evaluate --jobs / --cluster ray: the same results as a serial run ---
+
+def _small_evaluation(**kwargs) -> str:
+    """A small evaluation (two selection seeds, two GPU pairs) on synthetic rows, as JSON text without
+    its run time: equal text means equal results, NaNs and failure log included."""
+    import warnings
+
+    from energylens.evaluation.runner import Plan, run_evaluation
+    from energylens.evaluation.synthetic import synthetic_profiles
+
+    df = synthetic_profiles(n=200, seed=3)
+    df = df[df["gpu"].isin(sorted(df["gpu"].unique())[:2])].reset_index(drop=True)
+    plan = Plan(seeds=(0, 1), kinds=("deployment",), datasets=("synthetic",), curve_sizes=(20,), curve_seeds=(0,),
+                hardware_seeds=(0,), extras=False)
+    steps = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_evaluation(plan=plan, sets={"synthetic": df}, progress=lambda i, n, label: steps.append((i, n)),
+                             **kwargs)
+    assert steps and steps[-1][0] == steps[-1][1] and [i for i, _ in steps] == list(range(1, len(steps) + 1))
+    res.pop("elapsed_s")
+    assert len({r["seed"] for r in res["selection"]}) == 2 and res["unseen_hardware"]
+    assert res["failures"]["per_method"]["energylens"]["attempts"] > 0
+    return json.dumps(res, default=str)
+
+
+@pytest.fixture(scope="module")
+def serial_evaluation():
+    return _small_evaluation()
+
+
+def test_evaluation_over_processes_equals_the_serial_run(serial_evaluation):
+    assert _small_evaluation(jobs=2) == serial_evaluation
+
+
+@needs_ray
+@pytest.mark.ray
+def test_evaluation_over_ray_equals_the_serial_run(local_ray, serial_evaluation):
+    assert _small_evaluation(cluster="") == serial_evaluation
+
+
+def test_evaluate_cluster_without_ray_names_the_extra(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code, text = run_cli("evaluate", "--data", tmp_path, "--out", tmp_path / "report", "--cluster", "ray")
+    lines = text.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "pip install 'energylens[cluster]'" in lines[0], text

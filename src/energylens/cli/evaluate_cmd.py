@@ -13,12 +13,20 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Folder with mlenergy-v3/, mlenergy-v2/, gpu-prefill-decode/ (default: $ENERGYLENS_DATA or ../shared/data)."),
     out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md, report.html, results.json and figures."),
     quick: bool = typer.Option(False, "--quick", help="Three seeds, fewer experiments (a smoke run: about a minute on 2 cores)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, max=1024, help="Local processes the experiments' seeds are spread over (joblib); results are those of a serial run."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="ray or ray=ADDRESS: spread the seeds over a Ray cluster instead (pip install 'energylens[cluster]')."),
 ):
     """Compare EnergyLens with the baselines on the real data and write the report.
 
     Exit code 3 when a method failed more than 5% of its fits (the report lists every failure)."""
     from ._paths import check_output
     check_output(out, option="--out", folder=True, inputs=[data])
+    address = None
+    if cluster is not None:
+        from ..profile.cluster import import_ray, parse_cluster
+
+        address = parse_cluster(cluster) or ""  # "": start a local Ray
+        import_ray()  # without Ray: the one-line error naming the extra, before any work
     import warnings
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -36,7 +44,7 @@ def evaluate(
             bar.update(task, completed=step, total=total, description=label)
 
         sets = load_datasets(root)
-        res = run_evaluation(quick=quick, progress=progress, sets=sets)
+        res = run_evaluation(quick=quick, progress=progress, sets=sets, jobs=jobs, cluster=address)
     command = "energylens evaluate --data " + str(root) + " --out " + str(out) + (" --quick" if quick else "")
     paths = write_report(res, out, sets, command)
     from ..evaluation.summary import headline, targets

@@ -136,24 +136,27 @@ def unseen_batch(df: pd.DataFrame, dataset: str, methods, seeds, train_max: int 
     return recs
 
 
-def unseen_hardware(df: pd.DataFrame, dataset: str, methods, seeds, calibration=(0, 5)) -> list[dict]:
-    """Train on one GPU type, test on another, with 0 or k calibration rows of the target GPU.
+def gpu_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(source, target) pairs of distinct GPU types, in the order unseen_hardware visits them."""
+    gpus = sorted(df["gpu"].unique())
+    return [(src, dst) for src in gpus for dst in gpus if src != dst]
+
+
+def unseen_hardware(df: pd.DataFrame, dataset: str, methods, seeds, calibration=(0, 5), pairs=None) -> list[dict]:
+    """Train on one GPU type, test on another, with 0 or k calibration rows of the target GPU (every
+    pair of gpu_pairs, or those in `pairs`).
 
     EnergyLens uses its few rows to recalibrate the hardware/engine coefficients of the source fit
     (`fit --from`); the baselines add them to their training set.
     """
     recs = []
-    gpus = sorted(df["gpu"].unique())
-    for src in gpus:
-        for dst in gpus:
-            if src == dst:
-                continue
-            train_src, target = df[df["gpu"] == src], df[df["gpu"] == dst]
-            for k, seed, test, y, preds in calibration_transfer(train_src, target, methods, seeds, calibration):
-                for name in methods:
-                    recs.append({"dataset": dataset, "source_gpu": src, "target_gpu": dst, "calibration": k,
-                                 "method": name, "seed": seed, "train_rows": len(train_src) + k,
-                                 "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
+    for src, dst in gpu_pairs(df) if pairs is None else pairs:
+        train_src, target = df[df["gpu"] == src], df[df["gpu"] == dst]
+        for k, seed, test, y, preds in calibration_transfer(train_src, target, methods, seeds, calibration):
+            for name in methods:
+                recs.append({"dataset": dataset, "source_gpu": src, "target_gpu": dst, "calibration": k,
+                             "method": name, "seed": seed, "train_rows": len(train_src) + k,
+                             "test_rows": len(test), "mape": mape(preds[name], y), "mdape": mdape(preds[name], y)})
     return recs
 
 
@@ -347,13 +350,14 @@ def near_idle_rows(df: pd.DataFrame) -> np.ndarray:
         return per_gpu < NEAR_IDLE * df["gpu_idle_w"].to_numpy(float)
 
 
-def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50, n_black_box: int = 100) -> list[dict]:
+def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50, n_black_box: int = 100,
+                        in_sample: bool = True) -> list[dict]:
     """One dataset as a serving engine never seen: the structure is chosen automatically from n_train
     random rows of it alone (nothing else tuned on it), every row of another configuration tested
     (configurations drawn at random; repeats of a training configuration are never test rows). Against a second-order
     log-linear regression from the same rows and XGBoost from n_black_box rows of the same draw (fewer
-    when the dataset is small: at least 10 rows stay for the test). One extra record per dataset: the
-    fit on every row, judged in sample."""
+    when the dataset is small: at least 10 rows stay for the test). One extra record per dataset (unless
+    not `in_sample`, so that seeds can run apart): the fit on every row, judged in sample."""
     from ..model.estimator import EnergyLensRegressor
 
     y = energy_target(df)
@@ -382,6 +386,8 @@ def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50
                 rec.update(fitted=model.fitted_count(), structure=s.name,
                            corrections=", ".join(c.name for c in s.corrections) or "none")
             recs.append(rec)
+    if not in_sample:
+        return recs
     full = EnergyLensRegressor(random_state=0, engine_column="source").fit(df)
     p_full = full.predict(df)
     recs.append({"dataset": dataset, "method": "energylens (in sample, all rows)", "seed": 0, "n_train": len(df),
@@ -392,13 +398,15 @@ def new_engine_protocol(df: pd.DataFrame, dataset: str, seeds, n_train: int = 50
     return recs
 
 
-def leave_one_dataset_out(sets: dict, names, seeds, calibration=(0, 5), methods=("energylens", "loglinear", "xgb")) -> list[dict]:
+def leave_one_dataset_out(sets: dict, names, seeds, calibration=(0, 5), methods=("energylens", "loglinear", "xgb"),
+                          held_out=None) -> list[dict]:
     """Train on every other dataset (each row's source its own engine), predict the held-out one: with
     none of its rows, and with `calibration` rows of it (EnergyLens recalibrates the fit on the others
-    with them, `fit --from`; the black boxes add them to their training rows)."""
+    with them, `fit --from`; the black boxes add them to their training rows). Each of `names` is held
+    out in turn, or only those in `held_out`."""
     recs = []
     names = [d for d in names if d in sets]
-    for held in names:
+    for held in [d for d in names if held_out is None or d in held_out]:
         train = pd.concat([sets[d] for d in names if d != held], ignore_index=True)
         target = sets[held]
         for k, seed, test, y, preds in calibration_transfer(train, target, methods, seeds, calibration):

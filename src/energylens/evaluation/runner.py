@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -82,67 +83,154 @@ def check_prior_independence(datasets) -> None:
                                 "on that dataset")
 
 
-def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | None = None, sets=None) -> dict:
+@dataclass(frozen=True)
+class Job:
+    """One experiment call (often one seed of it) whose records go to `res[stage]`."""
+
+    stage: str
+    label: str
+    fn: Callable
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+
+def evaluation_jobs(plan: Plan, sets: dict, names: list[str]) -> list[Job]:
+    """Every experiment call of the evaluation, in the order a serial run makes them.
+
+    Calls whose seeds (GPU pairs, held-out datasets) are independent are split into one job per seed
+    (pair, dataset): the same records in the same order, once concatenated; the others are one job each."""
+    jobs: list[Job] = []
+
+    def per_seed(stage, label, fn, args, seeds, **kwargs):
+        jobs.extend(Job(stage, label, fn, (*args, (seed,)), kwargs) for seed in seeds)
+
+    for d in names:
+        for kind in plan.kinds:
+            per_seed("selection", f"selection {d} {kind}", ex.selection_experiment,
+                     (sets[d], d, kind, METHODS, plan.n_train), plan.seeds)
+    for d in [d for d in names if d != "both"]:
+        df = sets[d]
+        for n in plan.curve_sizes:
+            per_seed("learning_curve", f"learning curve {d} n={n}", ex.selection_experiment,
+                     (df, d, "deployment", ENERGY_PREDICTORS, n), plan.curve_seeds)
+        jobs.extend(Job("unseen_hardware", f"unseen hardware {d} {src} -> {dst}", ex.unseen_hardware,
+                        (df, d, ENERGY_PREDICTORS, plan.hardware_seeds), {"pairs": [(src, dst)]})
+                    for src, dst in ex.gpu_pairs(df))
+        jobs.append(Job("latency_vs_energy", f"latency vs energy {d}", ex.latency_vs_energy, (df, d)))
+        per_seed("random_split", f"random split {d}", ex.random_split_mape, (df, d, ENERGY_PREDICTORS, plan.n_train),
+                 plan.seeds)
+        if plan.extras:  # the slower experiments; a quick run skips them
+            per_seed("unseen_batch", f"unseen batch {d}", ex.unseen_batch, (df, d, ENERGY_PREDICTORS),
+                     plan.curve_seeds[:3] or (0,))
+            jobs.append(Job("leave_family_out", f"leave family out {d}", ex.leave_family_out, (df, d, ENERGY_PREDICTORS)))
+            jobs.append(Job("planned_vs_random", f"planner {d}", ex.planned_vs_random,
+                            (df, d, plan.n_train, plan.curve_seeds or (0,))))
+            jobs.append(Job("residuals", f"residuals {d}", ex.residuals, (df, d)))
+    for d in NEW_ENGINE_DATASETS if plan.extras else ():
+        if d in sets:
+            per_seed("new_engine", f"new-engine protocol {d}", ex.new_engine_protocol, (sets[d], d), plan.seeds,
+                     n_train=plan.n_train, in_sample=False)
+            jobs.append(Job("new_engine", f"new-engine protocol {d}", ex.new_engine_protocol, (sets[d], d, ()),
+                            {"n_train": plan.n_train}))
+    if plan.extras:
+        jobs.extend(Job("leave_dataset_out", f"leave {held} out", ex.leave_one_dataset_out,
+                        (sets, NEW_ENGINE_DATASETS, plan.hardware_seeds[:5] or (0,)), {"held_out": (held,)})
+                    for held in NEW_ENGINE_DATASETS if held in sets)
+        if "gpu-prefill-decode" in sets:
+            jobs.append(Job("prefill_decode_lomo", "prefill/decode leave one model out", ex.prefill_decode_lomo,
+                            (sets["gpu-prefill-decode"],)))
+    jobs.append(Job("parity", "parity", _parity, (sets, plan)))
+    return jobs
+
+
+def run_job(job: Job, quiet: bool = False) -> tuple[list, dict, list]:
+    """Run one job with its own failure log: (records, fits attempted per method, failed fits).
+
+    The log of the calling process is left as it was, so the same function serves a serial run and a
+    worker process; `quiet` silences warnings (a worker has no CLI to do it)."""
+    import warnings
+
+    saved = dict(ex.ATTEMPTS), list(ex.FAILURES)
+    ex.reset_failure_log()
+    try:
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore")
+            records = job.fn(*job.args, **job.kwargs)
+        return records, dict(ex.ATTEMPTS), list(ex.FAILURES)
+    finally:
+        ex.reset_failure_log()
+        ex.ATTEMPTS.update(saved[0])
+        ex.FAILURES.extend(saved[1])
+
+
+def run_jobs(jobs: list[Job], n_jobs: int = 1, cluster: str | None = None):
+    """Each job's result, in the order of `jobs`, as soon as it and those before it are done: here
+    (n_jobs 1), over n_jobs local processes (joblib) or over Ray (cluster: an address, or "" for a
+    local Ray)."""
+    if cluster is not None:
+        yield from _run_on_ray(jobs, cluster or None)
+    elif n_jobs == 1:
+        for job in jobs:
+            yield run_job(job)
+    else:
+        from joblib import Parallel, delayed
+
+        yield from Parallel(n_jobs=n_jobs, return_as="generator")(delayed(run_job)(job, quiet=True) for job in jobs)
+
+
+def _run_on_ray(jobs, address):
+    from ..profile.cluster import connect
+
+    ray = connect(address)
+    task = ray.remote(num_cpus=1)(run_job)
+    refs = [task.remote(job, quiet=True) for job in jobs]
+    done = 0
+    try:
+        for ref in refs:
+            yield ray.get(ref)
+            done += 1
+    finally:  # stopped early (an error, Ctrl-C): the rest is not needed
+        for ref in refs[done:]:
+            ray.cancel(ref, force=True)
+
+
+def run_evaluation(data=None, quick: bool = False, progress=None, plan: Plan | None = None, sets=None,
+                   jobs: int = 1, cluster: str | None = None) -> dict:
     """All experiments; `progress(step, total, label)` is called as they advance. `sets`: datasets
-    already loaded by `load_datasets` (read from `data` otherwise)."""
+    already loaded by `load_datasets` (read from `data` otherwise). `jobs` > 1 runs the experiments'
+    seeds over that many local processes, `cluster` over Ray (an address, or "" for a local Ray); the
+    results are those of a serial run."""
+    if jobs < 1:
+        raise DataError(f"--jobs expects a whole number >= 1, got {jobs}")
     plan = plan or (Plan.quick() if quick else Plan.full())
     sets = sets if sets is not None else load_datasets(find_data(data))
     check_prior_independence(sets)
     t0 = time.monotonic()
     ex.reset_failure_log()
     names = [d for d in plan.datasets if d in sets]
-    steps = (len(names) * len(plan.kinds) + len([d for d in names if d != "both"]) * (len(plan.curve_sizes) + 2) + 4)
-    done = [0]
-
-    def tick(label):
-        done[0] += 1
-        if progress:
-            progress(done[0], steps, label)
-
     res = {"plan": {"quick": quick, "seeds": len(plan.seeds), "n_train": plan.n_train, "kinds": list(plan.kinds),
                     "datasets": names, "curve_sizes": list(plan.curve_sizes), "curve_seeds": len(plan.curve_seeds),
                     "hardware_seeds": len(plan.hardware_seeds)},
            "data": {k: {"rows": int(len(v)), "models": int(v["model"].nunique()), "gpus": sorted(v["gpu"].unique())}
                     for k, v in sets.items()}}
-    sel = []
-    for d in names:
-        for kind in plan.kinds:
-            sel += ex.selection_experiment(sets[d], d, kind, METHODS, plan.n_train, plan.seeds)
-            tick(f"selection {d} {kind}")
-    res["selection"] = sel
-    curve, batch, hw, fam, lat, planned, resid, rnd = [], [], [], [], [], [], [], []
-    for d in [d for d in names if d != "both"]:
-        df = sets[d]
-        for n in plan.curve_sizes:
-            curve += ex.selection_experiment(df, d, "deployment", ENERGY_PREDICTORS, n, plan.curve_seeds)
-            tick(f"learning curve {d} n={n}")
-        hw += ex.unseen_hardware(df, d, ENERGY_PREDICTORS, plan.hardware_seeds)
-        tick(f"unseen hardware {d}")
-        lat += ex.latency_vs_energy(df, d)
-        rnd += ex.random_split_mape(df, d, ENERGY_PREDICTORS, plan.n_train, plan.seeds)
-        if plan.extras:  # the slower experiments; a quick run skips them
-            batch += ex.unseen_batch(df, d, ENERGY_PREDICTORS, plan.curve_seeds[:3] or (0,))
-            fam += ex.leave_family_out(df, d, ENERGY_PREDICTORS)
-            planned += ex.planned_vs_random(df, d, plan.n_train, plan.curve_seeds or (0,))
-            resid += ex.residuals(df, d)
-        tick(f"unseen batch, family, planner {d}")
-    res.update(learning_curve=curve, unseen_batch=batch, unseen_hardware=hw, leave_family_out=fam,
-               latency_vs_energy=lat, planned_vs_random=planned, residuals=resid, random_split=rnd)
-    res["new_engine"] = []
-    for d in NEW_ENGINE_DATASETS if plan.extras else ():
-        if d in sets:
-            res["new_engine"] += ex.new_engine_protocol(sets[d], d, plan.seeds, plan.n_train)
-    tick("new-engine protocol")
-    res["leave_dataset_out"] = (ex.leave_one_dataset_out(sets, NEW_ENGINE_DATASETS, plan.hardware_seeds[:5] or (0,))
-                                if plan.extras else [])
-    tick("leave one dataset out")
-    if "gpu-prefill-decode" in sets and plan.extras:
-        res["prefill_decode_lomo"] = ex.prefill_decode_lomo(sets["gpu-prefill-decode"])
+    todo = evaluation_jobs(plan, sets, names)
+    stages = {k: [] for k in ("selection", "learning_curve", "unseen_batch", "unseen_hardware", "leave_family_out",
+                              "latency_vs_energy", "planned_vs_random", "residuals", "random_split", "new_engine",
+                              "leave_dataset_out")}
+    for i, (job, (records, attempts, failures)) in enumerate(zip(todo, run_jobs(todo, jobs, cluster)), start=1):
+        stages.setdefault(job.stage, []).extend(records)
+        for name, n in attempts.items():  # merged in job order: the log a serial run keeps
+            ex.ATTEMPTS[name] = ex.ATTEMPTS.get(name, 0) + n
+        ex.FAILURES.extend(failures)
+        if progress:
+            progress(i, len(todo), job.label)
+    parity = stages.pop("parity")
+    res.update(stages)
+    if "prefill_decode_lomo" in res:
         res["prefill_decode_unseen_gpu"] = ("not evaluated: the project has prefill/decode measurements on one GPU "
                                             "type only (H100); an H200 or other GPU sweep from the profiler is needed")
-    tick("prefill/decode leave one model out")
-    res["parity"] = _parity(sets, plan)
-    tick("parity")
+    res["parity"] = parity
     res["failures"] = failure_summary()
     res["elapsed_s"] = time.monotonic() - t0
     return res
