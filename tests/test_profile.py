@@ -75,6 +75,9 @@ def test_sweep_writes_schema_rows_that_fit_reads(tmp_path):
     assert len(df) == 4 and (df["prefill_energy_j"] > 0).all() and (df["decode_energy_j"] > 0).all()
     np.testing.assert_allclose(df["energy_request_j"], df["prefill_energy_j"] + df["decode_energy_j"])
     assert (df["raw_repeats"] == 2).all() and df["raw_energy_available"].all()
+    import socket  # each row names the host and the GPUs it measured
+
+    assert (df["node"] == socket.gethostname()).all() and (df["gpu_uuids"] == "GPU-fake-0").all()
     from energylens.data.schema import load_profiles
 
     valid = load_profiles(out)
