@@ -10,6 +10,8 @@ import sys
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from energylens.profile.sweep import SweepSpec, failed_path
 
@@ -184,6 +186,25 @@ def test_cluster_address_parsing():
 
     assert parse_cluster("ray") is None and parse_cluster(" RAY ") is None
     assert parse_cluster("ray=head:6379") == "head:6379" and parse_cluster("ray=ray://10.0.0.1:10001") == "ray://10.0.0.1:10001"
+
+
+@given(st.text(max_size=40))
+def test_cluster_option_parses_or_says_what_it_expects(text):
+    from energylens.errors import EnergyLensError
+    from energylens.profile.cluster import parse_cluster
+
+    try:
+        address = parse_cluster(text)
+    except EnergyLensError as exc:
+        assert str(exc).startswith("--cluster expects ray or ray=ADDRESS") and "\n" not in str(exc)
+        return
+    kind, _, rest = text.strip().partition("=")
+    assert kind.strip().lower() == "ray" and address == (rest.strip() or None)
+
+
+def test_gpus_with_cluster_is_refused(run_cli, tmp_path, tiny):
+    code, out = run_cli("profile", "--model", tiny, "--allow-cpu", "--cluster", "ray", "--gpus", "0", "-o", tmp_path / "r.csv")
+    assert code == 2 and len(out.strip().splitlines()) == 1 and "--gpus" in out and "--cluster" in out, out
 
 
 # --- evaluate --jobs / --cluster ray: the same results as a serial run ---

@@ -5,7 +5,8 @@ sweep's own measurement (`sweep.measure_row`: engine, monitor, warm-up, repeats)
 it. Rows stream back to the driver, which records each as it arrives through the local sweep's
 functions (atomic appends, failed-configuration records, resume). A task whose worker process or node
 is lost is retried by Ray up to `retries` times, then recorded as failed with the reason; other tasks
-are not affected. Ray is imported here only, and only when a cluster sweep runs.
+are not affected. Idle power is measured in each task, on its own GPUs. Ray is imported here only, and
+only when a cluster sweep runs.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def parse_cluster(text: str) -> str | None:
     """The address in `--cluster ray[=ADDRESS]`; None means: start a local Ray."""
     kind, sep, address = str(text).strip().partition("=")
     if kind.strip().lower() != "ray" or (sep and not address.strip()):
-        raise EnergyLensError(f"--cluster expects ray or ray=ADDRESS (e.g. ray=head:6379), got '{text}'")
+        raise EnergyLensError(f"--cluster expects ray or ray=ADDRESS (e.g. ray=head:6379), got {str(text)[:60]!r}")
     return address.strip() or None
 
 
