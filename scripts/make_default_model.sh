@@ -18,18 +18,17 @@ energylens fit "$TMP/mlenergy-v3.csv" "$DATA/gpu-prefill-decode/h100.csv" --seed
   --note "fitted on every row of ML.ENERGY v3 (838 configurations, H100 and B200, vLLM) and of gpu-prefill-decode/h100.csv (66, prefill and decode measured separately); regenerate with scripts/make_default_model.sh ../shared/data"
 TMP="$TMP" DATA="$DATA" python - <<'PY'
 # The imported CSV lived in a temporary folder: record how it was made instead of its passing path.
-import json, os
+import os
+from energylens.model.modelfile import load_model, save_model
 p = "src/energylens/model/defaults/default.json"
-d = json.load(open(p))
+m = load_model(p)
 tmp, data = os.environ["TMP"], os.environ["DATA"]
+prov = {k: v for k, v in m.provenance_.items() if k not in ("created", "train_metrics", "notes")}
 made = f"energylens data import mlenergy-v3 {data}/mlenergy-v3 (imported at fit time)"
-d["provenance"]["data"] = [made if x.startswith(tmp) else x for x in d["provenance"]["data"]]
-d["provenance"]["command"] = "scripts/make_default_model.sh " + data
-with open(p + ".new", "w") as f:
-    json.dump(d, f, indent=2)
-    f.write("\n")
-os.replace(p + ".new", p)
-print("default model:", d["provenance"]["rows"], "rows,", d["provenance"]["train_metrics"])
+prov["data"] = [made if x.startswith(tmp) else x for x in prov["data"]]
+prov["command"] = "scripts/make_default_model.sh " + data
+save_model(m, p, prov)
+print("default model:", prov["rows"], "rows,", m.train_metrics_)
 PY
 python -m energylens.export.markdown docs/MODEL.md  # the shipped-model block of docs/MODEL.md
 python scripts/readme_examples.py  # README's example outputs follow the shipped model
