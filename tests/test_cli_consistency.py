@@ -405,4 +405,6 @@ def test_catalog_model_config_shows_warnings_plainly(run_cli):
 
     cfg = Path(__file__).parent / "data" / "hf_configs" / "llama-3.1-8b" / "config.json"
     code, out = run_cli("catalog", "--model-config", cfg, "--json")
-    assert code == 0 and '"warnings": "none"' in out
+    assert code == 0 and '"warnings": []' in out
+    code, out = run_cli("catalog", "--model-config", cfg)
+    assert code == 0 and "()" not in out and "none" in out

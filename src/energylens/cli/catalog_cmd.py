@@ -30,12 +30,13 @@ def catalog(
 
         spec = model_from_hf_config(model_config)
         row = {k: v for k, v in spec.as_dict().items() if k not in ("aliases",)}
-        row["warnings"] = "; ".join(spec.warnings) if spec.warnings else "none"
+        row["warnings"] = list(spec.warnings)
         if json_out:
             import json
 
             typer.echo(json.dumps(row, indent=2))
         else:
+            row["warnings"] = "; ".join(spec.warnings) or "none"
             console.print(table(pd.DataFrame([row]).T.reset_index().rename(columns={"index": "field", 0: "value"}),
                                 title=f"Model figures read from {model_config}"))
         return
