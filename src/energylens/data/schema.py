@@ -204,19 +204,73 @@ def _text(x) -> str:
         return f"<{type(x).__name__}>"
 
 
+def _distinct(col: pd.Series):
+    """(codes, uniques) of a column of text, each distinct value once in order of first appearance (code -1:
+    missing), so that a check or mapping runs once per distinct name, not per row. None when the column holds
+    anything but text and missing values: factorizing would merge values Python calls equal whose text
+    differs (1, 1.0, True), so those columns are checked cell by cell."""
+    if col.dtype.kind in "biufcmM":
+        return None
+    if not isinstance(col.dtype, pd.StringDtype) and pd.api.types.infer_dtype(col, skipna=True) not in ("string",
+                                                                                                       "empty"):
+        return None
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _first_of(codes: np.ndarray, hits) -> int | None:
+    """The first row whose distinct value (code) is among `hits` (a bool per distinct value), or None."""
+    hits = np.append(np.asarray(hits, dtype=bool), False)  # code -1 (missing) is never a hit
+    rows = hits[codes]
+    return _first_bad(rows) if rows.any() else None
+
+
 def _blank(col: pd.Series) -> np.ndarray:
     """Cells that are missing or only whitespace."""
     if col.dtype.kind in "biufcmM":
         return col.isna().to_numpy()
+    found = _distinct(col)
+    if found is not None:
+        codes, uniques = found
+        return np.array([not u.strip() for u in uniques] + [True], dtype=bool)[codes]  # code -1: missing
     return np.array([(not x.strip()) if isinstance(x, str) else (pd.api.types.is_scalar(x) and bool(pd.isna(x)))
                      for x in col.tolist()], dtype=bool)
+
+
+def _map_text(col: pd.Series, fn) -> pd.Series:
+    """fn(the text of each cell), computed once per distinct value where the column holds only text; missing
+    cells give None (callers keep their own value there)."""
+    found = _distinct(col)
+    if found is None:
+        return col.map(lambda x: fn(_text(x)))
+    codes, uniques = found
+    dtype = col.dtype if isinstance(col.dtype, pd.StringDtype) else None  # as Series.map keeps it
+    return pd.Series(np.array([fn(u) for u in uniques] + [None], dtype=object)[codes], index=col.index, dtype=dtype)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_text(df: pd.DataFrame, path) -> None:
     """Text columns must hold text that can be written back (no lone surrogates from a Python caller)."""
     for col in df.columns:
         spec = BY_NAME.get(col)
-        if spec is None or spec.kind != "str" or df[col].dtype.kind in "biufcmM":
+        dtype = df[col].dtype
+        if spec is None or spec.kind != "str" or dtype.kind in "biufcmM":
+            continue
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            continue  # Arrow strings are valid UTF-8 by construction
+        found = _distinct(df[col])
+        if found is not None:
+            codes, uniques = found
+            i = _first_of(codes, [not _encodable(u) for u in uniques])
+            if i is not None:
+                _fail(f"expected text that is valid Unicode, got {_show(uniques[codes[i]])}", path, i + 1, col)
             continue
         for i, x in enumerate(df[col].tolist()):
             if isinstance(x, str):
@@ -414,7 +468,7 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
             _fail(f"no energy value in this row; expected one of {', '.join(ENERGY_COLUMNS)}", path,
                   _first_bad(none) + 1, ENERGY_COLUMNS[0] if ENERGY_COLUMNS[0] in df.columns else energy.columns[0])
     for c in ("model", "gpu"):
-        df[c] = df[c].map(_text).str.strip()
+        df[c] = _map_text(df[c], str.strip)
     # Parallelism must fit the GPUs: tp*pp*dp <= num_gpus; ep divides num_gpus.
     used = df["tp"] * df["pp"] * df["dp"]
     bad = used > df["num_gpus"]
@@ -427,7 +481,7 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
         _fail(f"ep = {df['ep'].iloc[i]:g} must divide num_gpus = {df['num_gpus'].iloc[i]:g}", path, i + 1, "ep")
     for col, allowed in (("precision", PRECISIONS), ("modality", MODALITIES), ("arch", ARCHS)):
         if col in df.columns:
-            vals = df[col].where(df[col].isna(), df[col].map(_text).str.strip().str.lower())
+            vals = df[col].where(df[col].isna(), _map_text(df[col], lambda t: t.strip().lower()))
             bad = vals.notna() & ~vals.isin(allowed)
             if bad.any():
                 i = _first_bad(bad)
@@ -451,7 +505,12 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
 def _refuse_cpu_rows(df: pd.DataFrame, path) -> None:
     """Rows `energylens profile --allow-cpu` measured without a GPU (gpu CPU_GPU) hold timings only: no
     energy, and no accelerator whose descriptors a model could use. One line says so, not an unknown GPU."""
-    cpu = df["gpu"].map(lambda g: isinstance(g, str) and g.strip().lower() == CPU_GPU).to_numpy(bool)
+    found = _distinct(df["gpu"])
+    if found is not None:
+        codes, uniques = found
+        cpu = np.array([u.strip().lower() == CPU_GPU for u in uniques] + [False], dtype=bool)[codes]
+    else:
+        cpu = df["gpu"].map(lambda g: isinstance(g, str) and g.strip().lower() == CPU_GPU).to_numpy(bool)
     if cpu.all():
         _fail(f"a CPU-only profile (energylens profile --allow-cpu): {len(df)} rows of timings without energy or a "
               "GPU to describe, which fit and predict cannot use; profile on an NVIDIA GPU for rows they can", path)
@@ -470,61 +529,58 @@ def _lookup(catalog, name: str, what: str):
         raise CatalogError(str(exc).replace(f"'{name}'", _show(name))) from None
 
 
+def _catalog_entries(col: pd.Series, lookup, described: np.ndarray, path, give: str):
+    """(codes, names, entries): the catalog entry of each distinct name of `col`, looked up once, in order of first
+    appearance; None for a name the catalog lacks whose first row describes it itself (`described`), a
+    DataError naming that row otherwise."""
+    codes, names = pd.factorize(col)  # stripped text by now, never missing
+    first = np.unique(codes, return_index=True)[1]
+    entries = []
+    for k, name in enumerate(names):
+        try:
+            entries.append(lookup(name))
+        except CatalogError as exc:
+            if not described[first[k]]:
+                _fail(f"{exc}; or give {give}", path, int(first[k]) + 1, col.name)
+            entries.append(None)
+    return codes, names, entries
+
+
+def _fill_from(df: pd.DataFrame, col: str, codes: np.ndarray, entries, value, text: bool = False) -> None:
+    """Missing cells of `col` in rows of a catalog entry take value(entry): whole columns, no per-name .loc."""
+    known = np.array([e is not None for e in entries], dtype=bool)[codes]
+    need = df[col].isna().to_numpy() & known
+    if need.any():
+        fill = np.array([value(e) if e is not None else None for e in entries], dtype=object if text else float)
+        df[col] = df[col].mask(need, pd.Series(fill[codes], index=df.index))
+
+
 def _fill_descriptors(df: pd.DataFrame, path, hw, models) -> pd.DataFrame:
     for col in list(HARDWARE_COLUMNS) + list(MODEL_COLUMNS) + ["attention_layers", "vision_params_b", "ssm_state_mb"]:
         if col not in df.columns:
             df[col] = np.nan if col != "arch" else None
-    # GPUs: resolve each distinct name once.
-    canon = {}
-    for i, name in enumerate(df["gpu"]):
-        if name in canon:
-            continue
-        try:
-            canon[name] = _lookup(hw, name, "GPU")
-        except CatalogError as exc:
-            row = df.iloc[i]
-            if all(pd.notna(row[c]) for c in HARDWARE_COLUMNS):
-                canon[name] = None
-            else:
-                _fail(f"{exc}; or give the gpu_* descriptor columns", path, i + 1, "gpu")
-    for name, spec in canon.items():
-        if spec is None:
-            continue
-        sel = df["gpu"] == name
-        for col, field in HARDWARE_COLUMNS.items():
-            df.loc[sel, col] = df.loc[sel, col].fillna(getattr(spec, field))
-        df.loc[sel, "gpu"] = spec.name
-    specs = {}
-    for i, name in enumerate(df["model"]):
-        if name in specs:
-            continue
-        try:
-            specs[name] = _lookup(models, name, "model")
-        except CatalogError as exc:
-            row = df.iloc[i]
-            if pd.notna(row["params_total_b"]) and pd.notna(row["params_active_b"]) and pd.notna(row["arch"]):
-                specs[name] = None
-            else:
-                _fail(f"{exc}; or give arch, params_total_b and params_active_b", path, i + 1, "model")
-    for name, spec in specs.items():
-        if spec is None:
-            continue
-        sel = df["model"] == name
-        for col, field in MODEL_COLUMNS.items():
-            value = getattr(spec, field)
-            if col == "arch":
-                df.loc[sel, col] = df.loc[sel, col].where(df.loc[sel, col].notna(), value)
-            else:
-                df.loc[sel, col] = df.loc[sel, col].fillna(value)
-        df.loc[sel, "attention_layers"] = df.loc[sel, "attention_layers"].fillna(
-            spec.attention_layers if spec.attention_layers is not None else np.nan)
-        df.loc[sel, "vision_params_b"] = df.loc[sel, "vision_params_b"].fillna(spec.vision_params_b)
-        df.loc[sel, "ssm_state_mb"] = df.loc[sel, "ssm_state_mb"].fillna(spec.ssm_state_mb)
-        if "precision" in df.columns:
-            df.loc[sel, "precision"] = df.loc[sel, "precision"].where(df.loc[sel, "precision"].notna(), spec.precision)
-        else:
-            df["precision"] = None
-            df.loc[sel, "precision"] = spec.precision
+    # GPUs: each distinct name resolved once; a GPU the catalog lacks needs its own descriptors.
+    described = df[list(HARDWARE_COLUMNS)].notna().all(axis=1).to_numpy()
+    codes, names, gpus = _catalog_entries(df["gpu"], lambda name: _lookup(hw, name, "GPU"), described, path,
+                                          "the gpu_* descriptor columns")
+    for col, field in HARDWARE_COLUMNS.items():
+        _fill_from(df, col, codes, gpus, lambda e, field=field: getattr(e, field))
+    canonical = np.array([e.name if e is not None else n for e, n in zip(gpus, names)], dtype=object)
+    if (canonical != np.asarray(names, dtype=object)).any():
+        df["gpu"] = pd.Series(canonical[codes], index=df.index, dtype=df["gpu"].dtype)
+    described = df[["params_total_b", "params_active_b", "arch"]].notna().all(axis=1).to_numpy()
+    codes, _, specs = _catalog_entries(df["model"], lambda name: _lookup(models, name, "model"), described, path,
+                                       "arch, params_total_b and params_active_b")
+    for col, field in MODEL_COLUMNS.items():
+        _fill_from(df, col, codes, specs, lambda e, field=field: getattr(e, field), text=col == "arch")
+    _fill_from(df, "attention_layers", codes, specs,
+               lambda e: e.attention_layers if e.attention_layers is not None else np.nan)
+    _fill_from(df, "vision_params_b", codes, specs, lambda e: e.vision_params_b)
+    _fill_from(df, "ssm_state_mb", codes, specs, lambda e: e.ssm_state_mb)
+    if "precision" not in df.columns and any(e is not None for e in specs):
+        df["precision"] = None
+    if "precision" in df.columns:
+        _fill_from(df, "precision", codes, specs, lambda e: e.precision, text=True)
     bad = df["params_active_b"] > df["params_total_b"] * 1.0001
     if bad.any():
         i = _first_bad(bad)
