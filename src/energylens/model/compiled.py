@@ -271,7 +271,7 @@ def kernel_source(structure) -> str:
              "def _finite(x):", "    return x if np.isfinite(x) else 0.0", "",
              "@numba.njit(cache=True, parallel=True, error_model='numpy')",
              "def energy(cols, strides, codes, code_strides, precision_table, arch_table, modality_table, task_table,",
-             "           theta, c, sets, set_strides, out):",
+             "           theta, c, zlo, zhi, sets, set_strides, out):",
              "    for i in numba.prange(out.shape[0]):"]
     body = []
     for k, (name, default) in enumerate(NUMERIC_INPUTS):
@@ -289,7 +289,8 @@ def kernel_source(structure) -> str:
         if parts:
             terms.append(f"({' + '.join(parts)}) * theta[k, {j}]")
     for j, corr in enumerate(structure.corrections):
-        corrections.append(f"_finite({_source(structure.expression(corr.name, 'h').tree)}) * c[k, {j}]")
+        h = f"_finite({_source(structure.expression(corr.name, 'h').tree)})"
+        corrections.append(f"_min(_max({h}, zlo[{j}]), zhi[{j}]) * c[k, {j}]")  # held to the training range
     body.append(f"total = {' + '.join(terms) if terms else '0.0'}")
     body.append(f"out[i] = total * np.exp({' + '.join(corrections) if corrections else '0.0'})")
     lines += [_indent(ln) for ln in body]
@@ -359,11 +360,15 @@ class CompiledEnergy:
         c = np.ascontiguousarray(coefs[:, s.n_terms:])
         if c.shape[1] == 0:
             c = np.zeros((len(coefs), 1))
+        k = max(len(s.corrections), 1)
+        held = np.array(s.correction_range, dtype=float).reshape(-1, 2) if s.correction_range else None
+        zlo = np.full(k, -np.inf) if held is None else np.ascontiguousarray(held[:, 0])
+        zhi = np.full(k, np.inf) if held is None else np.ascontiguousarray(held[:, 1])
         sets = np.zeros(1, np.int64) if set_index is None else np.ascontiguousarray(set_index, dtype=np.int64)
         out = np.empty(cols.n)
         if cols.n:
             self._kernel(tuple(cols.numeric), cols.strides, tuple(cols.codes), cols.code_strides, *cols.tables,
-                         theta, c, sets,
+                         theta, c, zlo, zhi, sets,
                          0 if set_index is None else 1, out)
         return out
 

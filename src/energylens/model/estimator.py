@@ -206,7 +206,8 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
             raise DataError("no rows to fit")
         f = compute_features(df)
         targets = energy_targets(df, y)
-        structure, cv = self._resolve_structure(f, targets)
+        given, cv = self._resolve_structure(f, targets)
+        structure = given.without_correction_range()  # fitted on the rows as they are
         theta0, tau0 = self._prior_vectors(structure)
         fixed = set(self.fixed or ())
         tfit, efit = self._fit_core(structure, df, f, theta0, tau0, fixed, self.prior_strength, y)
@@ -214,7 +215,10 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
             cv = cross_validate(structure, energy_rows(structure, f, targets), folds=self.cv_folds,
                                 seed=self.random_state, prior=theta0, loss=self.loss, fixed=frozenset(fixed),
                                 strength=self.prior_strength)
-        self.structure_ = structure
+        # Corrections are held to the range of the rows that fitted their exponents: these rows, plus the
+        # base model's range when the exponents are kept from it (a recalibration).
+        kept = bool(given.corrections) and all(c.name in fixed for c in given.corrections)
+        self.structure_ = (given if kept else structure).with_correction_range(f)
         self.cv_ = cv or {}
         self.coef_ = efit.coef
         self.tau_ = tfit.coef

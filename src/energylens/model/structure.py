@@ -33,6 +33,10 @@ class Structure:
     corrections: tuple[Correction, ...] = ()
     time_terms: tuple[TimeTerm, ...] = TIME_TERMS
     why: str = ""  # how it was chosen (shown by `show` and stored in the model file)
+    # (low, high) of each correction's group over the training rows, () before a fit: a power law fitted
+    # over a range is held at its edge beyond it rather than extrapolated (a 50-row fit's prompt exponent
+    # of -2.75 would otherwise divide the energy of a 16,000-token prompt by 5e4).
+    correction_range: tuple[tuple[float, float], ...] = ()
     _parsed: dict = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -81,7 +85,26 @@ class Structure:
         Z = np.zeros((n, len(self.corrections)))
         for k, c in enumerate(self.corrections):
             Z[:, k] = _finite(self.expression(c.name, "h").evaluate(f))
+        if self.correction_range:
+            lo, hi = np.array(self.correction_range, dtype=float).T
+            Z = np.clip(Z, lo, hi)
         return pf, dec, Z
+
+    def with_correction_range(self, f: Features) -> "Structure":
+        """This structure holding its corrections to the range their groups take on `f` (the training
+        rows) and on the range it already has (a recalibration keeps the base model's)."""
+        if not self.corrections:
+            return self
+        bare = replace(self, correction_range=(), _parsed=None)
+        Z = bare.energy_design(f)[2]
+        lo, hi = Z.min(axis=0), Z.max(axis=0)
+        if self.correction_range:
+            old = np.array(self.correction_range, dtype=float)
+            lo, hi = np.minimum(lo, old[:, 0]), np.maximum(hi, old[:, 1])
+        return replace(self, correction_range=tuple((float(a), float(b)) for a, b in zip(lo, hi)), _parsed=None)
+
+    def without_correction_range(self) -> "Structure":
+        return replace(self, correction_range=(), _parsed=None) if self.correction_range else self
 
     def time_design(self, f: Features) -> tuple[np.ndarray, np.ndarray]:
         """Design matrices of the ITL and of one batch's prefill time (TTFT) in the time coefficients."""
@@ -111,8 +134,10 @@ class Structure:
         for t in self.energy_terms:
             parts = [f"prefill: {t.prefill}" if t.prefill else None, f"decode: {t.decode}" if t.decode else None]
             lines.append(f"  + {t.name} * [{'; '.join(p for p in parts if p)}]    ({t.group})")
-        for c in self.corrections:
-            lines.append(f"  * exp({c.name} * {c.expression})    ({c.doc})")
+        for k, c in enumerate(self.corrections):
+            held = (f", its group held within [{self.correction_range[k][0]:.4g}, {self.correction_range[k][1]:.4g}] "
+                    "(the training range)") if self.correction_range else ""
+            lines.append(f"  * exp({c.name} * {c.expression})    ({c.doc}{held})")
         return lines
 
     def to_dict(self) -> dict:
@@ -129,6 +154,7 @@ class Structure:
             "time_terms": [{"name": t.name, "itl": t.itl, "ttft": t.ttft, "prior": t.prior, "lower": t.lower,
                             "prior_weight": t.prior_weight, "unit": t.unit, "doc": t.doc, "provenance": t.provenance,
                             "recalibrate": t.recalibrate} for t in self.time_terms],
+            "correction_range": [list(r) for r in self.correction_range],
         }
 
     @classmethod
@@ -153,7 +179,8 @@ class Structure:
             names = [t.name for t in energy] + [c.name for c in corr]
             if len(set(names)) != len(names) or len({t.name for t in time}) != len(time):
                 raise ModelFileError(f"{where}: coefficient names must be unique")
-            return cls(name, energy, corr, time, why)
+            ranges = _ranges(d.get("correction_range", []), len(corr), where)
+            return cls(name, energy, corr, time, why, ranges)
         except ExpressionError as exc:
             raise ExpressionError(f"{where}: {exc}") from None
         except TypeError as exc:
@@ -212,3 +239,19 @@ def compact_structure() -> Structure:
 
 BUILTIN = {"physics": physics_structure, "compact": compact_structure}
 CORRECTION_LIBRARY = {c.name: c for c in CORRECTIONS}
+
+
+def _ranges(value, n: int, where: str) -> tuple[tuple[float, float], ...]:
+    """A structure's correction_range from a file: [] or one finite [low, high] (low <= high) per correction."""
+    if value == []:
+        return ()
+    if not isinstance(value, list) or len(value) != n:
+        raise ModelFileError(f"{where}: 'correction_range' must be a list of one [low, high] per correction ({n})")
+    out = []
+    for r in value:
+        if (not isinstance(r, list) or len(r) != 2 or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in r)
+                or not all(math.isfinite(x) and abs(x) <= 1e6 for x in r) or r[0] > r[1]):
+            raise ModelFileError(f"{where}: 'correction_range' entries must be [low, high] with finite low <= high "
+                                 f"(|value| <= 1e6), got {str(r)[:60]}")
+        out.append((float(r[0]), float(r[1])))
+    return tuple(out)
