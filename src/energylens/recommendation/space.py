@@ -7,6 +7,12 @@ import pandas as pd
 from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
 from ..catalog.models import ModelSpec
 
+# GPUs that share one NVLink / Infinity Fabric domain in the servers of the catalog's accelerators
+# (HGX/DGX H100, H200, B200, A100 and MI300X platforms hold 8). Tensor parallelism all-reduces every
+# layer over `link_gbs`, an intra-node figure: a TP group wider than a node would run its all-reduces
+# over the network, which the features do not price, so such layouts are not offered; pipeline, data
+# and expert parallelism span nodes.
+NODE_GPUS = 8
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -52,7 +58,10 @@ def parallel_layouts(model: ModelSpec, num_gpus: int) -> list[tuple[int, int, in
         for pp in _divisors(num_gpus // tp):
             dp = num_gpus // (tp * pp)
             reason = ""
-            if not tp_valid(model, tp):
+            if tp > NODE_GPUS:
+                reason = (f"topology: tp={tp} spans {-(-tp // NODE_GPUS)} nodes of {NODE_GPUS} GPUs; tensor parallelism "
+                          "across nodes is not modelled (pipeline or data parallelism spans nodes)")
+            elif not tp_valid(model, tp):
                 reason = f"divisibility: {model.heads} heads / {model.kv_heads} KV heads not divisible by tp={tp}"
             elif model.layers and model.layers % pp:
                 reason = f"divisibility: {model.layers} layers not divisible by pp={pp}"
