@@ -408,3 +408,16 @@ def test_catalog_model_config_shows_warnings_plainly(run_cli):
     assert code == 0 and '"warnings": []' in out
     code, out = run_cli("catalog", "--model-config", cfg)
     assert code == 0 and "()" not in out and "none" in out
+
+
+def test_recommend_needs_a_model_or_a_config_and_names_the_config(run_cli):
+    from pathlib import Path
+
+    code, out = run_cli("recommend", "--gpu", "H200")
+    assert code == 2 and "--model" in out and len(out.strip().splitlines()) == 1
+    cfg = Path(__file__).parent / "data" / "hf_configs" / "llama-3.1-8b" / "config.json"
+    code, out = run_cli("recommend", "--model-config", cfg, "--gpu", "H100", "--max-gpus", "1", "--json")
+    assert code == 0
+    import json
+
+    assert json.loads(out)["model"] == "llama-3.1-8b"

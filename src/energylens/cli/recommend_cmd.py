@@ -10,7 +10,7 @@ from ._console import console, fitted_table, table, table_width
 
 
 def recommend(
-    model: str = typer.Option(..., "--model", help="Catalog model name, or a Hugging Face config.json path."),
+    model: Optional[str] = typer.Option(None, "--model", help="Catalog model name, or a Hugging Face config.json path (with --model-config: the name to show; default: the config's own)."),
     gpu: list[str] = typer.Option(..., "--gpu", help="GPU type available (repeat for a mixed pool; repeats and aliases of one GPU count once)."),
     max_gpus: int = typer.Option(8, "--max-gpus", help="Most GPUs one deployment may use (1 to 100,000)."),
     input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request (0 to 10,000,000)."),
@@ -28,8 +28,8 @@ def recommend(
     json_out: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table: every shown row with the full term breakdown."),
     wide: bool = typer.Option(False, "--wide", help="Every column: TP, PP, EP, DP apart and each term group's share (the default table fits the terminal, dropping the least needed columns first)."),
     objective: str = typer.Option("energy", "--objective", help="Rank by energy (J/request), cost (USD per million output tokens) or carbon (gCO2e per 1000 requests)."),
-    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="GPU-hour prices, e.g. H100=2.5,B200=5, or a TOML price file (default: catalog/data/gpu_prices.toml)."),
-    electricity_usd_per_kwh: Optional[float] = typer.Option(None, "--electricity-usd-per-kwh", help="Electricity price on facility energy (default: US industrial average; 0 where GPU-hours include power)."),
+    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="USD per GPU-hour: H100=2.5,B200=5, or a TOML file of lines H100 = 2.5 ([gpu.H100] tables with usd_per_hour, optional source and date, work too); they replace the shipped cloud on-demand prices (catalog/data/gpu_prices.toml)."),
+    electricity_usd_per_kwh: Optional[float] = typer.Option(None, "--electricity-usd-per-kwh", help="USD/kWh on facility energy, charged on top of GPU-hours (default: US industrial average, as for owned hardware); 0 for a cloud rental, whose GPU-hour price includes power."),
     grid_gco2_per_kwh: Optional[float] = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity (gCO2e/kWh); or --region."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region of catalog/data/grid_intensity.toml (default: world)."),
     pue: Optional[float] = typer.Option(None, "--pue", help="Power usage effectiveness, facility / IT energy (default: 1.58, Uptime Institute 2023)."),
@@ -37,7 +37,11 @@ def recommend(
 ):
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
     from ._paths import check_output
-    check_output(plot, option="--plot", inputs=[model_file, model_config, hardware_catalog_file, model_catalog_file, Path(model)])
+    if model is None and model_config is None:
+        from ..errors import EnergyLensError
+        raise EnergyLensError("--model: give a catalog model name (energylens catalog models) or --model-config config.json")
+    check_output(plot, option="--plot", inputs=[model_file, model_config, hardware_catalog_file, model_catalog_file,
+                                                *([Path(model)] if model else [])])
     import json
 
     from ..recommendation.search import MAX_BATCH, recommend as run
@@ -51,6 +55,7 @@ def recommend(
               objective=objective, gpu_hour_usd=gpu_hour_usd, electricity_usd_per_kwh=electricity_usd_per_kwh,
               grid_gco2_per_kwh=grid_gco2_per_kwh, region=region, pue=pue)
     from . import _recommend_view as view
+    model = str(res["model"].iloc[0]) if model is None else model
 
     shown = view.shown_rows(res, top)  # the top distinct layouts, then the latency-optimal and TP-default rows
     if plot is not None:
