@@ -79,7 +79,12 @@ class TransformersEngine:
         cfg = AutoConfig.for_model(**cfg_dict)
         dtype = self.torch.bfloat16 if self.device.startswith("cuda") else self.torch.float32
         self.torch.manual_seed(0)
-        self.model = AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype).to(self.device).eval()
+        import transformers
+
+        # transformers 4.56 renamed torch_dtype to dtype (and warns on the old name); 4.44 knows only the old one.
+        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+        kw = {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+        self.model = AutoModelForCausalLM.from_config(cfg, **kw).to(self.device).eval()
         self.vocab = int(cfg_dict.get("vocab_size", 32000))
         self.loaded = model
 
