@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from energylens import recommend
 from energylens.catalog import hardware_catalog
-from energylens.catalog.costs import (GPU_HOUR_USD, grid_table, parse_gpu_hour_usd, parse_grid, parse_prices,
+from energylens.catalog.costs import (GPU_HOUR_USD, PRICE_FILE_EXAMPLE, PRICE_FILE_FORMAT, electricity_basis,
+                                      grid_table, parse_gpu_hour_usd, parse_grid, parse_prices, parse_user_prices,
                                       shipped_prices)
 from energylens.cli.main import main
 from energylens.errors import CatalogError, EnergyLensError
@@ -150,3 +151,97 @@ def test_cli_json_carries_the_columns_and_the_assumptions(capsys, tmp_path):
     for r in out["recommendations"]:
         for c in ("energy_request_j", "cost_usd_per_million_tokens", "carbon_gco2e_per_1000_requests"):
             assert isinstance(r[c], float) and r[c] > 0
+
+
+def _recommend_cost(capsys, *args):
+    """(exit code, stdout, stderr) of a small `recommend --objective cost --json`."""
+    code = 0
+    try:
+        main(["recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--gpu", "B200", "--max-gpus", "1",
+              "--batch", "64", "--objective", "cost", "--json", *map(str, args)])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err.strip()
+
+
+def test_simple_price_file_is_accepted_and_equals_the_option(capsys, tmp_path):
+    """`H100 = 2.5` lines (the format --help and the README show) price like `--gpu-hour-usd H100=2.5,B200=5`,
+    and so do [gpu.NAME] tables without a source; the shipped table keeps its sources."""
+    simple = tmp_path / "prices.toml"
+    simple.write_text(PRICE_FILE_EXAMPLE)
+    tables = tmp_path / "tables.toml"
+    tables.write_text("[gpu.H100]\nusd_per_hour = 2.5\n[gpu.B200]\nusd_per_hour = 5\n")
+    runs = [_recommend_cost(capsys, "--gpu-hour-usd", x) for x in (simple, tables, "H100=2.5,B200=5.0")]
+    assert all(code == 0 for code, _, _ in runs), runs
+    costs = [[r["cost_usd_per_million_tokens"] for r in json.loads(out)["recommendations"]] for _, out, _ in runs]
+    assert costs[0] == costs[1] == costs[2] and len(costs[0]) == 2
+    prices = json.loads(runs[0][1])["assumptions"]["gpu_hour_usd"]
+    assert {g: p["usd"] for g, p in prices.items()} == {"H100-SXM": 2.5, "B200": 5.0}
+    assert prices["B200"]["source"] == f"given in {simple}"
+    assert parse_user_prices({"gpu": {"H100": {"usd_per_hour": 3, "source": "our contract", "date": "2025"}}},
+                             "p.toml")["H100"].source == "our contract"
+    with pytest.raises(CatalogError, match="source.*missing"):  # the shipped table must say where a price comes from
+        parse_prices({"gpu": {"H100": {"usd_per_hour": 2.0}}}, "gpu_prices.toml")
+
+
+@pytest.mark.parametrize("text, words", [
+    ('H100 = "2.5"', ["price of 'H100'", "a number from 0 to 1000 USD per GPU-hour", "a string"]),
+    ("H100 = 2.5\nh100 = 3", ["'h100' is priced twice"]),
+    ("[H100]\nprice = 2.5", ["[H100] has no usd_per_hour", "H100 = 2.5"]),
+    ("[gpu.H100]\nusd_per_hour = 2.5\nprize = 1", ["gpu.H100", "'prize' is not a known field"]),
+    ("electricity = 0.1", ["--electricity-usd-per-kwh"]),
+    ("[electricity]\nusd_per_kwh = 0.1\nsource = 'x'", ["--electricity-usd-per-kwh"]),
+    ("usd_per_hour = 2", ["[gpu.NAME]", "H100 = 2.5"]),
+    ("gpu = 3", ["'gpu' must hold one price per GPU"]),
+    ("", ["no prices", "H100 = 2.5"]),
+    ("H100 = ", ["not valid TOML"]),
+    ("Z9 = 1", ["unknown GPU 'Z9'"]),
+])
+def test_bad_price_files_say_what_is_expected(capsys, tmp_path, text, words):
+    path = tmp_path / "prices.toml"
+    path.write_text(text)
+    code, _, err = _recommend_cost(capsys, "--gpu-hour-usd", path)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert all(w in err for w in words), err
+    assert "table 'H100' is not a known field" not in err
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: d / "missing.toml",
+    lambda d: d,  # a folder
+    lambda d: (d / "bin.toml").write_bytes(b"\xff\xfe") and d / "bin.toml",
+    lambda d: (d / "x.toml").write_text("[[[") and d / "x.toml",
+])
+def test_price_file_errors_are_lowercase_error_lines(capsys, tmp_path, make):
+    """A file option's error is the CLI's one line `error: ...` and exit 2, as every other one (never Click's
+    capitalised `Error:` box)."""
+    code, out, err = _recommend_cost(capsys, "--gpu-hour-usd", make(tmp_path))
+    assert code == 2 and not out and len(err.splitlines()) == 1 and err.startswith("error: ") and "Error" not in err
+
+
+def test_help_and_readme_describe_the_price_file(capsys):
+    main(["recommend", "--help"])  # --help returns (exit code 0)
+    help_text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # Rich boxes and wraps the help
+    assert "H100 = 2.5" in help_text and "usd_per_hour" in help_text and "cloud rental" in help_text
+    assert "H100 = 2.5" in PRICE_FILE_FORMAT and "usd_per_hour" in PRICE_FILE_FORMAT
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines, example = [x.strip() for x in readme.splitlines()], PRICE_FILE_EXAMPLE.strip().splitlines()
+    # The README shows the example this test parses (as an indented block).
+    assert any(lines[i:i + len(example)] == example for i in range(len(lines)))
+    assert parse_user_prices(__import__("tomllib").loads(PRICE_FILE_EXAMPLE), "x") and "H100 = 2.5" in PRICE_FILE_EXAMPLE
+
+
+def test_assumptions_say_which_case_the_electricity_charge_assumes():
+    """The shipped GPU-hour prices are cloud on-demand rates (power included): the default electricity charge
+    is for owned hardware, and the output says so; 0 says the price includes power."""
+    assert all("on-demand" in p.source for p in shipped_prices().gpu_hour_usd.values())
+    default = recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[64]).attrs["assumptions"]
+    line = next(s for s in default["statements"] if s.startswith("electricity"))
+    assert "owned hardware" in line and "cloud" in line and "--electricity-usd-per-kwh 0" in line
+    assert line.endswith(electricity_basis(shipped_prices().electricity_usd_per_kwh.value))
+    cloud = recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[64], electricity_usd_per_kwh=0)
+    line = next(s for s in cloud.attrs["assumptions"]["statements"] if s.startswith("electricity"))
+    assert line.startswith("electricity 0 USD/kWh") and "cloud rental" in line and "owned" not in line

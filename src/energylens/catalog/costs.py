@@ -2,7 +2,7 @@
 
 Two shipped tables (catalog/data/gpu_prices.toml, grid_intensity.toml) validated at load like the other
 catalogs: every figure typed, finite and inside a generous range, unknown fields refused, one-line errors
-naming the file, entry and field. A user's price file has the shape of gpu_prices.toml.
+naming the file, entry and field. A user's price file (--gpu-hour-usd FILE) is simpler: see PRICE_FILE_FORMAT.
 """
 from __future__ import annotations
 
@@ -60,8 +60,24 @@ class GridTable:
         return self.names[key], self.regions[key]
 
 
-def _sourced(entry, where: str, key: str, name: str, bounds: tuple[float, float, str]) -> Priced:
-    """The figure `name` of one table, with its source (required) and date."""
+# A user's price file, in words: --help, README and every error about such a file say this.
+PRICE_FILE_FORMAT = ("a TOML file of USD per GPU-hour, one line per GPU: H100 = 2.5 (names or aliases of the "
+                     "hardware catalog); or [gpu.H100] tables with usd_per_hour and optional source and date")
+PRICE_FILE_EXAMPLE = "# prices.toml: USD per GPU-hour\nH100 = 2.5\nB200 = 5.0\n"
+
+
+def electricity_basis(usd_per_kwh: float) -> str:
+    """Which case an electricity price assumes, in words (recommend's assumptions and the explorer). The shipped
+    GPU-hour prices are cloud on-demand rates (gpu_prices.toml), which include power."""
+    if usd_per_kwh > 0:
+        return ("charged on top of the GPU-hour prices, as for owned hardware (or a lease that bills power apart); "
+                "a cloud rental's GPU-hour price already includes power, as the shipped prices (cloud on-demand) do: "
+                "for a cloud give --electricity-usd-per-kwh 0, or power is counted twice")
+    return "no charge for power beyond the GPU-hour prices, as for a cloud rental whose GPU-hour price includes it"
+
+
+def _sourced(entry, where: str, key: str, name: str, bounds: tuple[float, float, str], sourced: bool = True) -> Priced:
+    """The figure `name` of one table, with its source (required when `sourced`) and date."""
     if not isinstance(entry, dict):
         raise CatalogError(f"{where}: {short(key)} must be a table with {name}, source and date, got {short(entry)}")
     f = Fields(entry, f"{where}: {oneline(key, 80)}")
@@ -69,13 +85,13 @@ def _sourced(entry, where: str, key: str, name: str, bounds: tuple[float, float,
     lo, hi, unit = bounds
     value = f.number(name, lo, hi, unit)
     source = f.text("source", limit=500)
-    if not source.strip():
+    if sourced and not source.strip():
         f.fail("source", "is missing; every figure needs its source")
-    return Priced(value, source, f.text("date", limit=40))
+    return Priced(value, source.strip() or f"given in {where}", f.text("date", limit=40))
 
 
 def parse_prices(doc, origin: str) -> PriceTable:
-    """A validated PriceTable of a parsed gpu_prices TOML document."""
+    """A validated PriceTable of a parsed gpu_prices TOML document (the shipped table: every figure sourced)."""
     where = oneline(origin)
     if not isinstance(doc, dict):
         raise CatalogError(f"{where}: expected [gpu.NAME] and [electricity] tables")
@@ -89,6 +105,40 @@ def parse_prices(doc, origin: str) -> PriceTable:
         prices[name] = _sourced(entry, where, f"gpu.{name}", "usd_per_hour", GPU_HOUR_USD)
     elec = doc.get("electricity")
     return PriceTable(prices, None if elec is None else _sourced(elec, where, "electricity", "usd_per_kwh", ELECTRICITY_USD_PER_KWH))
+
+
+def parse_user_prices(doc, origin: str) -> dict[str, Priced]:
+    """GPU-hour prices of a user's price file (PRICE_FILE_FORMAT): `H100 = 2.5` lines and/or [gpu.NAME] tables
+    (`[gpu] H100 = 2.5` too); a source is optional (the file is named instead). Electricity is an option
+    (--electricity-usd-per-kwh), not part of the file: a figure there would otherwise be silently ignored."""
+    where = oneline(origin)
+    if not isinstance(doc, dict) or not doc:
+        raise CatalogError(f"{where}: no prices; expected {PRICE_FILE_FORMAT}")
+    gpus = doc.get("gpu", {})
+    if not isinstance(gpus, dict):
+        raise CatalogError(f"{where}: 'gpu' must hold one price per GPU ([gpu] H100 = 2.5, or [gpu.H100] "
+                           f"usd_per_hour = 2.5), got {short(gpus)}")
+    entries = [(k, v, k) for k, v in doc.items() if k != "gpu"] + [(k, v, f"gpu.{k}") for k, v in gpus.items()]
+    prices: dict[str, Priced] = {}
+    for name, entry, key in entries:
+        if normalize(name) in ("electricity", "electricity_usd_per_kwh", "usd_per_kwh"):
+            raise CatalogError(f"{where}: {short(key)}: the electricity price is not read from a price file; "
+                               "give --electricity-usd-per-kwh")
+        if name == "usd_per_hour":
+            raise CatalogError(f"{where}: usd_per_hour belongs in a [gpu.NAME] table; expected {PRICE_FILE_FORMAT}")
+        check_name(name, where, "GPU", normalize)
+        if isinstance(entry, dict):
+            if "usd_per_hour" not in entry:
+                raise CatalogError(f"{where}: table [{oneline(key, 60)}] has no usd_per_hour; expected "
+                                   f"{PRICE_FILE_FORMAT}")
+            price = _sourced(entry, where, key, "usd_per_hour", GPU_HOUR_USD, sourced=False)
+        else:
+            value = Fields({name: entry}, where, word="price of").number(name, *GPU_HOUR_USD)
+            price = Priced(value, f"given in {where}")
+        if normalize(name) in {normalize(n) for n in prices}:
+            raise CatalogError(f"{where}: GPU {short(name)} is priced twice")
+        prices[name] = price
+    return prices
 
 
 def parse_grid(doc, origin: str) -> GridTable:
@@ -131,8 +181,8 @@ def grid_table() -> GridTable:
 
 
 def read_prices(path: str | os.PathLike) -> PriceTable:
-    """A user's price file (the shape of gpu_prices.toml)."""
-    return parse_prices(load(read_toml, path, "price file", "TOML"), str(path))
+    """GPU-hour prices of a user's price file (PRICE_FILE_FORMAT)."""
+    return PriceTable(parse_user_prices(load(read_toml, path, "price file", "TOML"), str(path)))
 
 
 _PAIR = re.compile(r"^\s*([^=,]+?)\s*=\s*([^=,]+?)\s*$")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog.costs import (ELECTRICITY_USD_PER_KWH, GPU_HOUR_USD, GRID_GCO2_PER_KWH, PUE, Priced, grid_table,
-                             parse_gpu_hour_usd, read_prices, shipped_prices)
+                             electricity_basis, parse_gpu_hour_usd, read_prices, shipped_prices)
 from ..errors import EnergyLensError
 from ..io import clip
 
@@ -84,8 +84,8 @@ class Assumptions:
             out.append(f"no GPU-hour price for {', '.join(missing)}: their cost columns are empty "
                        "(give --gpu-hour-usd NAME=USD)")
         e, u, c = self.electricity_usd_per_kwh, self.pue, self.grid_gco2_per_kwh
-        out += [f"electricity {e.value:g} USD/kWh ({e.cited()}) on facility energy = GPU energy x PUE; cloud "
-                "GPU-hour prices usually include power (--electricity-usd-per-kwh 0 for a cloud)",
+        out += [f"electricity {e.value:g} USD/kWh ({e.cited()}) on facility energy = GPU energy x PUE, "
+                f"{electricity_basis(e.value)}",
                 f"PUE {u.value:g} ({u.cited()})",
                 f"grid {c.value:g} gCO2e/kWh" + (f", region {self.region}" if self.region else "") + f" ({c.cited()}); "
                 "carbon = GPU energy x PUE x grid intensity, operational only (no embodied carbon)",
