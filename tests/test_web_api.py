@@ -1,7 +1,9 @@
 """The explorer's JSON API through FastAPI's test client: it mirrors the CLI, bad input gets the CLI's one line."""
 import hashlib
+import inspect
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,7 @@ def test_recommend_mirrors_the_library(client):
 @pytest.mark.parametrize("body, cli", [
     ({**BODY, "max_gpus": 0}, ["--max-gpus", "0"]),
     ({**BODY, "objective": "cheap"}, ["--objective", "cheap"]),
-    ({**BODY, "model": "no-such/model-xyz"}, ["--model", "no-such/model-xyz"]),
+    ({**BODY, "visual_tokens": 600}, ["--visual-tokens", "600"]),  # names two options
     ({**BODY, "gpu_hour_usd": "H100=abc"}, ["--gpu-hour-usd", "H100=abc"]),
     ({**BODY, "region": "mars"}, ["--region", "mars"]),
 ])
@@ -82,15 +84,20 @@ def test_bad_input_is_a_400_with_the_clis_line(client, capsys, body, cli):
     flat = [x for kv in args.items() for x in kv]
     expected = _cli_error(capsys, "recommend", *flat, "--gpu", "H100", "--gpu", "B200", "--batch", "8", "--batch", "64",
                           "--input-tokens", "512", "--output-tokens", "128")
-    assert r.status_code == 400
-    assert r.json() == {"error": expected}
+    assert r.status_code == 400 and expected.startswith("error: ")
+    # The CLI's line without its `error:` prefix (the JSON key says it), each option named as its JSON field.
+    assert r.json() == {"error": re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m.group(1).replace("-", "_"),
+                                        expected.removeprefix("error: "))}
 
 
 @pytest.mark.parametrize("request_kwargs, status, words", [
     ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
     ({"json": [1, 2]}, 400, "expected a JSON object"),
     ({"json": {**BODY, "colour": "red"}}, 400, "unknown field 'colour'"),
-    ({"json": {"gpus": ["H100"]}}, 400, "Missing option '--model'"),
+    ({"json": {"gpus": ["H100"]}}, 400, "missing field model"),
+    ({"json": {"model": "meta-llama/Llama-3.1-8B"}}, 400, "missing field gpu (or gpus)"),
+    ({"json": {**BODY, "gpu": ["H100"]}}, 400, "give field 'gpu' or 'gpus', not both"),
+    ({"json": {**BODY, "gpu_hour_usd": "/etc/hostname"}}, 400, "the server reads no price file"),
     ({"json": {**BODY, "config_id": "config-000"}}, 400, "not an upload of this server"),
     ({"content": b"x" * 300_000, "headers": {"content-type": "application/json"}}, 413, "upload limit"),
 ])
@@ -158,7 +165,7 @@ def test_profile_upload_fits_and_recalibrates(client, tmp_path):
         rec = client.post("/api/recommend", json={**BODY, "model_id": f["model_id"]})
         assert rec.status_code == 200
     bad = client.post("/api/upload/profile", files={"file": ("runs.csv", b"model,gpu\nx,y\n", "text/csv")})
-    assert bad.status_code == 400 and bad.json()["error"].startswith("error: runs.csv")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("runs.csv")
     wrong = client.post("/api/upload/profile", files={"file": ("runs.csv", b"a", "text/csv")}, data={"mode": "guess"})
     assert wrong.status_code == 400 and "mode must be one of fit, recalibrate" in wrong.json()["error"]
     big = client.post("/api/upload/profile", files={"file": ("runs.csv", b"x" * 250_000, "text/csv")})
@@ -201,3 +208,92 @@ def test_serve_refuses_a_taken_port_in_one_line(capsys):
             main(["serve", "--port", str(port)])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "cannot listen" in err
+
+
+def _cli_spelling(body: dict) -> dict:
+    return {{"gpus": "gpu", "batches": "batch", "config_id": "model_config", "model_id": "model_file"}.get(k, k): v
+            for k, v in body.items()}
+
+
+def test_cli_option_names_are_accepted_as_fields(client):
+    """`{"gpu": [...], "batch": ...}` as the CLI spells its options, or the Python API's names: the same answer."""
+    body = {**BODY, "objective": "cost", "gpu_hour_usd": "H100=2.5,B200=5", "itl_slo_ms": "none"}
+    cli = client.post("/api/recommend", json=_cli_spelling(body))
+    assert cli.status_code == 200, cli.text
+    assert "gpu" in _cli_spelling(body) and "batch" in _cli_spelling(body)
+    python = client.post("/api/recommend", json=body).json()
+    assert cli.json()["rows"] == python["rows"] and len(python["rows"]) >= 4
+    assert [r["batch_size"] for r in python["rows"]] and {r["batch_size"] for r in python["rows"]} <= {8, 64}
+    configs = [{"model": "meta-llama/Llama-3.1-8B", "gpu": "H100", "num_gpus": 1, "tp": 1, "pp": 1, "batch_size": 8,
+                "input_tokens": 512, "output_tokens": 64}]
+    stale = client.post("/api/predict", json={"configs": configs, "model_file": "model-000"})
+    assert stale.status_code == 400 and stale.json()["error"].startswith("model_file 'model-000' is not an upload")
+
+
+def test_the_field_mapping_is_the_clis_and_the_python_apis():
+    """Each field's CLI option is an option of `energylens recommend`, each Python name a keyword of recommend()
+    (or an id of this server), and every CLI option with a JSON meaning has a field."""
+    import typer.main
+
+    from energylens.cli.main import app
+
+    command = typer.main.get_command(app).commands["recommend"]
+    cli_options = {o for p in command.params for o in p.opts}
+    keywords = set(inspect.signature(recommend).parameters)
+    for f in service.RECOMMEND_FIELDS:
+        assert f.option in cli_options, f
+        assert f.name in keywords or f.name in ("config_id", "model_id"), f
+    local_only = {"--hardware-catalog", "--model-catalog", "--json", "--wide", "--plot", "--help"}
+    assert cli_options - local_only == {f.option for f in service.RECOMMEND_FIELDS}
+
+
+def test_unknown_field_lists_the_cli_spellings(client):
+    r = client.post("/api/recommend", json={**BODY, "colour": "red"})
+    msg = r.json()["error"]
+    assert r.status_code == 400 and msg.startswith("unknown field 'colour'; expected one of model, gpu (or gpus)")
+    for f in service.RECOMMEND_FIELDS:
+        assert f.cli_name in msg
+
+
+def test_error_body_has_no_cli_prefix_and_names_the_upload_not_a_flag(client, capsys):
+    r = client.post("/api/recommend", json={**BODY, "model": "nope"})
+    cli = _cli_error(capsys, "recommend", "--model", "nope", "--gpu", "H100")
+    msg = r.json()["error"]
+    assert r.status_code == 400 and cli.startswith("error: unknown model 'nope'") and "--model-config" in cli
+    assert msg.startswith("unknown model 'nope'") and "error" not in msg.split(";")[0]
+    assert "--" not in msg and "POST /api/upload/config" in msg and "as model_config" in msg
+    # Identical in substance: the CLI's line up to its hint, word for word.
+    assert msg.split(" (or ")[0] == cli.removeprefix("error: ").split(" (or ")[0]
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("--max-gpus must be a whole number", "max_gpus must be a whole number"),
+    ("give --region or --grid-gco2-per-kwh, not both", "give region or grid_gco2_per_kwh, not both"),
+    ("--gpu-hour-usd: 'x' is not NAME=USD", "gpu_hour_usd: 'x' is not NAME=USD"),
+    ("--gpu: give at least one GPU type", "gpu: give at least one GPU type"),
+    ("mode must be one of fit, recalibrate (fit, or fit --from default)",
+     "mode must be one of fit, recalibrate (fit, or fit --from default)"),  # not a field: unchanged
+    ("a--gpu-x and --gpux", "a--gpu-x and --gpux"),
+    ("unknown model 'x' (or pass --model-config path/to/config.json)", "unknown model 'x' (or upload its config.json "
+     "to POST /api/upload/config and pass the config_id it returns as model_config)"),
+])
+def test_api_message_names_fields(message, expected):
+    assert service.api_message(message) == expected
+
+
+def test_fields_are_documented_in_readme_and_on_the_page(client):
+    api = client.get("/api/options").json()["api"]
+    assert set(api) == {"/api/recommend", "/api/predict", "/api/explain"}
+    assert [f["field"] for f in api["/api/recommend"]] == [f.cli_name for f in service.RECOMMEND_FIELDS]
+    assert {f["field"]: f["alias"] for f in api["/api/recommend"]}["gpu"] == "gpus"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    serve = " ".join(readme[readme.index("**Explore**"):readme.index("energylens serve [")].split())
+    for route, spec in service.API_FIELDS.items():
+        assert route in serve
+        for f in spec:
+            assert f"`{f.cli_name}`" in serve, f
+            if f.name != f.cli_name:
+                assert f"(`{f.name}`" in serve, f
+    page = client.get("/").text
+    assert 'id="api-help"' in page and 'id="electricity-note"' in page
+    assert "owned hardware" in client.get("/api/options").json()["electricity_basis"]

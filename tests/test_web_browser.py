@@ -87,8 +87,11 @@ def test_bad_input_shows_the_clis_line(server, browser):
     page.fill("#gpu_hour_usd", "H100=abc")
     page.click("#submit")
     page.wait_for_selector("#error:not([hidden])", timeout=10_000)
-    assert page.inner_text("#error") == ("error: --gpu-hour-usd: price of H100 must be a number from 0 to 1000 USD "
+    assert page.inner_text("#error") == ("gpu_hour_usd: price of H100 must be a number from 0 to 1000 USD "
                                          "per GPU-hour, got 'abc'")
+    # The page documents the JSON fields from the server's mapping, and the electricity price's assumption.
+    assert page.locator("#api-help tr[data-field=gpu]").count() == 1
+    assert "owned hardware" in page.inner_text("#electricity-note")
 
 
 def test_fit_upload_draws_a_parity_plot(server, browser, tmp_path):

@@ -1,7 +1,8 @@
 """The explorer's ASGI app (FastAPI): one page, its vendored assets, and a JSON API mirroring the CLI.
 
-Errors: an EnergyLensError (bad input) is a 400 with the CLI's one-line message, an unreadable request
-a 400/422 in one line, a body over the upload limit a 413; anything else a 500 that names the error in
+Errors: an EnergyLensError (bad input) is a 400 whose body {"error": "..."} holds the CLI's one-line
+message without its `error:` prefix, naming the JSON field where the CLI names its option (service.api_message);
+an unreadable request a 400/422 in one line, a body over the upload limit a 413; anything else a 500 that names the error in
 one line, never a traceback.
 """
 from __future__ import annotations
@@ -91,13 +92,13 @@ def create_app(model_file=None, report=None, max_upload_bytes: int = MAX_UPLOAD_
 
     @app.exception_handler(EnergyLensError)
     async def _user_error(request: Request, exc: EnergyLensError):
-        return error(400, f"error: {exc}")
+        return error(400, service.api_message(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
-        return error(422, f"error: {first.get('msg', 'invalid request')}{f' ({where})' if where else ''}")
+        return error(422, f"{first.get('msg', 'invalid request')}{f' ({where})' if where else ''}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

@@ -1,7 +1,9 @@
 """What the explorer's JSON API does, as plain functions: JSON in, the library's calls, JSON out.
 
-No web framework here (app.py maps routes onto these). Every bad value reaches the same check the CLI
-uses, so the one-line message names the CLI's option (e.g. `--max-gpus must be a whole number ...`).
+No web framework here (app.py maps routes onto these). A request's fields are the CLI's options without
+dashes (or the Python API's keywords), mapped in one place (RECOMMEND_FIELDS, CONFIG_FIELDS). Every bad value
+reaches the same check the CLI uses; api_message words its one line with the JSON field instead of the CLI
+option (`max_gpus must be a whole number ...`).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +23,76 @@ import pandas as pd
 
 from ..errors import EnergyLensError
 
-# JSON field -> the CLI option it mirrors (for messages), for POST /api/recommend.
-RECOMMEND_FIELDS = {
-    "model": "--model", "gpus": "--gpu", "max_gpus": "--max-gpus", "input_tokens": "--input-tokens",
-    "output_tokens": "--output-tokens", "visual_tokens": "--visual-tokens", "batches": "--batch",
-    "itl_slo_ms": "--itl-slo-ms", "ttft_slo_ms": "--ttft-slo-ms", "engine": "--engine", "top": "--top",
-    "objective": "--objective", "gpu_hour_usd": "--gpu-hour-usd", "electricity_usd_per_kwh": "--electricity-usd-per-kwh",
-    "grid_gco2_per_kwh": "--grid-gco2-per-kwh", "region": "--region", "pue": "--pue",
-    "config_id": "--model-config (an uploaded config.json)", "model_id": "--model-file (a model fitted here)",
-}
-CONFIG_FIELDS = {"configs": "CONFIGS (rows of the profiling schema)", "model_id": "MODEL_FILE (a model fitted here)"}
+@dataclass(frozen=True)
+class Field:
+    """One JSON field of a request. `name` is the Python API's keyword (recommend(gpus=...)), `option` the CLI
+    option or argument it mirrors; the JSON takes either spelling: the CLI's without dashes (`cli_name`:
+    gpu, max_gpus, model_config) or the Python API's (gpus). Messages over HTTP use `cli_name`."""
+    name: str
+    option: str
+    value: str  # what the JSON value is: the API's documentation (the page's help, README)
+    hint: str = ""  # over HTTP, replaces "pass OPTION PATH" in the library's messages (an upload, not a path)
+
+    @property
+    def cli_name(self) -> str:
+        return self.option.lstrip("-").replace("-", "_").lower()
+
+    def spelled(self) -> str:
+        return self.cli_name if self.cli_name == self.name else f"{self.cli_name} (or {self.name})"
+
+
+_UPLOADED_CONFIG = "upload its config.json to POST /api/upload/config and pass the config_id it returns as model_config"
+_FITTED_MODEL = "fit one with POST /api/upload/profile and pass the model_id it returns as model_file"
+# The one mapping between the JSON API, the Python API and the CLI, for POST /api/recommend.
+RECOMMEND_FIELDS = (
+    Field("model", "--model", "catalog model name, or the name an uploaded config.json was given"),
+    Field("gpus", "--gpu", "GPU names: a list, or text 'H100,B200'"),
+    Field("max_gpus", "--max-gpus", "most GPUs one deployment may use"),
+    Field("input_tokens", "--input-tokens", "mean prompt tokens per request"),
+    Field("output_tokens", "--output-tokens", "mean generated tokens per request"),
+    Field("visual_tokens", "--visual-tokens", "image/video tokens among the input tokens"),
+    Field("batches", "--batch", "batch sizes: a list, or text '64,256'"),
+    Field("itl_slo_ms", "--itl-slo-ms", "ITL SLO in ms, or 'none'"),
+    Field("ttft_slo_ms", "--ttft-slo-ms", "TTFT SLO in ms, or 'none'"),
+    Field("engine", "--engine", "coefficient group of the model file, or 'shared'"),
+    Field("top", "--top", "distinct layouts in 'table' (default 10)"),
+    Field("objective", "--objective", "energy, cost or carbon"),
+    Field("gpu_hour_usd", "--gpu-hour-usd", "USD per GPU-hour: text 'H100=2.5,B200=5' or an object {\"H100\": 2.5}"),
+    Field("electricity_usd_per_kwh", "--electricity-usd-per-kwh",
+          "USD/kWh on facility energy, charged on top of GPU-hours (0 for a cloud rental that includes power)"),
+    Field("grid_gco2_per_kwh", "--grid-gco2-per-kwh", "grid carbon intensity, gCO2e/kWh"),
+    Field("region", "--region", "grid region (see /api/options)"),
+    Field("pue", "--pue", "power usage effectiveness"),
+    Field("config_id", "--model-config", "the config_id POST /api/upload/config returned", _UPLOADED_CONFIG),
+    Field("model_id", "--model-file", "the model_id POST /api/upload/profile returned", _FITTED_MODEL),
+)
+# POST /api/predict and /api/explain: `energylens predict MODEL_FILE CONFIGS` and `explain MODEL_FILE CONFIGS`.
+CONFIG_FIELDS = (
+    Field("configs", "CONFIGS", "rows of the profiling schema (objects of its columns; energy not needed)"),
+    Field("model_id", "MODEL_FILE", "the model_id POST /api/upload/profile returned (default: the server's model)",
+          _FITTED_MODEL),
+)
+API_FIELDS = {"/api/recommend": RECOMMEND_FIELDS, "/api/predict": CONFIG_FIELDS, "/api/explain": CONFIG_FIELDS}
+_BY_OPTION = {f.option: f for f in RECOMMEND_FIELDS}
+_OPTION = re.compile(r"(?:\b(?:pass|give) )?(?<![\w-])(--[a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?![\w-])"
+                     r"(?: path/to/[^\s);,]+)?")
+
+
+def api_message(message: str) -> str:
+    """A library message as the JSON API says it: each CLI option it names becomes the JSON field
+    (`--max-gpus must be ...` -> `max_gpus must be ...`), and a hint to pass a file names the upload
+    that replaces it; the rest of the line is the CLI's, word for word."""
+    def field(m: re.Match) -> str:
+        f = _BY_OPTION.get(m.group(1))
+        if f is None:
+            return m.group(0)
+        if f.hint and m.group(0) != m.group(1):  # "pass --model-config path/to/config.json"
+            return f.hint
+        return m.group(0).replace(m.group(1), f.cli_name)
+
+    return _OPTION.sub(field, str(message))
+
+
 FIT_MODES = ("fit", "recalibrate")  # `energylens fit CSV` and `energylens fit CSV --from default`
 MAX_ROWS = 5000  # rows of a request's configurations, and deployments sent back for the plot
 MAX_STORED = 32  # uploads and fitted models kept per server; the oldest go first
@@ -45,17 +108,29 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return json.loads(df.replace([np.inf, -np.inf], np.nan).to_json(orient="records"))
 
 
-def fields(body, allowed: dict[str, str], required: tuple[str, ...] = ()) -> dict:
-    """`body` as a dict of known fields; one line naming the field (and its CLI option) otherwise."""
+def fields(body, spec: tuple[Field, ...], required: tuple[str, ...] = ()) -> dict:
+    """`body` keyed by the Python API's names (either spelling accepted, null fields dropped); one line
+    naming the field and what was expected otherwise."""
+    expected = ", ".join(f.spelled() for f in spec)
     if not isinstance(body, dict):
-        raise EnergyLensError(f"expected a JSON object with fields {', '.join(allowed)}")
-    for key in body:
-        if key not in allowed:
-            raise EnergyLensError(f"unknown field {str(key)[:60]!r}; expected one of {', '.join(allowed)}")
-    for key in required:
-        if body.get(key) is None:
-            raise EnergyLensError(f"Missing option '{allowed[key]}' (field '{key}')")
-    return {k: v for k, v in body.items() if v is not None}
+        raise EnergyLensError(f"expected a JSON object with fields {expected}")
+    by_key = {key: f for f in spec for key in (f.cli_name, f.name)}
+    given: dict[str, str] = {}  # Python name -> the spelling used
+    out = {}
+    for key, value in body.items():
+        f = by_key.get(key)
+        if f is None:
+            raise EnergyLensError(f"unknown field {str(key)[:60]!r}; expected one of {expected}")
+        if f.name in given:
+            raise EnergyLensError(f"give field {f.cli_name!r} or {f.name!r}, not both")
+        given[f.name] = key
+        if value is not None:
+            out[f.name] = value
+    for name in required:
+        if name not in out:
+            f = next(f for f in spec if f.name == name)
+            raise EnergyLensError(f"missing field {f.spelled()}: {f.value}")
+    return out
 
 
 class Store:
@@ -93,7 +168,7 @@ def options(default_model_file=None) -> dict:
     import inspect
 
     from ..catalog import hardware_catalog, model_catalog
-    from ..catalog.costs import grid_table, shipped_prices
+    from ..catalog.costs import electricity_basis, grid_table, shipped_prices
     from ..model.terms import GROUP_LABELS, GROUPS
     from ..recommendation.objectives import OBJECTIVES
     from ..recommendation.search import recommend
@@ -101,17 +176,27 @@ def options(default_model_file=None) -> dict:
     defaults = {k: p.default for k, p in inspect.signature(recommend).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     grid = grid_table()
+    elec = shipped_prices().electricity_usd_per_kwh
     return {
         "models": model_catalog().names(), "gpus": hardware_catalog().names(),
         "objectives": {k: {"column": c, "label": label} for k, (c, label) in OBJECTIVES.items()},
         "regions": {name: grid.regions[key].value for key, name in grid.names.items()},
         "default_region": grid.default_region,
         "gpu_hour_usd": {g: p.value for g, p in shipped_prices().gpu_hour_usd.items()},
+        "electricity_usd_per_kwh": elec.value,
+        "electricity_basis": f"Electricity {elec.value:g} USD/kWh by default, {electricity_basis(elec.value)}.",
         "terms": {g: GROUP_LABELS[g] for g in GROUPS},
         "defaults": {k: defaults.get(k) for k in ("max_gpus", "input_tokens", "output_tokens", "itl_slo_ms",
                                                    "ttft_slo_ms")},
         "model_file": str(default_model_file) if default_model_file else "the shipped coefficients",
+        "api": api_help(),
     }
+
+
+def api_help() -> dict:
+    """The JSON fields of each POST route, for the page's API help: field, its other spelling, CLI option, value."""
+    return {route: [{"field": f.cli_name, "alias": f.name if f.name != f.cli_name else None, "cli": f.option,
+                     "value": f.value} for f in spec] for route, spec in API_FIELDS.items()}
 
 
 def recommend_payload(body, store: Store, default_model_file=None) -> dict:
@@ -125,13 +210,17 @@ def recommend_payload(body, store: Store, default_model_file=None) -> dict:
     f = fields(body, RECOMMEND_FIELDS, required=("model", "gpus"))
     top = f.pop("top", 10)
     config_id, model_id = f.pop("config_id", None), f.pop("model_id", None)
-    model_config = store.get(config_id, "config", "config_id") if config_id is not None else None
-    model_file = store.get(model_id, "model", "model_id") if model_id is not None else default_model_file
+    model_config = store.get(config_id, "config", "model_config") if config_id is not None else None
+    model_file = store.get(model_id, "model", "model_file") if model_id is not None else default_model_file
     gpus = f.pop("gpus")
     if isinstance(gpus, str):
         gpus = [g for g in re.split(r"\s*,\s*", gpus) if g]
     if not isinstance(gpus, list) or not all(isinstance(g, str) for g in gpus):
-        raise EnergyLensError("--gpu: give a list of GPU names (field 'gpus')")
+        raise EnergyLensError("--gpu: give a list of GPU names, or text 'H100,B200'")
+    prices = f.get("gpu_hour_usd")
+    if isinstance(prices, str) and "=" not in prices:  # the CLI would read a file of that name: not over HTTP
+        raise EnergyLensError(f"--gpu-hour-usd expects NAME=USD pairs ('H100=2.5,B200=5') or an object "
+                              f"{{\"H100\": 2.5}}; the server reads no price file, got {prices[:60]!r}")
     batches = f.pop("batches", None)
     if isinstance(batches, str):  # '64,256' as the CLI takes it; each value is checked by recommend
         batches = [b for b in re.split(r"\s*,\s*", batches.strip()) if b] or None
@@ -168,11 +257,11 @@ def _configs(body, store: Store, default_model_file=None):
     f = fields(body, CONFIG_FIELDS, required=("configs",))
     configs = f["configs"]
     if not isinstance(configs, list) or not configs or not all(isinstance(r, dict) for r in configs):
-        raise EnergyLensError("CONFIGS: field 'configs' must be a non-empty list of rows (objects of schema columns)")
+        raise EnergyLensError("configs must be a non-empty list of rows (objects of schema columns)")
     if len(configs) > MAX_ROWS:
-        raise EnergyLensError(f"CONFIGS: at most {MAX_ROWS:,} rows per request, got {len(configs):,}")
+        raise EnergyLensError(f"configs: at most {MAX_ROWS:,} rows per request, got {len(configs):,}")
     df = validate(pd.DataFrame(configs), "configs", require_energy=False)
-    path = store.get(f["model_id"], "model", "model_id") if "model_id" in f else (default_model_file or "default")
+    path = store.get(f["model_id"], "model", "model_file") if "model_id" in f else (default_model_file or "default")
     return load_model(path, estimator=False), df
 
 

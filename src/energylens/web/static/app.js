@@ -63,6 +63,34 @@ function fillForm(o) {
     sw.append(b);
   }
   $("report-link").hidden = !o.report;
+  $("electricity_usd_per_kwh").placeholder = `shipped ${o.electricity_usd_per_kwh}`;
+  $("electricity-note").textContent = o.electricity_basis;
+  renderApiHelp(o.api);
+}
+
+function renderApiHelp(api) {  // the routes' JSON fields, from the server's one mapping (service.RECOMMEND_FIELDS)
+  const box = $("api-fields");
+  box.innerHTML = "";
+  for (const [route, fields] of Object.entries(api || {})) {
+    const title = document.createElement("h3");
+    title.textContent = `POST ${route}`;
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const h of ["field", "also", "CLI", "value"]) {
+      const th = document.createElement("th");
+      th.className = "l"; th.textContent = h; head.append(th);
+    }
+    const body = table.createTBody();
+    for (const f of fields) {
+      const row = body.insertRow();
+      row.dataset.field = f.field;
+      for (const v of [f.field, f.alias || "", f.cli, f.value]) {
+        const td = row.insertCell();
+        td.className = "l"; td.textContent = v;
+      }
+    }
+    box.append(title, table);
+  }
 }
 
 function requestBody() {
