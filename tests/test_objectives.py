@@ -245,3 +245,32 @@ def test_assumptions_say_which_case_the_electricity_charge_assumes():
     cloud = recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[64], electricity_usd_per_kwh=0)
     line = next(s for s in cloud.attrs["assumptions"]["statements"] if s.startswith("electricity"))
     assert line.startswith("electricity 0 USD/kWh") and "cloud rental" in line and "owned" not in line
+
+
+toml_values = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=8),
+                           lambda inner: st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(names, prices, min_size=1, max_size=5))
+def test_price_file_lines_round_trip(table):
+    text = "".join(f"{k} = {v!r}\n" for k, v in table.items())
+    import tomllib
+
+    try:
+        parsed = parse_user_prices(tomllib.loads(text), "p.toml")
+    except CatalogError as e:  # names equal once normalized (h100, H100) are one GPU priced twice
+        assert "priced twice" in str(e) and "\n" not in str(e)
+    else:
+        assert {k: p.value for k, p in parsed.items()} == table
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), toml_values, max_size=4))
+def test_any_price_document_parses_or_fails_in_one_line(doc):
+    try:
+        out = parse_user_prices(doc, "p.toml")
+    except CatalogError as e:
+        assert "\n" not in str(e) and str(e).startswith("p.toml")
+    else:
+        assert out and all(GPU_HOUR_USD[0] <= p.value <= GPU_HOUR_USD[1] for p in out.values())

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install '.[web]')")
 pytest.importorskip("multipart", reason="python-multipart (web extra) is not installed")
@@ -297,3 +299,13 @@ def test_fields_are_documented_in_readme_and_on_the_page(client):
     page = client.get("/").text
     assert 'id="api-help"' in page and 'id="electricity-note"' in page
     assert "owned hardware" in client.get("/api/options").json()["electricity_basis"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60), st.sampled_from([f.option for f in service.RECOMMEND_FIELDS]))
+def test_api_message_only_renames_options(text, option):
+    """Text without an option is kept as is; a known option inside a message becomes its field name."""
+    if "--" not in text:
+        assert service.api_message(text) == text
+    renamed = service.api_message(f"{option} must be positive")
+    assert renamed.endswith(" must be positive") and "--" not in renamed

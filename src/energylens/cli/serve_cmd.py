@@ -15,7 +15,9 @@ def serve(
     max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", min=0.001, max=1024, help="Largest request body accepted (uploads of config.json or profiling CSV)."),
 ):
     """Start the web explorer: pick a model, GPUs and workload, see ranked deployments, the Pareto front and
-    each term's share; switch between energy, cost and carbon; fit or recalibrate on an uploaded CSV."""
+    each term's share; switch between energy, cost and carbon; fit or recalibrate on an uploaded CSV. Scripts POST
+    JSON to /api/recommend, /api/predict and /api/explain, fields named as recommend's options without dashes
+    (gpu, max_gpus, gpu_hour_usd; the page's "JSON API" section lists them)."""
     from ..errors import EnergyLensError
 
     try:
