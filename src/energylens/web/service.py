@@ -184,7 +184,8 @@ def options(default_model_file=None) -> dict:
         "default_region": grid.default_region,
         "gpu_hour_usd": {g: p.value for g, p in shipped_prices().gpu_hour_usd.items()},
         "electricity_usd_per_kwh": elec.value,
-        "electricity_basis": f"Electricity {elec.value:g} USD/kWh by default, {electricity_basis(elec.value)}.",
+        "electricity_basis": f"Electricity {elec.value:g} USD/kWh by default, "
+                             f"{electricity_basis(elec.value, zero='enter 0 above')}.",
         "terms": {g: GROUP_LABELS[g] for g in GROUPS},
         "defaults": {k: defaults.get(k) for k in ("max_gpus", "input_tokens", "output_tokens", "itl_slo_ms",
                                                    "ttft_slo_ms")},
