@@ -16,6 +16,16 @@ def data_root() -> Path | None:
     return None
 
 
+TEST_COLUMNS = "250"  # wide enough that no checked line wraps, whatever the user's terminal
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """Tests do not depend on the user's terminal: $COLUMNS is TEST_COLUMNS unless a test sets its own
+    (monkeypatch.setenv("COLUMNS", ...) or CliRunner's env) to check a width."""
+    monkeypatch.setenv("COLUMNS", TEST_COLUMNS)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     root = data_root()

@@ -297,7 +297,7 @@ def test_summary_reads_a_folder_of_schema_files(tmp_path, run_cli, good_rows):
     (folder / "README.md").write_text("# notes, not data\n")
     code, out = run_cli("data", "summary", folder)
     assert code == 0, out
-    assert f"{folder}: 10 rows, 1 models, 2 GPUs (2 schema files: a.csv, b.parquet)" in " ".join(out.split())
+    assert f"{folder}: 10 rows, 1 model, 2 GPUs (2 schema files: a.csv, b.parquet)" in " ".join(out.split())
 
 
 def test_summary_of_a_folder_without_data_is_one_line(tmp_path, run_cli):
@@ -311,7 +311,7 @@ def test_summary_of_gpu_prefill_decode(data_dir, run_cli):
     if not folder.exists():
         pytest.skip(f"{folder} not found")
     code, out = run_cli("data", "summary", folder)
-    assert code == 0 and "66 rows, 3 models, 1 GPUs" in out and "prefill_energy_j" in out, out
+    assert code == 0 and "66 rows, 3 models, 1 GPU (" in out and "prefill_energy_j" in out, out
 
 
 # -- 5. a CPU-only profile gets one line from validate -------------------------------------------------

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from ._console import console, plain, table
+from ._console import console, plain, plural, print_table
 
 app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def import_(
 
     df = import_dataset(kind, path)
     write_table(df, output)
-    console.print(f"wrote {len(df)} rows from {kind} to {output}; {drop_summary(df)}", markup=False, highlight=False)
+    console.print(f"wrote {plural(len(df), 'row')} from {kind} to {output}; {drop_summary(df)}", markup=False, highlight=False)
 
 
 @app.command("validate")
@@ -36,7 +36,8 @@ def validate_(
     from ..data.schema import load_profiles
 
     df = load_profiles(file, require_energy=not configs_only)
-    console.print(f"{file}: {len(df)} rows valid ({df['model'].nunique()} models, {df['gpu'].nunique()} GPUs)")
+    console.print(plain(f"{file}: {plural(len(df), 'row')} valid ({plural(df['model'].nunique(), 'model')}, "
+                        f"{plural(df['gpu'].nunique(), 'GPU')})"), highlight=False)
 
 
 @app.command("summary")
@@ -50,10 +51,11 @@ def summary(
 
     df, origin = load_for_summary(path, kind)
     parts = summarize(df)
-    console.print(plain(f"{path}: {len(df)} rows, {df['model'].nunique()} models, {df['gpu'].nunique()} GPUs ({origin})"),
-                  highlight=False)
-    console.print(table(parts["models"], title="Per model"))
-    console.print(table(parts["gpus"], title="Per GPU"))
-    console.print(table(parts["parallelism"], title="Per parallelism"))
-    console.print(table(parts["batch"], title="Per batch size"))
-    console.print(table(parts["ranges"], title="Ranges"))
+    console.print(plain(f"{path}: {plural(len(df), 'row')}, {plural(df['model'].nunique(), 'model')}, "
+                        f"{plural(df['gpu'].nunique(), 'GPU')} ({origin})"), highlight=False)
+    # model IDs print whole: on a narrow terminal the per-model lists go first, then wrap between items
+    print_table(parts["models"], title="Per model", drop_order=("tasks", "arch", "gpus"),
+                how="a wider terminal shows them")
+    for name, title in (("gpus", "Per GPU"), ("parallelism", "Per parallelism"), ("batch", "Per batch size"),
+                        ("ranges", "Ranges")):
+        print_table(parts[name], title=title)

@@ -49,11 +49,15 @@ def evaluate(
     paths = write_report(res, out, sets, command)
     from ..evaluation.summary import headline, targets
 
-    from ._console import table
+    from ._console import print_table
 
-    console.print(table(headline(res["selection"]).round(3),
-                        title="n = 50, deployment scenarios (cells weighted by scenario count)"))
-    console.print(table(targets(res), title="Targets"))
+    print_table(headline_view(headline(res["selection"])), drop_order=HEADLINE_DROP_ORDER,
+                title="n = 50, deployment scenarios (cells weighted by scenario count)",
+                how=f"every column is in {paths['markdown']}")
+    goals = targets(res)
+    if "met" in goals:
+        goals["met"] = goals["met"].map({True: "yes", False: "no"})
+    print_table(goals, title="Targets")
     console.print(f"wrote {paths['markdown']}, {paths['html']} and {paths['json']} ({res['elapsed_s']:.0f} s)")
     over = res["failures"]["over_limit"]
     if over:  # the report shows every failure; a run where a method failed too often is not a result
@@ -63,3 +67,27 @@ def evaluate(
                    + f", more than {100 * res['failures']['max_share']:.0f}% of their fits; first: {first[:160]} "
                    "(all in results.json 'failures')", err=True)
         raise typer.Exit(3)
+
+
+# The headline table as printed: fractions as percents (`percent`), headers in words; the counts that
+# describe the scenarios go first on a narrow terminal.
+HEADLINE_HEADERS = {"method": "method", "top1": "top-1", "top1_2pct": "top-1\nwithin 2%", "regret": "mean\nregret",
+                    "regret_le_5pct": "regret\n<= 5%", "mape": "MAPE", "candidates": "candidates\nper scen.",
+                    "scenarios_per_seed": "scenarios\nper seed", "cells": "cells"}
+FRACTIONS = ("top1", "top1_2pct", "regret", "regret_le_5pct", "mape")
+HEADLINE_DROP_ORDER = ("cells", "scenarios\nper seed", "candidates\nper scen.", "top-1\nwithin 2%", "MAPE")
+
+
+def headline_view(t):
+    """`evaluation.summary.headline`'s table for the terminal."""
+    from ._console import fmt, percent
+
+    view = t.copy()
+    for c in FRACTIONS:
+        if c in view:
+            view[c] = [percent(v) for v in view[c]]
+    if "candidates" in view:
+        view["candidates"] = [fmt(v, 3) for v in view["candidates"]]
+    if "scenarios_per_seed" in view:
+        view["scenarios_per_seed"] = [fmt(v, 3) for v in view["scenarios_per_seed"]]
+    return view.rename(columns=HEADLINE_HEADERS)

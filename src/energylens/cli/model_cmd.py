@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._console import console, fmt, plain, table
+from ._console import console, constant_first, fmt, metrics_text, percent, plain, plural, print_table
 
 
 MODEL_FILE_HELP = "Model file written by `energylens fit`, or 'default' for the model shipped with EnergyLens."
@@ -70,8 +70,8 @@ def fit(
     check = provenance.get("recalibrated_from", {}).get("check")
     if check and check["fresh_is_better"]:
         console.print(f"  warning: these rows are far from the base model: its recalibration cross-validates at "
-                      f"{100 * check['recalibrated_cv_mape']:.1f}% MAPE, a fit on these {len(df)} rows alone at "
-                      f"{100 * check['fresh_cv_mape']:.1f}% ({check['fresh_structure']}, {check['fresh_fitted']} fitted "
+                      f"{percent(check['recalibrated_cv_mape'])} MAPE, a fit on these {len(df)} rows alone at "
+                      f"{percent(check['fresh_cv_mape'])} ({check['fresh_structure']}, {check['fresh_fitted']} fitted "
                       f"numbers); drop --from to use it", markup=False, highlight=False)
 
 
@@ -90,11 +90,12 @@ def _structure_option(value: str):
 def _report_fit(model, rows: int, output) -> None:
     """What `fit` and `discover` print after writing a model: errors in sample and by CV, and the count."""
     m = model.train_metrics_
-    extra = "".join(f", {k} {100 * v:.1f}%" for k, v in m.items() if k.endswith("mape") and k != "energy_mape")
+    others = {k: v for k, v in m.items() if k.endswith("mape") and k != "energy_mape"}
+    extra = f", {metrics_text(others)}" if others else ""
     cv = getattr(model, "cv_", {}) or {}
-    cv_text = f", {cv['folds']}-fold CV MAPE {100 * cv['mape']:.1f}%" if cv.get("folds") and cv.get("mape") is not None else ""
+    cv_text = f", {cv['folds']}-fold CV MAPE {percent(cv['mape'])}" if cv.get("folds") and cv.get("mape") is not None else ""
     s = model.structure_
-    console.print(f"fitted {rows} rows: energy MAPE {100 * m['energy_mape']:.1f}% (in sample){cv_text}{extra}; "
+    console.print(f"fitted {plural(rows, 'row')}: energy MAPE {percent(m['energy_mape'])} (in sample){cv_text}{extra}; "
                   f"structure '{s.name}' with {model.fitted_count()} fitted numbers behind energy; wrote {output}",
                   markup=False, highlight=False)
     if s.why:
@@ -109,7 +110,7 @@ def _report_fit(model, rows: int, output) -> None:
         console.print(f"  NOT IDENTIFIED by these rows: {', '.join(weak['name'])} (`energylens show` says why; "
                       "explain flags the shares resting on them)", markup=False, highlight=False)
     for g, e in (getattr(model, "engines_", None) or {}).items():
-        console.print(f"  engine '{g}': {e['rows']} rows, hardware/engine coefficients recalibrated", markup=False,
+        console.print(f"  engine '{g}': {plural(e['rows'], 'row')}, hardware/engine coefficients recalibrated", markup=False,
                       highlight=False)
 
 
@@ -123,7 +124,8 @@ def _print_coefficients(model) -> None:
                             for r in coefs.itertuples()]
     view["energy"] = coefs["used_by_energy"].map({True: "yes", False: "no (time)"})
     view["meaning"] = coefs["meaning"]
-    console.print(table(view, title="Coefficients (95% intervals where the data identified them)"))
+    print_table(view, title="Coefficients (95% intervals where the data identified them)", drop_order=("energy",),
+                compact=False, how="the model file holds them")
     weak = coefs[coefs["status"] == NOT_IDENTIFIED]
     if len(weak):
         console.print(plain(f"not identified by the training rows: {', '.join(weak['name'])}; {rule_text()}"),
@@ -142,7 +144,7 @@ def predict(
 
     model = _load(model_file)
     rows = predict_file(model, configs, output)  # in chunks: memory bounded whatever the file's size
-    console.print(f"predicted {rows} configurations; wrote {output}")
+    console.print(f"predicted {plural(rows, 'configuration')}; wrote {output}")
 
 
 # What identifies a configuration in explain's output ("row" is its 1-based row in the file).
@@ -166,7 +168,14 @@ def explain(
     if json_out:
         typer.echo(json.dumps(_records(shown), indent=2))
         return
-    console.print(_explain_table(model, shown))
+    view, title, caption = _explain_table(model, shown)
+    print_table(view, title=title, drop_order=constant_first(view, EXPLAIN_DROP_ORDER), compact=False, caption=caption)
+
+
+# explain's columns left out on a narrow terminal, first ones first (after those equal on every shown row:
+# `constant_first`); the row number, J/req and the term shares stay.
+EXPLAIN_DROP_ORDER = ("n", "pp", "ep", "dp", "precision", "in", "out", "model", "gpu", "meas. pf%", "pf J", "tp",
+                      "batch")
 
 
 def _explained(model, df):
@@ -210,16 +219,17 @@ def _explain_table(model, shown):
     view["pf%"] = mark("prefill_share", "prefill_share_pct")
     if "measured_prefill_share_pct" in shown:
         view["meas. pf%"] = shown["measured_prefill_share_pct"].round(1)
-    out = table(view, title="Energy per request by term group, percent of total (prefill%: the prefill-compute terms; "
-                            "pf J and pf%: the prefill phase, every term's prefill part: predict's pred_prefill_energy_j)")
+    title = ("Energy per request by term group, percent of total (prefill%: the prefill-compute terms; "
+             "pf J and pf%: the prefill phase, every term's prefill part: predict's pred_prefill_energy_j)")
+    caption = None
     hit = {g for f in flagged for g in f}
     if hit:  # the terms behind the flags: those of a flagged group (a term's prefill part is in its group too)
         group_of = {t.name: t.group for t in model.structure_.energy_terms}
         coefs = model.coefficients()
         weak = coefs[coefs["name"].map(group_of).isin(hit) & coefs["status"].isin(UNSUPPORTED)]
-        out.caption = plain("*: rests on a term the data did not identify: "
-                            + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
-    return out
+        caption = plain("*: rests on a term the data did not identify: "
+                        + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
+    return view, title, caption
 
 
 def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
@@ -233,25 +243,26 @@ def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
     console.print(plain(f"{model_file} (schema {d['schema_version']}, energylens {str(d.get('energylens_version'))[:40]})"),
                   highlight=False)
     s = model.structure_
-    console.print(plain("\n".join(s.formula_lines())), highlight=False)
+    typer.echo(plain("\n".join(s.formula_lines())).plain)  # formulas are copied: never wrapped by the console
     console.print(plain(f"structure '{s.name}': {s.why or 'as given'}; {model.fitted_count()} fitted numbers behind an "
                         "energy prediction (time coefficients feed TTFT and ITL only)"), highlight=False)
     cv = getattr(model, "cv_", {}) or {}
     if cv.get("folds") and cv.get("mape") is not None:
-        console.print(f"cross-validation: {cv['folds']}-fold MAPE {100 * cv['mape']:.1f}% on the training rows")
+        console.print(f"cross-validation: {cv['folds']}-fold MAPE {percent(cv['mape'])} on the training rows")
     _print_coefficients(model)
     prov = d.get("provenance", {})
     for k in ("data", "rows", "seed", "created", "command", "note"):
-        if k in prov:
+        if k == "command" and k in prov:  # copy-paste text: printed as one line
+            typer.echo(plain(f"{k}: {prov[k]}", 2000).plain)
+        elif k in prov:
             console.print(plain(f"{k}: {prov[k]}", 2000), highlight=False)
     metrics = prov.get("train_metrics")
     if isinstance(metrics, dict):
-        console.print(plain("train metrics: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                                          for k, v in metrics.items()), 2000), highlight=False)
+        console.print(plain("train metrics (in sample): " + metrics_text(metrics), 2000), highlight=False)
     rec = prov.get("recalibrated_from")
     if isinstance(rec, dict):
         refit = rec.get("refit", [])
         console.print(plain(f"recalibrated from {rec.get('file')} (refit: "
                             f"{', '.join(map(str, refit)) if isinstance(refit, list) else refit})", 2000), highlight=False)
-    if latex:
-        console.print(plain(formula_latex(model)), highlight=False)
+    if latex:  # copy-paste text: plain lines, never hard-wrapped mid-subscript
+        typer.echo(plain(formula_latex(model)).plain)

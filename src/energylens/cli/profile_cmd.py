@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ._console import console, table
+from ._console import console, constant_first, print_table
 
 from ._options import int_list as _ints  # one parser of number lists for every command
 
@@ -144,5 +144,19 @@ def plan(
     sweep = plan_sweep(model, gpu, max_gpus, budget, _ints(input_tokens, "--input-tokens"),
                        _ints(output_tokens, "--output-tokens"), _ints(batch, "--batch") if batch else None, base)
     write_table(sweep, output)
-    console.print(table(sweep.head(15), title=f"{len(sweep)} of {sweep.attrs['candidates']} candidates chosen"))
-    console.print(f"wrote {output}; measure them with: energylens profile --model {model} --plan {output} -o runs.csv")
+    shown = min(PLAN_ROWS_SHOWN, len(sweep))
+    view = sweep.head(shown).rename(columns=PLAN_HEADERS)
+    view.insert(0, "#", range(1, shown + 1))
+    print_table(view, title=f"{len(sweep)} of {sweep.attrs['candidates']} candidates chosen, most informative first",
+                drop_order=constant_first(view, PLAN_DROP_ORDER), how=f"all columns are in {output.name}",
+                caption=f"the first {shown} of {len(sweep)} shown; all are in {output.name}" if shown < len(sweep) else None)
+    console.print(f"wrote {output}; measure them with:", markup=False, highlight=False)
+    typer.echo(f"energylens profile --model {model} --plan {output} -o runs.csv")  # copy-paste text: never wrapped
+
+
+PLAN_ROWS_SHOWN = 15
+# The plan's columns as headed on screen (the file keeps the schema names), and those left out first on a
+# narrow terminal (after the ones equal on every row).
+PLAN_HEADERS = {"gpu": "GPU", "num_gpus": "GPUs", "batch_size": "batch", "input_tokens": "in\ntokens",
+                "output_tokens": "out\ntokens", "information_gain": "information\ngain"}
+PLAN_DROP_ORDER = ("pp", "ep", "dp", "GPUs", "model", "GPU", "tp", "information\ngain")
