@@ -89,7 +89,7 @@ def test_ranks_are_contiguous_or_explained(seventy_b):
     assert top == list(range(1, len(top) + 1)), labels
     text = flat(out)
     if any(x.startswith("(") for x in labels):  # a data-parallel copy: the footer says what (k) means
-        assert "(k): such a copy of layout k" in text
+        assert "(k): a data-parallel copy of layout k (same batch per replica" in text
     if any(x > 10 for x in plain):
         assert "shown only for the noted rows" in text
 

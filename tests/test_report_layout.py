@@ -68,3 +68,21 @@ def test_the_check_finds_clipping_and_overlap():
     plt.close(fig)
     assert any("title" in p and "clipped" in p for p in problems)
     assert any("x tick" in p and "overlaps" in p for p in problems)
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen3-VL-235B-A22B-Instruct-FP8", "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"])
+def test_recommend_plot_title_with_a_long_model_id_stays_inside(model):
+    """`recommend --plot`'s title names the model; a long ID wraps (after the colon first) or shrinks."""
+    *_, res = _inputs()
+    n = len(res)
+    res = res.assign(rank=np.arange(1, n + 1), latency_optimal=np.arange(n) == 5, tp_default=np.arange(n) == 9)
+    title = f"{model}: energy vs latency of feasible deployments"
+    fig = plots.pareto_figure(res, title=title)
+    shown = fig.axes[0].get_title()
+    problems = layout_problems(fig)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    assert problems == [], problems
+    assert " ".join(shown.split()) == title  # wrapped between words only, nothing cut
+    assert model in shown.splitlines()[0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pandas as pd
@@ -81,11 +82,34 @@ def pareto_figure(res: pd.DataFrame, title: str | None = None):
     _log_axis(ax.yaxis, en, JOULES)
     ax.set_xlabel("end-to-end latency per request (log scale)")
     ax.set_ylabel("energy per request (log scale)")
-    ax.set_title(title or "Energy vs latency of feasible deployments", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
+    fit_title(fig, ax, title or "Energy vs latency of feasible deployments")
     return fig
+
+
+def fit_title(fig, ax, title: str, fontsize: float = 10, smallest: float = 7) -> None:
+    """Set the axes title so that it stays inside the figure (a long model ID must not lose its start):
+    wrapped between words onto more lines first, then a smaller font; the layout is redone each time."""
+    import textwrap
+
+    def clipped() -> bool:
+        fig.tight_layout()
+        fig.canvas.draw()
+        box = ax.title.get_window_extent(fig.canvas.get_renderer())
+        return box.x0 < fig.bbox.x0 or box.x1 > fig.bbox.x1
+
+    # "model: what the figure shows" breaks after the colon first, then between words (never inside an ID)
+    attempts = [title, *([title.replace(": ", ":\n", 1)] if ": " in title else []),
+                *(textwrap.fill(title, width=math.ceil(len(title) / n), break_long_words=False,
+                                break_on_hyphens=False) for n in (2, 3))]
+    for attempt in attempts:
+        ax.set_title(attempt, fontsize=fontsize)
+        if not clipped():
+            return
+    while clipped() and fontsize > smallest:
+        fontsize -= 0.5
+        ax.title.set_fontsize(fontsize)
 
 
 def pareto_plot(res: pd.DataFrame, path=None, title: str | None = None):
