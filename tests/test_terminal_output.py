@@ -167,3 +167,12 @@ def test_recommend_notes_fit_one_line_and_savings_follow_the_objective(run_cli, 
     best = flat.split("best: ")[1]
     assert re.search(r"\d+\.\d% (lower|higher) cost than the latency-optimal choice \([^)]*; \d+\.\d% (less|more) energy\)",
                      best), best
+
+
+def test_recommend_states_the_cost_assumptions(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    base = ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "2")
+    code, out = run_cli(*base, "--objective", "cost")
+    assert code == 0 and "Assumptions:" in out and "PUE" in out and "USD per GPU-hour" in out
+    code, out = run_cli(*base)
+    assert code == 0 and "Cost and carbon columns assume" in out

@@ -199,6 +199,12 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
                  + (f"; {'; '.join(saving)}" if saving else "") + ".")
     lines.append(f"{res.attrs.get('candidates')} candidates, {res.attrs.get('feasible')} feasible, "
                  f"{res.attrs.get('meeting_slo')} meeting the SLOs, {output_tokens:g} output tokens per request.")
+    statements = (res.attrs.get("assumptions") or {}).get("statements") or []
+    if statements and res.attrs.get("objective", "energy") != "energy":
+        lines.append("Assumptions: " + "; ".join(statements) + ".")
+    elif statements and any(c in res.columns for c in METRICS if c != "energy_request_j"):
+        lines.append("Cost and carbon columns assume the shipped GPU-hour prices, electricity price, PUE and grid "
+                     "intensity (--objective cost or carbon lists them with their sources; --json carries them).")
     if dropped:
         lines.append(dropped_note(map(inline, dropped), "--wide, --json or a wider terminal show them"))
     return lines
