@@ -89,7 +89,7 @@ class Assumptions:
                 f"PUE {u.value:g} ({u.cited()})",
                 f"grid {c.value:g} gCO2e/kWh" + (f", region {self.region}" if self.region else "") + f" ({c.cited()}); "
                 "carbon = GPU energy x PUE x grid intensity, operational only (no embodied carbon)",
-                "USD per million output tokens = cost per request / output tokens x 1e6; GPU energy is the "
+                "USD per million output tokens = cost per request / output tokens x 1,000,000; GPU energy is the "
                 "model's prediction for all GPUs of the deployment"]
         return out
 
