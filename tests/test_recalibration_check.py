@@ -36,3 +36,15 @@ def test_fit_from_warns_and_records_the_check(tmp_path, run_cli):
     assert "warning: these rows are far from the base model" in text and "drop --from" in text
     check = json.loads(out.read_text())["provenance"]["recalibrated_from"]["check"]
     assert check["fresh_is_better"] is True and np.isfinite(check["fresh_cv_mape"])
+
+
+def test_fit_from_gathers_kept_coefficients_on_one_line_per_reason(tmp_path, run_cli):
+    rows = synthetic_profiles(6, seed=2)
+    csv = tmp_path / "few.csv"
+    rows.to_csv(csv, index=False)
+    code, text = run_cli("fit", csv, "--from", "default", "-o", tmp_path / "m.json")
+    assert code == 0
+    notes = [ln for ln in text.splitlines() if ln.strip().startswith("note:")]
+    assert sum("kept at the base model's values" in ln for ln in notes) == 1
+    assert not any("(held fixed)" in ln for ln in notes)
+    assert "energy and" in text and "time coefficients free to move" in text

@@ -75,6 +75,25 @@ def fit(
                       f"numbers); drop --from to use it", markup=False, highlight=False)
 
 
+def _grouped_notes(notes) -> list[str]:
+    """The fit's notes with the coefficients kept at their prior gathered by reason, one line per reason
+    (a recalibration keeps most of them: one line each would bury the rest)."""
+    import re
+
+    kept: dict[str, list[str]] = {}
+    out = []
+    for note in notes:
+        m = re.fullmatch(r"(\S+): kept at prior \S+ \((.+)\)", note)
+        if m:
+            kept.setdefault(m.group(2), []).append(m.group(1))
+        else:
+            out.append(note)
+    for why, names in kept.items():
+        label = "kept at the base model's values" if why == "held fixed" else f"kept at their priors ({why})"
+        out.append(f"{label}: {', '.join(names)}")
+    return out
+
+
 def _structure_option(value: str):
     """--structure: a built-in name, or a model file whose structure is refitted."""
     from ..errors import EnergyLensError
@@ -100,7 +119,7 @@ def _report_fit(model, rows: int, output) -> None:
                   markup=False, highlight=False)
     if s.why:
         console.print(f"  structure: {s.why}", markup=False, highlight=False)
-    for note in model.notes_:
+    for note in _grouped_notes(model.notes_):
         console.print(f"  note: {note}", markup=False, highlight=False)
     from ..model.identification import NOT_IDENTIFIED
 

@@ -58,8 +58,10 @@ def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     terms = tuple(replace(t, lower=max(t.lower, values[t.name] / RECALIBRATION_RANGE),
                           upper=min(t.upper, values[t.name] * RECALIBRATION_RANGE)) if t.name in refit else t
                   for t in base.structure_.energy_terms)
-    why = (f"the base model's structure, recalibrated on {len(df)} rows (its {len(refit)} hardware/engine coefficients "
-           f"refitted); base: {base.structure_.why or base.structure_.name}")
+    energy_refit = [n for n in refit if n in base.structure_.energy_names]
+    why = (f"the base model's structure, recalibrated on {len(df)} rows ({len(energy_refit)} energy and "
+           f"{len(refit) - len(energy_refit)} time coefficients free to move, within {RECALIBRATION_RANGE:g}x of the "
+           f"base; those the rows do not reach stay at the base values); base: {base.structure_.why or base.structure_.name}")
     structure = replace(base.structure_, energy_terms=terms, why=why, _parsed=None)
     priors = values | dict(zip(structure.time_names, base.tau_))
     fixed = tuple(n for n in structure.energy_names + structure.time_names if n not in refit)
