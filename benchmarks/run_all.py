@@ -46,7 +46,6 @@ def main():
     cmd = f"energylens evaluate --data {args.data} --out {args.out}" + (" --quick" if args.quick else "")
     write_report(res, args.out, sets, cmd)
     elapsed = time.monotonic() - t0
-    sel = S.selection_table(res["selection"])
     curve = S.learning_table(res["learning_curve"])
     md = [
         "# Benchmarks", "",

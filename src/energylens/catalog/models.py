@@ -6,7 +6,6 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 from ..errors import CatalogError
 from ..io import read_toml

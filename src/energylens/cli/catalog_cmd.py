@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._console import console, fitted_table, plain, table
+from ._console import console, fitted_table, plain, print_table
 
 
 def catalog(
@@ -37,8 +37,8 @@ def catalog(
             typer.echo(json.dumps(row, indent=2))
         else:
             row["warnings"] = "; ".join(spec.warnings) or "none"
-            console.print(table(pd.DataFrame([row]).T.reset_index().rename(columns={"index": "field", 0: "value"}),
-                                title=f"Model figures read from {model_config}"))
+            print_table(pd.DataFrame([row]).T.reset_index().rename(columns={"index": "field", 0: "value"}),
+                        title=f"Model figures read from {model_config}")
         return
     out = {}
     if kind in ("gpus", "all"):

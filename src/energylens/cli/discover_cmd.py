@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._console import console, table
+from ._console import console, print_table
 
 
 def discover(
@@ -44,9 +44,9 @@ def discover(
         found = run(df, seed=seed, time_budget=time_budget, population_size=population, max_length=max_length,
                     progress=lambda frac: bar.update(task, completed=frac))
     front = found.front.copy()
-    console.print(table(front[["complexity", "r2_residual", "monomials"]].round(3),
-                        title=f"Pareto front of the residual of the {found.base.name} form: {found.rows} rows, seed {seed}, "
-                              f"{found.elapsed_s:.0f} s"))
+    print_table(front[["complexity", "r2_residual", "monomials"]].round(3),
+                title=f"Pareto front of the residual of the {found.base.name} form: {found.rows} rows, seed {seed}, "
+                      f"{found.elapsed_s:.0f} s")
     structure, cv, compared = select_structure(compute_features(df), energy_targets(df), candidates=found.candidates,
                                                seed=seed)
     ranked = pd.DataFrame(compared)
@@ -54,8 +54,9 @@ def discover(
     ranked["cv_mape_pct"] = 100 * ranked["cv_mape"]
     view = ranked.sort_values("cv_log_mae")[["structure", "corrections", "fitted", "within_budget", "cv_log_mae",
                                               "cv_mape_pct"]].round(3)
-    console.print(table(view, title=f"All {len(view)} structures compared by 5-fold cross-validation, lowest mean "
-                                    "|log error| (the criterion) first; within 2% of it the fewest fitted numbers win"))
+    print_table(view, title=f"All {len(view)} structures compared by 5-fold cross-validation, lowest mean "
+                            "|log error| (the criterion) first; within 2% of it the fewest fitted numbers win",
+                drop_order=("within_budget", "cv_log_mae"))
     console.print(f"chosen: {structure.why}", markup=False, highlight=False)
     if front_file is not None:
         write_table(pd.concat([front.assign(kind="front"), ranked.assign(kind="compared")], ignore_index=True), front_file)

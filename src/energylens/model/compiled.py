@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from ..features import physics
-from .expression import Expression
 
 AGREEMENT_RTOL = 1e-12
 
@@ -253,7 +252,6 @@ def _source(node) -> str:
 
 def kernel_source(structure) -> str:
     """Source of the numba kernel of `structure`'s energy per request."""
-    names = [n for n, _ in NUMERIC_INPUTS]
     lines = ["import numpy as np", "import numba", "",
              *(f"{c} = {getattr(physics, c)!r}" for c in _CONSTANTS), "",
              "@numba.njit(cache=True)",
