@@ -235,9 +235,10 @@ def test_help_and_readme_describe_the_price_file(capsys):
 
 
 def test_assumptions_say_which_case_the_electricity_charge_assumes():
-    """The shipped GPU-hour prices are cloud on-demand rates (power included): the default electricity charge
+    """The shipped GPU-hour prices are cloud rental rates (power included): the default electricity charge
     is for owned hardware, and the output says so; 0 says the price includes power."""
-    assert all("on-demand" in p.source for p in shipped_prices().gpu_hour_usd.values())
+    assert all("RunPod" in p.source and "tier not stated" in p.source or "does not say" in p.source
+               for p in shipped_prices().gpu_hour_usd.values())
     default = recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[64]).attrs["assumptions"]
     line = next(s for s in default["statements"] if s.startswith("electricity"))
     assert "owned hardware" in line and "cloud" in line and "--electricity-usd-per-kwh 0" in line

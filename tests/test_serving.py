@@ -16,12 +16,28 @@ def cb(t_pf, t_dec, b, l_in, l_out, budget=8192):
 
 def test_one_request_waits_half_a_step_then_runs_its_own_prefill():
     out = cb(t_pf=0.05, t_dec=0.01, b=1, l_in=1000, l_out=100)
-    steps = 1 + serving.SCHEDULING_WAIT_STEPS  # one chunk (1000 < 8191 tokens of room)
-    step = 0.01 + 0.05 / (steps + 100)
-    assert out["tpot_s"][0] == pytest.approx(step)
-    assert out["ttft_s"][0] == pytest.approx(0.5 * step + (step - 0.01) + 0.05)
-    assert out["latency_s"][0] == pytest.approx(out["ttft_s"][0] + 99 * step)
+    # Alone, a request's decode steps carry no prefill: ITL is the decode step and TTFT its prefill and half a step.
+    assert out["tpot_s"][0] == pytest.approx(0.01)
+    assert out["ttft_s"][0] == pytest.approx(0.5 * 0.01 + 0.05)
+    assert out["latency_s"][0] == pytest.approx(out["ttft_s"][0] + 99 * 0.01)
     assert not out["prefill_bound"][0]
+
+
+def test_batch_one_counts_its_prefill_once():
+    out = cb(t_pf=1.0, t_dec=0.01, b=1, l_in=1000, l_out=100)  # the audit's case: latency about 2 s, not 3
+    assert out["latency_s"][0] == pytest.approx(0.005 + 1.0 + 99 * 0.01)
+
+
+def test_no_prompt_still_takes_a_step_to_the_first_token():
+    out = cb(t_pf=0.001, t_dec=0.02, b=16, l_in=0, l_out=100)
+    assert out["ttft_s"][0] >= 0.02
+
+
+def test_the_budget_is_raised_only_at_or_past_the_concurrency():
+    lo = cb(t_pf=1.0, t_dec=0.02, b=1500, l_in=8000, l_out=100, budget=2048)  # 548 tokens of room, as vLLM
+    hi = cb(t_pf=1.0, t_dec=0.02, b=2048, l_in=8000, l_out=100, budget=2048)  # raised to 4096: 2048 of room
+    assert lo["prefill_bound"][0] and hi["prefill_bound"][0]
+    assert lo["ttft_s"][0] / lo["tpot_s"][0] > hi["ttft_s"][0] / hi["tpot_s"][0]
 
 
 def test_long_prompts_are_cut_into_chunks_of_the_room_beside_the_decodes():
@@ -35,7 +51,7 @@ def test_prefill_sets_the_pace_when_prompts_arrive_faster_than_the_budget():
     assert out["prefill_bound"][0]
     room = 8192 - 512
     steps = 512 * 8000 / room - 50 + 0.5
-    assert out["tpot_s"][0] == pytest.approx(0.05 + 10.0 / (steps + 50))
+    assert out["tpot_s"][0] == pytest.approx(0.05 + 511 / 512 * 10.0 / (steps + 50))
 
 
 def test_decode_only_workload_keeps_the_decode_step():

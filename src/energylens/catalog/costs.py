@@ -68,10 +68,10 @@ PRICE_FILE_EXAMPLE = "# prices.toml: USD per GPU-hour\nH100 = 2.5\nB200 = 5.0\n"
 
 def electricity_basis(usd_per_kwh: float, zero: str = "give --electricity-usd-per-kwh 0") -> str:
     """Which case an electricity price assumes, in words (recommend's assumptions and the explorer, whose
-    `zero` names its own field). The shipped GPU-hour prices are cloud on-demand rates, which include power."""
+    `zero` names its own field). The shipped GPU-hour prices are cloud rental rates, which include power."""
     if usd_per_kwh > 0:
         return ("charged on top of the GPU-hour prices, as for owned hardware (or a lease that bills power apart); "
-                "a cloud rental's GPU-hour price already includes power, as the shipped prices (cloud on-demand) do: "
+                "a cloud rental's GPU-hour price already includes power, as the shipped prices (cloud rental) do: "
                 f"for a cloud {zero}, or power is counted twice")
     return "no charge for power beyond the GPU-hour prices, as for a cloud rental whose GPU-hour price includes it"
 

@@ -28,7 +28,7 @@ def recommend(
     json_out: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table: every shown row with the full term breakdown."),
     wide: bool = typer.Option(False, "--wide", help="Every column: TP, PP, EP, DP apart and each term group's share (the default table fits the terminal, dropping the least needed columns first)."),
     objective: str = typer.Option("energy", "--objective", help="Rank by energy (J/request), cost (USD per million output tokens) or carbon (gCO2e per 1000 requests)."),
-    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="USD per GPU-hour: H100=2.5,B200=5, or a TOML file of lines H100 = 2.5 (tables gpu.H100 with usd_per_hour, optional source and date, work too); they replace the shipped cloud on-demand prices (catalog/data/gpu_prices.toml)."),
+    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="USD per GPU-hour: H100=2.5,B200=5, or a TOML file of lines H100 = 2.5 (tables gpu.H100 with usd_per_hour, optional source and date, work too); they replace the shipped cloud rental prices (catalog/data/gpu_prices.toml)."),
     electricity_usd_per_kwh: Optional[float] = typer.Option(None, "--electricity-usd-per-kwh", help="USD/kWh on facility energy, charged on top of GPU-hours (default: US industrial average, as for owned hardware); 0 for a cloud rental, whose GPU-hour price includes power."),
     grid_gco2_per_kwh: Optional[float] = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity (gCO2e/kWh); or --region."),
     region: Optional[str] = typer.Option(None, "--region", help="Grid region of catalog/data/grid_intensity.toml (default: world)."),

@@ -9,10 +9,12 @@ A coefficient is reported with its 95% interval only when the data pinned it dow
 
 MAX_INTERVAL_RATIO = 100: a coefficient's 95% interval is symmetric in log units, so hi/lo > 100 means
 the value is uncertain by more than 10x either way: the data cannot even fix its order of magnitude,
-and a share of energy resting on it could be a tenth or ten times what is printed. Measured: the
-shipped model's energy terms span 3x-26x except theta_attn and theta_host_step (over 6,000x); fitted on
-50 rows of ML.ENERGY v3 (`energylens fit /tmp/d/mlenergy-v3.csv --samples 50 --seed 0 --structure
-physics`), theta_weights spans 5x while theta_tp spans 1.3e5x, theta_attn 1.2e5x and theta_launch 900x.
+and a share of energy resting on it could be a tenth or ten times what is printed. Measured when the rule
+was set: the shipped model's energy terms spanned a few x to a few tens of x except theta_attn and
+theta_host_step (thousands of x; `energylens show default` prints today's); fitted on 50 rows of
+ML.ENERGY v3 (`energylens fit v3.csv --samples 50 --seed 0 --structure physics`), theta_weights spans
+about 5x while theta_tp, theta_attn (about 1e5x) and theta_launch (hundreds of x) do not fix their order
+of magnitude.
 Exponents of corrections (fitted additively, prediction x exp(c * h)) are judged the same way through
 the factor their interval makes over one e-fold of h: exp(hi - lo) > MAX_INTERVAL_RATIO.
 """
