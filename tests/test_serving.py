@@ -60,8 +60,9 @@ def test_decode_only_workload_keeps_the_decode_step():
 
 
 def test_token_budget_follows_the_engine_default_per_gpu():
-    got = serving.default_token_budget(["H100", "A100-SXM4-80GB", "L4", "B200"], [80, 80, 24, 180])
-    assert got.tolist() == [8192, 2048, 2048, 8192]
+    got = serving.default_token_budget(["H100", "A100-SXM4-80GB", "L4", "B200", "MI250", "Max-1550", "MI300X"],
+                                       [80, 80, 24, 180, 128, 128, 192])
+    assert got.tolist() == [8192, 2048, 2048, 8192, 2048, 2048, 8192]
 
 
 @settings(max_examples=200, deadline=None)

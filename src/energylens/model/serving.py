@@ -49,7 +49,10 @@ def default_token_budget(gpu_names, gpu_mem_gb) -> np.ndarray:
     codes, distinct = pd.factorize(names, use_na_sentinel=False)
     lowered = np.char.lower(np.array([str(x) for x in distinct], dtype=str))
     a100 = (np.char.find(lowered, "a100") >= 0)[codes]
-    mem = np.asarray(gpu_mem_gb, dtype=float)
+    # MI250 and Max 1550 modules hold two devices of half the module's memory; vLLM sees each device.
+    two_dies = ((np.char.find(lowered, "mi250") >= 0) | (np.char.find(lowered, "max-1550") >= 0)
+                | (np.char.find(lowered, "max 1550") >= 0))[codes]
+    mem = np.asarray(gpu_mem_gb, dtype=float) / np.where(two_dies, 2.0, 1.0)
     return np.where((mem >= LARGE_GPU_GB) & ~a100, LARGE_GPU_BUDGET, SMALL_GPU_BUDGET).astype(float)
 
 
