@@ -244,8 +244,11 @@ def _map_text(col: pd.Series, fn) -> pd.Series:
     if found is None:
         return col.map(lambda x: fn(_text(x)))
     codes, uniques = found
+    mapped = [fn(u) for u in uniques]
+    if isinstance(col.dtype, pd.StringDtype) and mapped == list(uniques):
+        return col  # nothing changes (names already clean): no new column
     dtype = col.dtype if isinstance(col.dtype, pd.StringDtype) else None  # as Series.map keeps it
-    return pd.Series(np.array([fn(u) for u in uniques] + [None], dtype=object)[codes], index=col.index, dtype=dtype)
+    return pd.Series(np.array(mapped + [None], dtype=object)[codes], index=col.index, dtype=dtype)
 
 
 def _encodable(text: str) -> bool:
@@ -322,6 +325,8 @@ def _column_numbers(raw: pd.Series, path, col) -> np.ndarray:
     """A numeric column as float64 (NaN = empty). Booleans, dates/times, text and other objects are
     refused rather than read as numbers (True is not 1, a timestamp is not nanoseconds)."""
     dtype = raw.dtype
+    if dtype == np.float64 or dtype == np.int64:  # the common case, first
+        return raw.to_numpy(dtype=float)
     present = raw.notna().to_numpy()
     if pd.api.types.is_bool_dtype(dtype):
         if present.any():
@@ -356,38 +361,40 @@ def _coerce(df: pd.DataFrame, path) -> None:
         if inf.any():
             i = _first_bad(inf)
             _fail(f"expected a finite number, got {_show(raw.iloc[i])}", path, i + 1, col)
-        df[col] = num
+        if raw.dtype != np.float64:  # a float64 column is its own numbers already
+            df[col] = num
 
 
-def _check_ranges(df: pd.DataFrame, path) -> None:
-    for col in df.columns:
+def _check_ranges(df: pd.DataFrame, path, columns=None) -> None:
+    """Each numeric column (of `columns`, default all) within its Column bounds; NaN (absent) passes."""
+    for col in df.columns if columns is None else columns:
         spec = BY_NAME.get(col)
         if spec is None or spec.kind == "str":
             continue
-        v = df[col]
-        present = v.notna()
+        v = df[col].to_numpy(dtype=float)  # numbers by now (_coerce): numpy comparisons, no pandas per check
+        present = ~np.isnan(v)
         if spec.positive:
             bad = present & (v <= 0)
             if bad.any():
                 i = _first_bad(bad)
-                _fail(f"expected a value > 0, got {v.iloc[i]:g}", path, i + 1, col)
+                _fail(f"expected a value > 0, got {v[i]:g}", path, i + 1, col)
         if spec.minimum is not None:
             bad = present & (v < spec.minimum)
             if bad.any():
                 i = _first_bad(bad)
-                _fail(f"expected a value >= {spec.minimum:g}, got {v.iloc[i]:g}", path, i + 1, col)
+                _fail(f"expected a value >= {spec.minimum:g}, got {v[i]:g}", path, i + 1, col)
         if spec.maximum is not None:
             bad = present & (v > spec.maximum)
             if bad.any():
                 i = _first_bad(bad)
                 unit = "" if not spec.unit else f" x {spec.unit}" if spec.unit[0].isdigit() else f" {spec.unit}"
                 _fail(f"expected a value <= {_fmt(spec.maximum)}{unit} (the schema's upper bound), "
-                      f"got {v.iloc[i]:g}", path, i + 1, col)
+                      f"got {v[i]:g}", path, i + 1, col)
         if spec.kind == "int":
             bad = present & (v != np.round(v))
             if bad.any():
                 i = _first_bad(bad)
-                _fail(f"expected a whole number, got {v.iloc[i]:g}", path, i + 1, col)
+                _fail(f"expected a whole number, got {v[i]:g}", path, i + 1, col)
 
 
 def _check_consistency(df: pd.DataFrame, path) -> None:
@@ -492,7 +499,7 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
             df[col] = df[col].astype("int64")
     if fill:
         df = _fill_descriptors(df, path, hardware or hardware_catalog(), models or model_catalog())
-        _check_ranges(df, path)  # descriptors from a user's catalog file obey the same bounds
+        _check_ranges(df, path, DESCRIPTORS)  # descriptors from a user's catalog file obey the same bounds
     _check_consistency(df, path)
     if "arch" in df.columns and "ep" in df.columns:
         bad = (df["ep"] > 1) & (df["arch"].isin(["dense", "ssm"]))
@@ -529,6 +536,10 @@ def _lookup(catalog, name: str, what: str):
         raise CatalogError(str(exc).replace(f"'{name}'", _show(name))) from None
 
 
+# The columns _fill_descriptors fills from the catalogs.
+DESCRIPTORS = (*HARDWARE_COLUMNS, *MODEL_COLUMNS, "attention_layers", "vision_params_b", "ssm_state_mb")
+
+
 def _catalog_entries(col: pd.Series, lookup, described: np.ndarray, path, give: str):
     """(codes, names, entries): the catalog entry of each distinct name of `col`, looked up once, in order of first
     appearance; None for a name the catalog lacks whose first row describes it itself (`described`), a
@@ -556,7 +567,7 @@ def _fill_from(df: pd.DataFrame, col: str, codes: np.ndarray, entries, value, te
 
 
 def _fill_descriptors(df: pd.DataFrame, path, hw, models) -> pd.DataFrame:
-    for col in list(HARDWARE_COLUMNS) + list(MODEL_COLUMNS) + ["attention_layers", "vision_params_b", "ssm_state_mb"]:
+    for col in DESCRIPTORS:
         if col not in df.columns:
             df[col] = np.nan if col != "arch" else None
     # GPUs: each distinct name resolved once; a GPU the catalog lacks needs its own descriptors.

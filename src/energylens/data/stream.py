@@ -211,10 +211,14 @@ class TableWriter:
     def __init__(self, path: Path, parquet: bool):
         self.path, self.parquet, self.schema, self._pq, self._file = path, parquet, None, None, None
 
-    def write(self, df: pd.DataFrame) -> None:
+    def write(self, df: pd.DataFrame, extra: dict | None = None) -> None:
+        """Append `df`, with the columns of `extra` (name -> array) replacing or following its own."""
         import pyarrow as pa
 
         table = pa.Table.from_pandas(df, preserve_index=False)
+        for name, values in (extra or {}).items():  # arrays straight into Arrow: no pandas column inserts
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, pa.array(values)) if i >= 0 else table.append_column(name, pa.array(values))
         if self.schema is None:
             self.schema = table.schema.remove_metadata()
         elif table.schema.remove_metadata() != self.schema:
@@ -252,12 +256,8 @@ def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
         try:
             for offset, chunk in iter_chunks(configs, chunk_rows):
                 df = validated(chunk, configs, offset, require_energy=False)
-                pred = model.predict_frame(df)
-                out = df.copy()
-                for c in pred.columns:
-                    out[c] = pred[c].to_numpy()
-                writer.write(out)
-                rows += len(out)
+                writer.write(df, model.predict_arrays(df))  # predict_frame's columns, without the frame
+                rows += len(df)
         finally:
             writer.close()
     return rows

@@ -1,12 +1,14 @@
 """Prediction with a fitted closed form: numpy only, so loading a model and predicting stays fast."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pandas as pd
 
 from ..data.schema import validate
 from ..errors import DataError, NotFittedError
-from ..features.physics import compute_features
+from ..features.physics import Features, compute_features
 from .fitting import log_prediction_std
 from .serving import serving_latency
 from .terms import GROUPS
@@ -44,6 +46,11 @@ def energy_targets(df: pd.DataFrame, y=None):
     return total, pf, dec
 
 
+def _rows(f: Features, mask: np.ndarray) -> Features:
+    """The features of the rows `mask` selects (every feature is computed row by row)."""
+    return Features(**{k.name: getattr(f, k.name)[mask] for k in fields(Features)})
+
+
 class ClosedFormPredictor:
     """Predictions, breakdowns and coefficient tables of a fitted closed form (coef_, tau_, ...)."""
 
@@ -71,14 +78,24 @@ class ClosedFormPredictor:
         return sets
 
     def _frame(self, df, f=None, breakdown: bool = False) -> pd.DataFrame:
-        sets = self._coefficient_sets(df)
-        if len(sets) > 1:
-            parts = [self._frame_with(df[m], None, *rest, breakdown=breakdown) for m, *rest in sets]
-            return pd.concat(parts).loc[df.index]
-        return self._frame_with(df, f, *sets[0][1:], breakdown=breakdown)
+        return pd.DataFrame(self.predict_arrays(df, f, breakdown=breakdown), index=df.index)
 
-    def _frame_with(self, df, f, coef, tau, cov_log, residual_std, breakdown: bool = False) -> pd.DataFrame:
+    def predict_arrays(self, df, f=None, *, intervals: bool = True, breakdown: bool = False) -> dict[str, np.ndarray]:
+        """predict_frame's columns as arrays, for a validated table `df` (and its features `f` when the caller
+        has them): no DataFrame is built. `intervals=False` leaves out the 95% interval."""
         f = f if f is not None else compute_features(df)
+        sets = self._coefficient_sets(df)
+        if len(sets) == 1:
+            return self._arrays(df, f, *sets[0][1:], intervals=intervals, breakdown=breakdown)
+        out = {}
+        for mask, *rest in sets:  # rows of each engine with that engine's coefficients
+            part = self._arrays(df[mask], _rows(f, mask), *rest, intervals=intervals, breakdown=breakdown)
+            for name, values in part.items():
+                out.setdefault(name, np.empty(len(df), values.dtype))[mask] = values
+        return out
+
+    def _arrays(self, df, f, coef, tau, cov_log, residual_std, *, intervals: bool = True,
+                breakdown: bool = False) -> dict[str, np.ndarray]:
         s = self.structure_
         pf, dec, Z = s.energy_design(f)
         theta = coef[:s.n_terms]
@@ -86,18 +103,14 @@ class ClosedFormPredictor:
         e_pf, e_dec = pf @ theta * scale, dec @ theta * scale
         total = e_pf + e_dec
         itl_X, ttft_X = s.time_design(f)
-        sd = log_prediction_std(pf + dec, Z, coef, cov_log, residual_std)
-        out = pd.DataFrame({
-            "pred_energy_request_j": total,
-            "pred_energy_token_j": total / f.out_tokens,
-            "pred_prefill_energy_j": e_pf,
-            "pred_decode_energy_j": e_dec,
-            "pred_ttft_s": ttft_X @ tau,
-            "pred_itl_s": itl_X @ tau,
-            "pred_energy_request_lo_j": total * np.exp(-1.96 * sd),
-            "pred_energy_request_hi_j": total * np.exp(1.96 * sd),
-        }, index=df.index)
-        served = serving_latency(df, f, out["pred_ttft_s"].to_numpy(), out["pred_itl_s"].to_numpy())
+        ttft, itl = ttft_X @ tau, itl_X @ tau
+        out = {"pred_energy_request_j": total, "pred_energy_token_j": total / f.out_tokens,
+               "pred_prefill_energy_j": e_pf, "pred_decode_energy_j": e_dec, "pred_ttft_s": ttft, "pred_itl_s": itl}
+        if intervals:
+            sd = log_prediction_std(pf + dec, Z, coef, cov_log, residual_std)
+            out["pred_energy_request_lo_j"] = total * np.exp(-1.96 * sd)
+            out["pred_energy_request_hi_j"] = total * np.exp(1.96 * sd)
+        served = serving_latency(df, f, ttft, itl)
         out["pred_serving_ttft_s"] = served["ttft_s"]
         out["pred_serving_itl_s"] = served["tpot_s"]
         out["pred_serving_latency_s"] = served["latency_s"]
