@@ -1,9 +1,11 @@
 """The fast paths give the reference path's numbers: the compiled evaluator (to 1e-12 relative),
-streamed prediction files (identical to in-memory ones), and the vectorized candidate space."""
+streamed prediction files (identical to in-memory ones), the vectorized candidate space, and recommend
+(identical to pricing every feasible candidate through predict_frame)."""
 import numpy as np
 import pandas as pd
 import pytest
 
+from energylens.features.physics import compute_features
 from energylens.model import compiled
 from energylens.model.default import default_model
 from energylens.model.structure import compact_structure, physics_structure
@@ -163,3 +165,66 @@ def test_explain_reads_only_the_rows_it_shows(tmp_path, run_cli):
     assert code == 0, out
     code, out = run_cli("explain", "default", src, "--rows", "35")
     assert code == 2 and "row 31, column 'num_gpus'" in out
+
+
+# ---------------------------------------------------------------- recommend
+
+
+def _reference_ranking(model, gpus, max_gpus, input_tokens, output_tokens, batches, objective, visual_tokens=0.0):
+    """recommend's ranked table the slow way: every candidate's reason written, the feasible rows copied
+    whole and priced by predict_frame (features computed again), ranked by pandas."""
+    from energylens.model.terms import GROUPS
+    from energylens.recommendation import objectives
+    from energylens.recommendation.search import enumerate_candidates
+
+    est = default_model()
+    cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches,
+                                visual_tokens=visual_tokens)
+    ok = cand[cand["reason"] == ""].reset_index(drop=True)
+    ok[est.engine_column] = max(est.engines_, key=lambda g: est.engines_[g]["rows"])
+    pred = est.predict_frame(ok, breakdown=True)
+    res = ok[["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].copy()
+    for name, col, scale in (("energy_request_j", "pred_energy_request_j", 1), ("energy_token_j", "pred_energy_token_j", 1),
+                             ("prefill_energy_j", "pred_prefill_energy_j", 1), ("decode_energy_j", "pred_decode_energy_j", 1),
+                             ("ttft_ms", "pred_serving_ttft_s", 1e3), ("itl_ms", "pred_serving_itl_s", 1e3),
+                             ("latency_s", "pred_serving_latency_s", 1), ("batch_prefill_ms", "pred_ttft_s", 1e3),
+                             ("decode_step_ms", "pred_itl_s", 1e3)):
+        res[name] = scale * pred[col].to_numpy() if scale != 1 else pred[col].to_numpy()
+    for g in GROUPS:
+        res[f"{g}_pct"] = pred[f"{g}_pct"].to_numpy()
+    res = objectives.add_objectives(res, objectives.assumptions(), output_tokens)
+    column = objectives.OBJECTIVES[objective][0]
+    return res.sort_values([column, "latency_s"], kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("model, gpus, max_gpus, batches, objective, visual", [
+    ("meta-llama/Llama-3.1-70B-Instruct", ["H100", "B200", "A100"], 16, None, "energy", 0.0),
+    ("Qwen/Qwen3-30B-A3B", ["H100", "H200"], 8, [1, 8, 64, 512, 4096], "cost", 0.0),
+    ("Qwen/Qwen3-VL-30B-A3B-Instruct", ["H200", "B200"], 8, [1, 16, 256], "carbon", 512.0),
+])
+def test_recommend_ranks_as_the_reference_path(monkeypatch, model, gpus, max_gpus, batches, objective, visual):
+    """The fast recommend (memory-check features reused, reasons only for an error, arrays not frames)
+    gives the reference path's ranked rows exactly, and computes the features once."""
+    from energylens.model import predictor
+    from energylens.recommendation import search
+
+    want = _reference_ranking(model, gpus, max_gpus, 1024, 256, batches, objective, visual)
+    calls = []
+    monkeypatch.setattr(search, "compute_features", lambda df: calls.append(len(df)) or compute_features(df))
+    monkeypatch.setattr(predictor, "compute_features", lambda df: pytest.fail("features computed twice"))
+    got = search.recommend(model, gpus, max_gpus=max_gpus, batches=batches, objective=objective,
+                           visual_tokens=visual, itl_slo_ms=None, ttft_slo_ms=None, return_all=True)
+    assert len(calls) == 1 and got.attrs["candidates"] == calls[0]
+    assert len(got) == len(want) > 10
+    pd.testing.assert_frame_equal(got[list(want.columns)], want, check_exact=True)
+    assert (got["rank"].to_numpy() == np.arange(1, len(got) + 1)).all()
+
+
+def test_recommend_states_memory_reasons_when_nothing_fits():
+    """The memory reasons recommend no longer writes for feasible runs still explain an infeasible one."""
+    from energylens.errors import InfeasibleError
+    from energylens.recommendation.search import recommend
+
+    with pytest.raises(InfeasibleError, match=r"11 of 11 candidates fail on memory \(e\.g\. weights 141 GB leave no "
+                                              r"KV-cache room in 48 GB\)"):
+        recommend("meta-llama/Llama-3.1-70B-Instruct", ["L40S"], max_gpus=1)

@@ -17,11 +17,16 @@ _DESCRIPTORS = ("params_total_b", "params_active_b", "arch", "gpu_peak_tflops", 
                 "gpu_idle_w", "gpu_link_gbs", "gpu_mem_gb")
 
 
+def described(X: pd.DataFrame) -> bool:
+    """Whether every row carries the descriptors a prediction reads (prepare returns such a table as it is)."""
+    return all(c in X.columns for c in _DESCRIPTORS) and not X[list(_DESCRIPTORS)].isna().any().any()
+
+
 def prepare(X) -> pd.DataFrame:
     """A validated table with descriptors filled, validating only when descriptors are missing."""
     if not isinstance(X, pd.DataFrame):
         raise DataError("EnergyLens estimators take a pandas DataFrame in the profiling schema")
-    if all(c in X.columns for c in _DESCRIPTORS) and not X[list(_DESCRIPTORS)].isna().any().any():
+    if described(X):
         return X
     return validate(X, require_energy=False)
 
@@ -83,6 +88,7 @@ class ClosedFormPredictor:
     def predict_arrays(self, df, f=None, *, intervals: bool = True, breakdown: bool = False) -> dict[str, np.ndarray]:
         """predict_frame's columns as arrays, for a validated table `df` (and its features `f` when the caller
         has them): no DataFrame is built. `intervals=False` leaves out the 95% interval."""
+        self._check_fitted()
         f = f if f is not None else compute_features(df)
         sets = self._coefficient_sets(df)
         if len(sets) == 1:

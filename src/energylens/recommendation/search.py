@@ -10,10 +10,13 @@ from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import compute_features
 from ..model.serving import DEFINITION as SERVING_DEFINITION
+from ..model.predictor import _rows, described, prepare
 from ..model.terms import GROUPS
 from . import objectives
 from .space import DEFAULT_BATCHES, candidate_table
 
+# The configuration columns of recommend's table, in order.
+SHOWN = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size")
 MAX_TOKENS = 10_000_000  # per request, prompt or output: far beyond any context window
 MAX_GPUS = 100_000  # GPUs in one deployment
 MAX_BATCH = 1_000_000  # concurrent requests
@@ -103,6 +106,17 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
                          model_config=None, hardware_catalog_file=None, model_catalog_file=None,
                          visual_tokens: float = 0.0) -> pd.DataFrame:
     """All candidate deployments with a `reason` column ('' when structurally and memory feasible)."""
+    df, f, no_room, over = _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
+                                       hardware_catalog_file, model_catalog_file, visual_tokens)
+    _memory_reasons(df, f, no_room, over)
+    return df
+
+
+def _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config, hardware_catalog_file,
+                model_catalog_file, visual_tokens):
+    """(table, features, no_room, over): every candidate with its structural `reason` and features, and the
+    structurally valid rows that fail on memory: weights leave no KV-cache room (no_room), or the requested
+    concurrency does not fit the KV cache (over; the features cap it softly, here it is a hard limit)."""
     max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
         max_gpus, input_tokens, output_tokens, visual_tokens, batches)
     spec = _resolve_model(model, model_config, model_catalog_file)
@@ -110,16 +124,21 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
     batches = batches or list(DEFAULT_BATCHES)
     df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
+    valid = (df["reason"] == "").to_numpy()
+    no_room = ~f.kv_fits & valid
+    over = (df["batch_size"].to_numpy() / df["dp"].to_numpy() > 1.02 * f.batch) & valid & ~no_room
+    return df, f, no_room, over
+
+
+def _memory_reasons(df: pd.DataFrame, f, no_room: np.ndarray, over: np.ndarray) -> None:
+    """The `reason` text of the rows that fail on memory (only those rows' strings are built)."""
     weights_gb = f.weight_bytes / 1e9
     mem_gb = df["gpu_mem_gb"].to_numpy() * (df["num_gpus"] / df["dp"]).to_numpy()
-    no_room = ~f.kv_fits & (df["reason"] == "")
     df.loc[no_room, "reason"] = [f"memory: weights {w:.0f} GB leave no KV-cache room in {m:.0f} GB"
                                  for w, m in zip(weights_gb[no_room], mem_gb[no_room])]
-    # The requested concurrency must fit in the KV cache (the features cap it softly; here it is a hard limit).
-    over = (df["batch_size"].to_numpy() / df["dp"].to_numpy() > 1.02 * f.batch) & (df["reason"] == "")
+    per_replica = (df["batch_size"] / df["dp"]).to_numpy()
     df.loc[over, "reason"] = [f"memory: KV cache holds about {b:.0f} of {r:.0f} concurrent requests per replica"
-                              for b, r in zip(f.batch[over], (df["batch_size"] / df["dp"])[over])]
-    return df
+                              for b, r in zip(f.batch[over], per_replica[over])]
 
 
 def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
@@ -154,35 +173,42 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
                                    hardware_catalog(hardware_catalog_file))
     objectives.require_prices(costs, [g.name for g in _resolve_gpus(gpus, hardware_catalog_file)], objective)
     est = load_model(model_file, estimator=False) if model_file else default_model()
-    cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
-                                hardware_catalog_file, model_catalog_file, visual_tokens)
-    ok = cand[cand["reason"] == ""].reset_index(drop=True)
-    if ok.empty:
-        raise InfeasibleError(_why(cand, None, None, None))
+    cand, f, no_room, over = _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
+                                         hardware_catalog_file, model_catalog_file, visual_tokens)
+    feasible = (cand["reason"] == "").to_numpy() & ~no_room & ~over
+    if not feasible.any():
+        raise InfeasibleError(_why(cand, None, None, None, f, no_room, over))
     engine = _pick_engine(est, engine)
+    if described(cand):  # the memory check's features price the feasible rows; only the columns read are taken
+        ok = cand.loc[feasible, [*SHOWN, "gpu_mem_gb"]].reset_index(drop=True)
+        f_ok = _rows(f, feasible)
+    else:  # descriptors missing: validated and featured as predict_frame would
+        ok, f_ok = prepare(cand[feasible].reset_index(drop=True)), None
     if engine is not None:
         ok[est.engine_column] = engine
-    pred = est.predict_frame(ok, breakdown=True)
-    res = ok[["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].copy()
-    res["energy_request_j"] = pred["pred_energy_request_j"].to_numpy()
-    res["energy_token_j"] = pred["pred_energy_token_j"].to_numpy()
-    res["prefill_energy_j"] = pred["pred_prefill_energy_j"].to_numpy()
-    res["decode_energy_j"] = pred["pred_decode_energy_j"].to_numpy()
-    res["ttft_ms"] = 1e3 * pred["pred_serving_ttft_s"].to_numpy()
-    res["itl_ms"] = 1e3 * pred["pred_serving_itl_s"].to_numpy()
-    res["latency_s"] = pred["pred_serving_latency_s"].to_numpy()
-    res["batch_prefill_ms"] = 1e3 * pred["pred_ttft_s"].to_numpy()  # the whole batch's prompts at once
-    res["decode_step_ms"] = 1e3 * pred["pred_itl_s"].to_numpy()
+    pred = est.predict_arrays(ok, f_ok, intervals=False, breakdown=True)
+    res = ok[list(SHOWN)].copy()
+    res["energy_request_j"] = pred["pred_energy_request_j"]
+    res["energy_token_j"] = pred["pred_energy_token_j"]
+    res["prefill_energy_j"] = pred["pred_prefill_energy_j"]
+    res["decode_energy_j"] = pred["pred_decode_energy_j"]
+    res["ttft_ms"] = 1e3 * pred["pred_serving_ttft_s"]
+    res["itl_ms"] = 1e3 * pred["pred_serving_itl_s"]
+    res["latency_s"] = pred["pred_serving_latency_s"]
+    res["batch_prefill_ms"] = 1e3 * pred["pred_ttft_s"]  # the whole batch's prompts at once
+    res["decode_step_ms"] = 1e3 * pred["pred_itl_s"]
     for g in GROUPS:
-        res[f"{g}_pct"] = pred[f"{g}_pct"].to_numpy()
+        res[f"{g}_pct"] = pred[f"{g}_pct"]
     slo_ok = np.ones(len(res), bool)
     if itl_slo_ms is not None:
         slo_ok &= res["itl_ms"].to_numpy() <= itl_slo_ms
     if ttft_slo_ms is not None:
         slo_ok &= res["ttft_ms"].to_numpy() <= ttft_slo_ms
     if not slo_ok.any():
-        raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms))
-    res = objectives.rank_by(objectives.add_objectives(res[slo_ok], costs, output_tokens), objective)
+        raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms, f, no_room, over))
+    if not slo_ok.all():
+        res = res[slo_ok]
+    res = objectives.rank_by(objectives.add_objectives(res, costs, output_tokens), objective)
     res.insert(0, "rank", np.arange(1, len(res) + 1))
     # The latency-optimal choice at the same load: lowest end-to-end latency among the deployments that
     # serve the best configuration's concurrency (batch size), as a latency-minded operator would pick.
@@ -205,8 +231,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res["replica_of_smaller"] = (res["dp"] > 1) & key.duplicated(keep="first")
     res.attrs["candidates"] = len(cand)
     res.attrs["objective"] = objective
-    res.attrs["assumptions"] = costs.as_dict(list(dict.fromkeys(res["gpu"])))
-    res.attrs["gpus"] = list(dict.fromkeys(cand["gpu"]))
+    res.attrs["assumptions"] = costs.as_dict(_distinct(res["gpu"]))
+    res.attrs["gpus"] = _distinct(cand["gpu"])
     s = getattr(est, "structure_", None)
     res.attrs["structure"] = f"{s.name}: {s.why}" if s is not None else ""
     res.attrs["feasible"] = int(len(ok))
@@ -222,6 +248,11 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         return res
     keep = set(range(min(top, len(res)))) | {lat} | ({default} if default is not None else set())
     return res.loc[sorted(keep)]
+
+
+def _distinct(col: pd.Series) -> list:
+    """The distinct values of a column in order of first appearance (hashed in C, not iterated in Python)."""
+    return [str(v) for v in pd.unique(col)]
 
 
 def _pick_engine(est, engine: str | None) -> str | None:
@@ -252,7 +283,10 @@ def _default_row(res: pd.DataFrame, best) -> int | None:
     return int(pick["energy_request_j"].idxmin())
 
 
-def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms) -> str:
+def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms, f=None, no_room=None, over=None) -> str:
+    """Why nothing is recommended; with the memory check's (f, no_room, over), its reasons are written first."""
+    if f is not None:
+        _memory_reasons(cand, f, no_room, over)
     reasons = cand["reason"].replace("", np.nan).dropna()
     parts = []
     if len(reasons):
