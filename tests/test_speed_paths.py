@@ -228,3 +228,21 @@ def test_recommend_states_memory_reasons_when_nothing_fits():
     with pytest.raises(InfeasibleError, match=r"11 of 11 candidates fail on memory \(e\.g\. weights 141 GB leave no "
                                               r"KV-cache room in 48 GB\)"):
         recommend("meta-llama/Llama-3.1-70B-Instruct", ["L40S"], max_gpus=1)
+
+
+def test_a_write_error_in_the_writer_thread_is_one_line_and_leaves_no_output(tmp_path, monkeypatch):
+    """Chunks are written on a background thread: its error reaches the caller, and nothing is left behind."""
+    from energylens.data import stream
+    from energylens.data.stream import predict_file
+    from energylens.errors import DataError
+
+    monkeypatch.setattr(stream, "CSV_BLOCK_BYTES", 1 << 12)  # the first chunk's task column: all empty, no type
+    df = _configs(200)
+    df["task"] = np.where(np.arange(200) < 150, None, "chat")  # no text in chunks 1-2, text in chunk 3
+    src, out = tmp_path / "c.csv", tmp_path / "p.parquet"
+    df.to_csv(src, index=False)
+    with pytest.raises(DataError, match=r"p\.parquet: a later chunk's column types do not fit the first chunk's"):
+        predict_file(default_model(), src, out, chunk_rows=64)
+    assert not out.exists() and not list(tmp_path.glob(".p.parquet*"))
+    assert predict_file(default_model(), src, tmp_path / "p.csv", chunk_rows=64) == 200  # CSV is text: it fits
+    assert pd.read_csv(tmp_path / "p.csv")["task"].tolist() == [np.nan] * 150 + ["chat"] * 50

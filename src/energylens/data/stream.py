@@ -208,8 +208,9 @@ def atomic_output(path) -> Iterator[Path]:
 class TableWriter:
     """Appends DataFrames to a CSV (one header) or Parquet file (the first chunk's column types)."""
 
-    def __init__(self, path: Path, parquet: bool):
+    def __init__(self, path: Path, parquet: bool, shown=None):
         self.path, self.parquet, self.schema, self._pq, self._file = path, parquet, None, None, None
+        self.shown = shown or path  # the name errors give (the target, not its temporary file)
 
     def write(self, df: pd.DataFrame, extra: dict | None = None) -> None:
         """Append `df`, with the columns of `extra` (name -> array) replacing or following its own."""
@@ -221,12 +222,14 @@ class TableWriter:
             table = table.set_column(i, name, pa.array(values)) if i >= 0 else table.append_column(name, pa.array(values))
         if self.schema is None:
             self.schema = table.schema.remove_metadata()
+        elif not self.parquet and table.column_names == self.schema.names:
+            pass  # CSV is text: a column may be typed differently from chunk to chunk (empty, then text)
         elif table.schema.remove_metadata() != self.schema:
             try:
                 table = table.cast(self.schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                 raise DataError(f"a later chunk's column types do not fit the first chunk's ({clip(exc, 160)}); "
-                                "write CSV instead", path=self.path) from None
+                                "write CSV instead", path=self.shown) from None
         if self.parquet:
             import pyarrow.parquet as pq
 
@@ -249,15 +252,26 @@ class TableWriter:
 
 def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
     """Write every configuration of `configs` with its predictions to `output`; the number of rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
     configs, output = Path(configs), Path(output)
     rows = 0
     with atomic_output(output) as tmp:
-        writer = TableWriter(tmp, _is_parquet(output))
+        writer = TableWriter(tmp, _is_parquet(output), shown=output)
+        # A chunk is written (Arrow, mostly without the GIL) while the next is read, validated and predicted;
+        # at most one chunk waits for the writer, so memory stays bounded.
+        pool, pending = ThreadPoolExecutor(max_workers=1, thread_name_prefix="energylens-write"), None
         try:
             for offset, chunk in iter_chunks(configs, chunk_rows):
                 df = validated(chunk, configs, offset, require_energy=False)
-                writer.write(df, model.predict_arrays(df))  # predict_frame's columns, without the frame
+                pred = model.predict_arrays(df)  # predict_frame's columns, without the frame
+                if pending is not None:
+                    pending.result()  # in order, and a write error surfaces here
+                pending = pool.submit(writer.write, df, pred)
                 rows += len(df)
+            if pending is not None:
+                pending.result()
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             writer.close()
     return rows
