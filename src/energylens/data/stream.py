@@ -95,18 +95,23 @@ def _csv_frames(path: Path, chunk_rows: int):
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    done = 0
+    done, pending, held, failed = 0, [], 0, False
     try:
         reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
-        for batch in reader:
-            df = batch.to_pandas()
-            yield df
-            done += len(df)
-        return
+        for batch in reader:  # blocks gathered into chunks: one conversion to pandas per chunk, not per block
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= chunk_rows:
+                yield pa.Table.from_batches(pending).to_pandas()
+                done, pending, held = done + held, [], 0
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        pass  # the schema (through pandas) says what is wrong, and where
-    yield from _pandas_frames(path, chunk_rows, skip=done)
+        failed = True  # the schema (through pandas) says what is wrong, and where
+    if pending:
+        yield pa.Table.from_batches(pending).to_pandas()
+        done += held
+    if failed:
+        yield from _pandas_frames(path, chunk_rows, skip=done)
 
 
 def _pandas_frames(path: Path, chunk_rows: int, skip: int):
