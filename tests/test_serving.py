@@ -125,3 +125,16 @@ def test_an_slo_nothing_meets_says_which_and_how_to_lift_it():
 
     with pytest.raises(InfeasibleError, match="ITL SLO 0.001 ms.*none"):
         recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=2, itl_slo_ms=0.001)
+
+
+def test_recommend_json_explains_its_columns_and_the_prefill_phase(run_cli):
+    code, out = run_cli("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "1", "--json")
+    payload = json.loads(out)
+    row = payload["recommendations"][0]
+    assert row["prefill_phase_pct"] == pytest.approx(100 * row["prefill_energy_j"] / row["energy_request_j"])
+    assert "prefill_phase_pct" in payload["columns"] and "<group>_pct" in payload["columns"]
+
+
+def test_output_tokens_below_one_are_refused(run_cli):
+    code, out = run_cli("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--output-tokens", "0.5")
+    assert code == 2 and "--output-tokens" in out and len(out.strip().splitlines()) == 1

@@ -14,7 +14,7 @@ def recommend(
     gpu: list[str] = typer.Option(..., "--gpu", help="GPU type available (repeat for a mixed pool; repeats and aliases of one GPU count once)."),
     max_gpus: int = typer.Option(8, "--max-gpus", help="Most GPUs one deployment may use (1 to 100,000)."),
     input_tokens: float = typer.Option(1024, "--input-tokens", help="Mean prompt tokens per request (0 to 10,000,000)."),
-    output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request (above 0, at most 10,000,000)."),
+    output_tokens: float = typer.Option(256, "--output-tokens", help="Mean generated tokens per request (1 to 10,000,000)."),
     visual_tokens: float = typer.Option(0, "--visual-tokens", help="Image/video tokens among the input tokens (runs the vision encoder)."),
     batch: Optional[list[str]] = typer.Option(None, "--batch", metavar="N[,N...]", help="Batch sizes (max concurrent requests) to consider, comma-separated or repeated (--batch 64,256 = --batch 64 --batch 256); default 1..1024."),
     itl_slo_ms: str = typer.Option("200", "--itl-slo-ms", help="SLO on the mean inter-token latency (TPOT, ms) of a request served under continuous batching; 'none' lifts it. Default: MLPerf's server scenario."),
@@ -44,7 +44,7 @@ def recommend(
                                                 *([Path(model)] if model else [])])
     import json
 
-    from ..recommendation.search import MAX_BATCH, recommend as run
+    from ..recommendation.search import MAX_BATCH, RECOMMEND_COLUMN_NOTES, recommend as run
     from ._options import int_list
 
     batches = int_list(batch, "--batch", 1, MAX_BATCH) if batch else None
@@ -70,6 +70,7 @@ def recommend(
             "candidates": res.attrs.get("candidates"), "feasible": res.attrs.get("feasible"),
             "meeting_slo": res.attrs.get("meeting_slo"), "engine": res.attrs.get("engine"),
             "objective": res.attrs.get("objective"), "assumptions": res.attrs.get("assumptions"),
+            "columns": RECOMMEND_COLUMN_NOTES,
             "recommendations": json.loads(shown.to_json(orient="records")),
         }
         typer.echo(json.dumps(payload, indent=2))

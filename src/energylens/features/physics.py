@@ -123,7 +123,8 @@ def compute_features(df: pd.DataFrame) -> Features:
     vision_b = _col(df, "vision_params_b", 0)
     ssm_mb = _col(df, "ssm_state_mb", 0)
     precision = _text(df, "precision", "bf16")
-    bpp = pd.Series(precision).map(BYTES_PER_PARAM).fillna(2.0).to_numpy(dtype=float)
+    codes, kinds = pd.factorize(precision)  # each distinct precision looked up once, not each row
+    bpp = np.array([BYTES_PER_PARAM.get(k, 2.0) for k in kinds] + [2.0])[codes]
 
     peak = _col(df, "gpu_peak_tflops", 989) * 1e12
     bw = _col(df, "gpu_mem_bw_tbs", 3.35) * 1e12
@@ -133,7 +134,7 @@ def compute_features(df: pd.DataFrame) -> Features:
     link = _col(df, "gpu_link_gbs", 900) * 1e9
     # 8-bit weights and activations run on tensor paths twice the BF16 rate (Hopper, Blackwell);
     # 4-bit formats are dequantized to BF16 on these GPUs, so only their bytes shrink.
-    peak = peak * np.where((precision == "fp8") | (precision == "int8"), 2.0, 1.0)
+    peak = peak * np.array([2.0 if k in ("fp8", "int8") else 1.0 for k in kinds] + [1.0])[codes]
 
     L_in = np.maximum(_col(df, "input_tokens", 0), 0)
     L_out = np.maximum(_col(df, "output_tokens", 1), 1)

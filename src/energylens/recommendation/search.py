@@ -25,6 +25,21 @@ MAX_BATCH = 1_000_000  # concurrent requests
 DEFAULT_TTFT_SLO_MS = 2000.0
 DEFAULT_ITL_SLO_MS = 200.0
 SLO_SOURCE = "MLPerf Inference server scenario (Llama-2-70B: TTFT 2 s, TPOT 200 ms)"
+# What the columns of a recommendation mean (printed with `recommend --json`).
+RECOMMEND_COLUMN_NOTES = {
+    "energy_request_j": "predicted GPU energy per request, all GPUs of the deployment, prefill included (J)",
+    "energy_token_j": "energy_request_j per output token (J)",
+    "prefill_energy_j": "the prefill phase of energy_request_j: every term's prefill part (J)",
+    "decode_energy_j": "the decode phase of energy_request_j (J)",
+    "prefill_phase_pct": "prefill_energy_j as a share of energy_request_j (%)",
+    "<group>_pct": "share of energy_request_j in one term group of docs/MODEL.md (%): prefill_pct holds the prompt-compute "
+                   "terms only (the weights read during prefill are in decode_pct's group), so it differs from prefill_phase_pct",
+    "ttft_ms": "time to first token of a request served under continuous batching with chunked prefill (ms)",
+    "itl_ms": "mean inter-token latency (TPOT) of such a request: a decode step plus interleaved prompt chunks (ms)",
+    "latency_s": "its end-to-end latency: TTFT + (output tokens - 1) x ITL (s)",
+    "batch_prefill_ms": "prefill time of the whole batch's prompts arriving together, as profilers measure TTFT (ms)",
+    "decode_step_ms": "time of one decode step of the running batch (ms)",
+}
 
 
 def _number(option: str, value, *, low: float, low_inclusive: bool, high: float | None = None,
@@ -59,7 +74,8 @@ def check_workload(max_gpus, input_tokens, output_tokens, visual_tokens=0.0, bat
     in their order (None stays None). Every bad value raises an EnergyLensError naming its option."""
     max_gpus = _whole("--max-gpus", max_gpus, 1, MAX_GPUS)
     input_tokens = _number("--input-tokens", input_tokens, low=0, low_inclusive=True, high=MAX_TOKENS)
-    output_tokens = _number("--output-tokens", output_tokens, low=0, low_inclusive=False, high=MAX_TOKENS)
+    # Every request generates at least its first token (energy per token and cost per token divide by it).
+    output_tokens = _number("--output-tokens", output_tokens, low=1, low_inclusive=True, high=MAX_TOKENS)
     visual_tokens = _number("--visual-tokens", visual_tokens, low=0, low_inclusive=True, high=MAX_TOKENS)
     if visual_tokens > input_tokens:
         raise EnergyLensError(f"--visual-tokens must be between 0 and --input-tokens ({input_tokens:g}); they are "
@@ -199,6 +215,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res["decode_step_ms"] = 1e3 * pred["pred_itl_s"]
     for g in GROUPS:
         res[f"{g}_pct"] = pred[f"{g}_pct"]
+    # The share of the prefill *phase* (every term's prefill part), beside the share of the prefill *term group*.
+    res["prefill_phase_pct"] = 100 * res["prefill_energy_j"] / res["energy_request_j"]
     slo_ok = np.ones(len(res), bool)
     if itl_slo_ms is not None:
         slo_ok &= res["itl_ms"].to_numpy() <= itl_slo_ms
