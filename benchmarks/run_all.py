@@ -25,6 +25,7 @@ def main():
     ap.add_argument("--data", default=os.environ.get("ENERGYLENS_DATA", str(ROOT.parent / "shared" / "data")))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "report"))
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the evaluation's seeds (same results as 1)")
     args = ap.parse_args()
 
     import pandas as pd
@@ -42,8 +43,9 @@ def main():
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()
     t0 = time.monotonic()
     sets = load_datasets(Path(args.data))
-    res = run_evaluation(quick=args.quick, sets=sets)
-    cmd = f"energylens evaluate --data {args.data} --out {args.out}" + (" --quick" if args.quick else "")
+    res = run_evaluation(quick=args.quick, sets=sets, jobs=args.jobs)
+    cmd = (f"energylens evaluate --data {args.data} --out {args.out}" + (" --quick" if args.quick else "")
+           + (f" --jobs {args.jobs}" if args.jobs > 1 else ""))
     write_report(res, args.out, sets, cmd)
     elapsed = time.monotonic() - t0
     curve = S.learning_table(res["learning_curve"])
