@@ -226,7 +226,7 @@ def test_recommend_states_memory_reasons_when_nothing_fits():
     from energylens.recommendation.search import recommend
 
     with pytest.raises(InfeasibleError, match=r"11 of 11 candidates fail on memory \(e\.g\. weights 141 GB leave no "
-                                              r"KV-cache room in 48 GB\)"):
+                                              r"KV-cache room in the 48 GB of 1 GPU\)"):
         recommend("meta-llama/Llama-3.1-70B-Instruct", ["L40S"], max_gpus=1)
 
 

@@ -148,10 +148,13 @@ def _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, mod
 
 def _memory_reasons(df: pd.DataFrame, f, no_room: np.ndarray, over: np.ndarray) -> None:
     """The `reason` text of the rows that fail on memory (only those rows' strings are built)."""
+    df["reason"] = df["reason"].astype(object)  # the candidate table keeps it categorical; new texts follow
     weights_gb = f.weight_bytes / 1e9
-    mem_gb = df["gpu_mem_gb"].to_numpy() * (df["num_gpus"] / df["dp"]).to_numpy()
-    df.loc[no_room, "reason"] = [f"memory: weights {w:.0f} GB leave no KV-cache room in {m:.0f} GB"
-                                 for w, m in zip(weights_gb[no_room], mem_gb[no_room])]
+    per_replica_gpus = (df["num_gpus"] / df["dp"]).to_numpy()
+    mem_gb = df["gpu_mem_gb"].to_numpy() * per_replica_gpus
+    df.loc[no_room, "reason"] = [f"memory: weights {w:.0f} GB leave no KV-cache room in the {m:.0f} GB of "
+                                 f"{g:.0f} GPU{'s' if g != 1 else ''}"
+                                 for w, m, g in zip(weights_gb[no_room], mem_gb[no_room], per_replica_gpus[no_room])]
     per_replica = (df["batch_size"] / df["dp"]).to_numpy()
     df.loc[over, "reason"] = [f"memory: KV cache holds about {b:.0f} of {r:.0f} concurrent requests per replica"
                               for b, r in zip(f.batch[over], per_replica[over])]

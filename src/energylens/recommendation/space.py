@@ -87,20 +87,29 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
     n_lay, n_b = len(layouts), len(batches)
     gpu_index = np.repeat(np.arange(len(gpus)), n_lay * n_b)
     lay = np.tile(np.repeat(np.arange(n_lay), n_b), len(gpus))
-    columns = {"gpu": np.array([g.name for g in gpus], dtype=object)[gpu_index]}
+    # Text columns as categoricals: a handful of distinct values over up to millions of rows (building and
+    # factorizing a million strings costs more than the rest of the table).
+    columns = {"gpu": pd.Categorical.from_codes(gpu_index, [g.name for g in gpus])}
     for k, name in enumerate(("num_gpus", "tp", "pp", "ep", "dp")):
         columns[name] = grid[lay, k]
     columns["batch_size"] = np.tile(np.asarray(list(batches), dtype=np.int64), len(gpus) * n_lay)
-    columns["reason"] = np.array([layout[5] for layout in layouts], dtype=object)[lay]
+    reasons, reason_code = np.unique(np.array([layout[5] for layout in layouts], dtype=object), return_inverse=True)
+    columns["reason"] = pd.Categorical.from_codes(reason_code[lay], reasons)
     df = pd.DataFrame(columns)
-    df.insert(0, "model", model.name)
+    n = len(df)
+
+    def constant(text: str):
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [text])
+
+    df.insert(0, "model", constant(model.name))
     df["input_tokens"] = float(input_tokens)
     df["output_tokens"] = float(output_tokens)
     # The workload decides the modality: image/video tokens among the prompt run the vision encoder.
     df["visual_tokens"] = float(min(visual_tokens, input_tokens))
-    df["modality"] = "image" if visual_tokens > 0 else "text"
-    df["precision"] = model.precision
-    for col in ("arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
+    df["modality"] = constant("image" if visual_tokens > 0 else "text")
+    df["precision"] = constant(model.precision)
+    df["arch"] = constant(model.arch)
+    for col in ("params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
                 "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb", "kv_cache_dim",
                 "sliding_window", "sliding_layers"):
         df[col] = getattr(model, col)
