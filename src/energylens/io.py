@@ -29,6 +29,7 @@ import threading
 import time
 import tomllib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -294,12 +295,11 @@ class _SignalCleanup:
         return False
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file renamed over it (see the module docstring).
-
-    The folder must exist; a folder, device or unwritable place raises EnergyLensError naming it.
-    Concurrent writers to one path: the last rename wins; the file is always one complete write.
-    """
+@contextlib.contextmanager
+def atomic_output(path) -> Iterator[Path]:
+    """A temporary file beside `path`, renamed over it when the block ends without error (removed
+    otherwise, also on SIGTERM/SIGINT); the same guarantees as io.atomic_write_bytes, for a file written
+    in pieces."""
     target = _write_target(path)
     problem = output_problem(target, probe=False)
     if problem:
@@ -311,30 +311,37 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with _SignalCleanup() as guard:
             tmp = None
             try:
-                with guard.masked():  # no signal between the file's creation and `tmp` naming it
+                with guard.masked():
                     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
-                with os.fdopen(fd, "wb") as f:
-                    if hasattr(os, "fchmod"):
-                        os.fchmod(f.fileno(), mode)
-                    else:
-                        os.chmod(tmp, mode)
-                    f.write(data)
-                    f.flush()
+                os.close(fd)
+                os.chmod(tmp, mode)
+                yield Path(tmp)
+                with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
                 os.replace(tmp, target)
                 tmp = None
-            except BaseException:
+            finally:
                 if tmp is not None:
                     try:
                         os.unlink(tmp)
                     except OSError:
                         pass
-                raise
     except _Terminated as t:
-        os.kill(os.getpid(), t.signum)  # the default action (terminate), now that the temp file is gone
+        os.kill(os.getpid(), t.signum)
         raise SystemExit(128 + t.signum)
     except OSError as exc:
         raise EnergyLensError(f"{clip(path, 200)}: cannot be written ({exc.strerror or type(exc).__name__})")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file renamed over it (see the module docstring).
+
+    The folder must exist; a folder, device or unwritable place raises EnergyLensError naming it.
+    Concurrent writers to one path: the last rename wins; the file is always one complete write.
+    """
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

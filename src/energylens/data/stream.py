@@ -12,17 +12,13 @@ that the schema's own messages name the cell; nothing read before that point is 
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataError, EnergyLensError
-from ..io import _check_csv_header, _first_ragged_row, _new_mode, _ragged_error, _SignalCleanup, _Terminated, \
-    _write_target, clip, output_problem, remove_stale_temps
+from ..io import _check_csv_header, _first_ragged_row, _ragged_error, atomic_output, clip
 
 CHUNK_ROWS = 25_000  # a 50-column chunk and its copies (validation, predictions) stay far below 500 MB
 CSV_BLOCK_BYTES = 1 << 20  # pyarrow reads blocks ahead: 4 MB blocks held ~160 MB, 1 MB ones ~40 MB (same speed)
@@ -170,44 +166,6 @@ def read_head(path, rows: int, **kwargs) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- output, appended then renamed
-
-
-@contextlib.contextmanager
-def atomic_output(path) -> Iterator[Path]:
-    """A temporary file beside `path`, renamed over it when the block ends without error (removed
-    otherwise, also on SIGTERM/SIGINT); the same guarantees as io.atomic_write_bytes, for a file written
-    in pieces."""
-    target = _write_target(path)
-    problem = output_problem(target, probe=False)
-    if problem:
-        raise EnergyLensError(f"{clip(path, 200)}: {problem}")
-    remove_stale_temps(target)
-    mode = _new_mode(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        with _SignalCleanup() as guard:
-            tmp = None
-            try:
-                with guard.masked():
-                    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
-                os.close(fd)
-                os.chmod(tmp, mode)
-                yield Path(tmp)
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-                tmp = None
-            finally:
-                if tmp is not None:
-                    try:
-                        os.unlink(tmp)
-                    except OSError:
-                        pass
-    except _Terminated as t:
-        os.kill(os.getpid(), t.signum)
-        raise SystemExit(128 + t.signum)
-    except OSError as exc:
-        raise EnergyLensError(f"{clip(path, 200)}: cannot be written ({exc.strerror or type(exc).__name__})")
 
 
 class TableWriter:
