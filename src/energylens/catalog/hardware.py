@@ -8,9 +8,9 @@ from functools import lru_cache
 from importlib import resources
 
 from ..errors import CatalogError
-from ..io import read_toml
-from ._names import closest, normalize
-from ._validate import Fields, check_name, load, oneline, short
+from ._lookup import NamedCatalog
+from ._names import normalize
+from ._validate import Fields, check_name, oneline, short
 
 # Schema column <- catalog field.
 HARDWARE_COLUMNS = {
@@ -98,42 +98,12 @@ def _parse(entries: dict, origin: str, base: dict[str, GpuSpec] | None = None) -
     return out
 
 
-class HardwareCatalog:
+class HardwareCatalog(NamedCatalog):
     """Lookup of GpuSpec by canonical name or alias (case and punctuation insensitive)."""
 
-    def __init__(self, specs: dict[str, GpuSpec]):
-        self.specs = dict(specs)
-        self._index: dict[str, str] = {}
-        for name, spec in self.specs.items():  # later entries (user files) win an alias
-            for alias in spec.aliases:
-                self._index[normalize(alias)] = name
-        for name in self.specs:  # a canonical name always means its own entry
-            self._index[normalize(name)] = name
-
-    def extend(self, path: str | os.PathLike) -> "HardwareCatalog":
-        """This catalog with the entries of a TOML file added or redefined (a redefinition keeps the
-        built-in aliases unless it gives its own)."""
-        user = _parse(load(read_toml, path, "catalog file", "TOML"), str(path), base=self.specs)
-        merged = {k: v for k, v in self.specs.items() if k not in user}
-        merged.update(user)  # user entries last, so their aliases take precedence
-        return HardwareCatalog(merged)
-
-    def names(self) -> list[str]:
-        return list(self.specs)
-
-    def canonical(self, name: str) -> str | None:
-        return self._index.get(normalize(name))
-
-    def __contains__(self, name: str) -> bool:
-        return self.canonical(name) is not None
-
-    def get(self, name: str) -> GpuSpec:
-        key = self.canonical(name)
-        if key is None:
-            options = closest(name, self.names() + [a for s in self.specs.values() for a in s.aliases])
-            hint = f"; closest known: {', '.join(options)}" if options else ""
-            raise CatalogError(f"unknown GPU {short(name, 80)}{hint} (add it with --hardware-catalog FILE.toml)")
-        return self.specs[key]
+    kind = "GPU"
+    unknown_hint = "add it with --hardware-catalog FILE.toml"
+    parse = staticmethod(_parse)
 
 
 @lru_cache(maxsize=1)

@@ -8,9 +8,9 @@ from functools import lru_cache
 from importlib import resources
 
 from ..errors import CatalogError
-from ..io import read_toml
-from ._names import closest, normalize
-from ._validate import _MISSING, Fields, check_name, load, oneline, short
+from ._lookup import NamedCatalog
+from ._names import normalize
+from ._validate import _MISSING, Fields, check_name, oneline, short
 
 ARCHS = ("dense", "moe", "ssm", "hybrid")
 
@@ -192,40 +192,12 @@ def _parse(entries: dict, origin: str, base: dict[str, ModelSpec] | None = None)
     return out
 
 
-class ModelCatalog:
-    def __init__(self, specs: dict[str, ModelSpec]):
-        self.specs = dict(specs)
-        self._index: dict[str, str] = {}
-        for name, spec in self.specs.items():  # later entries (user files) win an alias
-            for alias in spec.aliases:
-                self._index[normalize(alias)] = name
-        for name in self.specs:  # a canonical name always means its own model
-            self._index[normalize(name)] = name
+class ModelCatalog(NamedCatalog):
+    """Lookup of ModelSpec by canonical name or alias (case and punctuation insensitive)."""
 
-    def extend(self, path: str | os.PathLike) -> "ModelCatalog":
-        """This catalog with the models of a TOML file added or redefined (a redefinition keeps the
-        built-in aliases unless it gives its own)."""
-        user = _parse(load(read_toml, path, "catalog file", "TOML"), str(path), base=self.specs)
-        merged = {k: v for k, v in self.specs.items() if k not in user}
-        merged.update(user)  # user entries last, so their aliases take precedence
-        return ModelCatalog(merged)
-
-    def names(self) -> list[str]:
-        return list(self.specs)
-
-    def canonical(self, name: str) -> str | None:
-        return self._index.get(normalize(name))
-
-    def __contains__(self, name: str) -> bool:
-        return self.canonical(name) is not None
-
-    def get(self, name: str) -> ModelSpec:
-        key = self.canonical(name)
-        if key is None:
-            options = closest(name, self.names() + [a for s in self.specs.values() for a in s.aliases])
-            hint = f"; closest known: {', '.join(options)}" if options else ""
-            raise CatalogError(f"unknown model {short(name, 80)}{hint} (or pass --model-config path/to/config.json)")
-        return self.specs[key]
+    kind = "model"
+    unknown_hint = "or pass --model-config path/to/config.json"
+    parse = staticmethod(_parse)
 
 
 @lru_cache(maxsize=1)
