@@ -94,13 +94,14 @@ def check_slo(option: str, value) -> float | None:
     return _number(option, value, low=0, low_inclusive=False, what="a finite number of milliseconds")
 
 
-def _resolve_gpus(gpus, hardware_catalog_file=None) -> list:
-    """GpuSpecs of the requested GPU names, each canonical GPU once, in the order first asked for."""
+def _resolve_gpus(gpus, hardware_catalog_file=None, hw=None) -> list:
+    """GpuSpecs of the requested GPU names, each canonical GPU once, in the order first asked for
+    (`hw`: the hardware catalog when already loaded)."""
     if isinstance(gpus, str):
         gpus = [gpus]
     if not gpus:
         raise EnergyLensError("--gpu: give at least one GPU type")
-    hw = hardware_catalog(hardware_catalog_file)
+    hw = hw or hardware_catalog(hardware_catalog_file)
     specs = {}
     for g in gpus:
         spec = hw.get(g)
@@ -122,21 +123,20 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
                          model_config=None, hardware_catalog_file=None, model_catalog_file=None,
                          visual_tokens: float = 0.0) -> pd.DataFrame:
     """All candidate deployments with a `reason` column ('' when structurally and memory feasible)."""
-    df, f, no_room, over = _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
-                                       hardware_catalog_file, model_catalog_file, visual_tokens)
+    df, f, no_room, over = _candidates(model, _resolve_gpus(gpus, hardware_catalog_file), max_gpus, input_tokens,
+                                       output_tokens, batches, model_config, model_catalog_file, visual_tokens)
     _memory_reasons(df, f, no_room, over)
     return df
 
 
-def _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config, hardware_catalog_file,
-                model_catalog_file, visual_tokens):
+def _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config, model_catalog_file,
+                visual_tokens):
     """(table, features, no_room, over): every candidate with its structural `reason` and features, and the
     structurally valid rows that fail on memory: weights leave no KV-cache room (no_room), or the requested
     concurrency does not fit the KV cache (over; the features cap it softly, here it is a hard limit)."""
     max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
         max_gpus, input_tokens, output_tokens, visual_tokens, batches)
     spec = _resolve_model(model, model_config, model_catalog_file)
-    gpu_specs = _resolve_gpus(gpus, hardware_catalog_file)
     batches = batches or list(DEFAULT_BATCHES)
     df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
@@ -188,12 +188,13 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     if top is not None:
         top = _whole("--top", top, 1, 2**62)
     objective = objectives.check_objective(objective)
-    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue,
-                                   hardware_catalog(hardware_catalog_file))
-    objectives.require_prices(costs, [g.name for g in _resolve_gpus(gpus, hardware_catalog_file)], objective)
+    hw = hardware_catalog(hardware_catalog_file)
+    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue, hw)
+    gpu_specs = _resolve_gpus(gpus, hw=hw)
+    objectives.require_prices(costs, [g.name for g in gpu_specs], objective)
     est = load_model(model_file, estimator=False) if model_file else default_model()
-    cand, f, no_room, over = _candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches, model_config,
-                                         hardware_catalog_file, model_catalog_file, visual_tokens)
+    cand, f, no_room, over = _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config,
+                                         model_catalog_file, visual_tokens)
     feasible = (cand["reason"] == "").to_numpy() & ~no_room & ~over
     if not feasible.any():
         raise InfeasibleError(_why(cand, None, None, None, f, no_room, over))
