@@ -37,9 +37,7 @@ def main():
     ap.add_argument("--stream-rows", type=int, default=1_000_000, help="rows of the CSV given to `energylens predict`")
     args = ap.parse_args()
     from energylens.data.importers import import_dataset
-    from energylens.model.default import default_model
     from energylens.model.estimator import EnergyLensRegressor
-    from energylens.recommendation.search import enumerate_candidates, recommend
 
     data = Path(args.data)
     v3 = import_dataset("mlenergy-v3", data / "mlenergy-v3")
