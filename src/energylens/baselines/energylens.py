@@ -14,16 +14,15 @@ class EnergyLensMethod:
         self.n_starts = n_starts
 
     def fit(self, df):
-        from ..model.estimator import EnergyLensRegressor, recalibration
+        from ..model.estimator import EnergyLensRegressor, recalibrate
 
-        if self.base is not None:
-            self.model_, _ = recalibration(self.base, df, self.random_state, self.n_starts)
-        else:
-            # Rows from several serving engines (the `source` of each row) get engine-specific
-            # hardware/engine coefficients around one shared fit.
-            self.model_ = EnergyLensRegressor(random_state=self.random_state, n_starts=self.n_starts,
-                                              engine_column="source")
-        self.model_.fit(df)
+        if self.base is not None:  # as `fit --from` does: the best of base, recalibration and fresh fit by CV
+            self.model_, self.comparison_, _ = recalibrate(self.base, df, self.random_state)
+            return self
+        # Rows from several serving engines (the `source` of each row) get engine-specific hardware/engine
+        # coefficients around one shared fit.
+        self.model_ = EnergyLensRegressor(random_state=self.random_state, n_starts=self.n_starts,
+                                          engine_column="source").fit(df)
         return self
 
     def predict(self, df) -> np.ndarray:

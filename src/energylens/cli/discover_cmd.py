@@ -1,5 +1,5 @@
-"""`energylens discover`: symbolic regression finds corrections of the physics form; cross-validation
-chooses the structure; the fitted model is written as a model file."""
+"""`energylens discover`: symbolic regression finds corrections and time terms in raw system quantities;
+cross-validation chooses the structure; the fitted model is written as a model file."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +20,7 @@ def discover(
     latex: bool = typer.Option(False, "--latex", help="Print the chosen energy formula in LaTeX."),
     front_file: Optional[Path] = typer.Option(None, "--front", help="Write the Pareto front and every compared structure (CSV)."),
 ):
-    """Discover corrections of the physics form and choose the structure by cross-validation."""
+    """Discover corrections and time terms in raw system quantities and choose the structure by cross-validation."""
     from ._paths import check_output
     check_output(output, inputs=data, outputs=[front_file])
     check_output(front_file, option="--front", inputs=data)
@@ -33,7 +33,7 @@ def discover(
     from ..io import write_table
     from ..model.estimator import EnergyLensRegressor
     from ..model.modelfile import save_model
-    from ..model.predictor import energy_targets
+    from ..model.fitting import measurements
     from ..model.selection import select_structure
     from .model_cmd import _report_fit
 
@@ -47,7 +47,7 @@ def discover(
     print_table(front[["complexity", "r2_residual", "monomials"]].round(3),
                 title=f"Pareto front of the residual of the {found.base.name} form: {found.rows} rows, seed {seed}, "
                       f"{found.elapsed_s:.0f} s")
-    structure, cv, compared = select_structure(compute_features(df), energy_targets(df), candidates=found.candidates,
+    structure, cv, compared = select_structure(compute_features(df), measurements(df), candidates=found.candidates,
                                                seed=seed)
     ranked = pd.DataFrame(compared)
     ranked["corrections"] = ranked["corrections"].map(lambda c: ", ".join(c) or "none")

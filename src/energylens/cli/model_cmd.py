@@ -24,7 +24,8 @@ def fit(
     output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
     seed: int = typer.Option(0, "--seed", help="Seed for the row draw and the fit's extra starts."),
-    base: Optional[Path] = typer.Option(None, "--from", help="Recalibrate this model ('default' = the shipped one): refit only the hardware- and engine-dependent coefficients."),
+    base: Optional[Path] = typer.Option(None, "--from", help="Start from this model ('default' = the shipped one): compare by cross-validation on these rows the model as it is, its recalibration (only the hardware- and engine-dependent coefficients refitted) and a fit from scratch, print the three errors and keep the best."),
+    choose: str = typer.Option("auto", "--choose", help="With --from: keep 'auto' (the lowest CV error), 'base', 'recalibrate' or 'fresh'."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
     engine_column: Optional[str] = typer.Option(None, "--engine-column", help="Column naming each row's serving engine or cluster (e.g. source): hardware/engine coefficients per engine around one shared fit."),
     structure: str = typer.Option("auto", "--structure", help="auto (chosen by 5-fold cross-validation on these rows), physics, compact, or a model file whose structure to refit."),
@@ -34,7 +35,7 @@ def fit(
     check_output(output, inputs=[*data, base, Path(structure)])
     from ..data.schema import load_many
     from ..errors import DataError
-    from ..model.estimator import EnergyLensRegressor, recalibration, recalibration_check
+    from ..model.estimator import CHOICES, EnergyLensRegressor, recalibrate
     from ..model.modelfile import save_model
 
 
@@ -52,45 +53,52 @@ def fit(
                                                          + ([] if structure == "auto" else ["--structure", structure]))}
     if note:
         provenance["note"] = note
+    if choose not in CHOICES:
+        raise DataError(f"--choose must be one of {', '.join(CHOICES)}, got {choose[:40]!r}")
+    if base is None and choose != "auto":
+        raise DataError("--choose needs --from (the model to compare with)")
+    comparison = None
     if base is not None:
         base_model = _load(base)  # 'default' included
-        model, refit = recalibration(base_model, df, random_state=seed)
-        model.fit(df)
-        provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit),
+        model, comparison, refit = recalibrate(base_model, df, random_state=seed, choice=choose)
+        provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit), "kept": comparison["kept"],
+                                           "comparison": {k: comparison[k] for k in ("base", "recalibrate", "fresh")},
                                            "base_provenance": getattr(base_model, "provenance_", {})}
-        check = recalibration_check(model, df, random_state=seed)
-        if check is not None:
-            provenance["recalibrated_from"]["check"] = check
     else:
         if engine_column is not None and engine_column not in df.columns:
             raise DataError(f"--engine-column '{engine_column}' is not a column of {', '.join(map(str, data))}")
         model = EnergyLensRegressor(structure=structure_arg, random_state=seed, engine_column=engine_column).fit(df)
     save_model(model, output, provenance)
+    if comparison is not None:
+        _report_comparison(comparison, len(df), choose)
     _report_fit(model, len(df), output)
-    check = provenance.get("recalibrated_from", {}).get("check")
-    if check and check["fresh_is_better"]:
-        console.print(f"  warning: these rows are far from the base model: its recalibration cross-validates at "
-                      f"{percent(check['recalibrated_cv_mape'])} MAPE, a fit on these {len(df)} rows alone at "
-                      f"{percent(check['fresh_cv_mape'])} ({check['fresh_structure']}, {check['fresh_fitted']} fitted "
-                      f"numbers); drop --from to use it", markup=False, highlight=False)
+
+
+_KEPT_AS = {"base": "the base model as it is", "recalibrate": "its recalibration", "fresh": "a fit from scratch"}
+
+
+def _report_comparison(comparison: dict, rows: int, choose: str) -> None:
+    """`fit --from`: the three candidates' errors on the user's rows and which one was kept."""
+    parts = []
+    for name in ("base", "recalibrate", "fresh"):
+        cv = comparison.get(name)
+        if cv is None or cv.get("mape") is None:
+            parts.append(f"{_KEPT_AS[name]}: needs more rows")
+            continue
+        how = "on every row (nothing fitted)" if name == "base" else f"{cv.get('folds')}-fold CV"
+        parts.append(f"{_KEPT_AS[name]} {percent(cv['mape'])} MAPE ({how})")
+    why = "the lowest cross-validated error" if choose == "auto" else "--choose"
+    console.print(f"compared on {plural(rows, 'row')}: " + "; ".join(parts) + f"; kept {_KEPT_AS[comparison['kept']]} "
+                  f"({why})", markup=False, highlight=False)
 
 
 def _grouped_notes(notes) -> list[str]:
-    """The fit's notes with the coefficients kept at their prior gathered by reason, one line per reason
-    (a recalibration keeps most of them: one line each would bury the rest)."""
-    import re
-
-    kept: dict[str, list[str]] = {}
-    out = []
-    for note in notes:
-        m = re.fullmatch(r"(\S+): kept at prior \S+ \((.+)\)", note)
-        if m:
-            kept.setdefault(m.group(2), []).append(m.group(1))
-        else:
-            out.append(note)
-    for why, names in kept.items():
-        label = "kept at the base model's values" if why == "held fixed" else f"kept at their priors ({why})"
-        out.append(f"{label}: {', '.join(names)}")
+    """The fit's notes with the coefficients kept at their prior gathered, one line (a recalibration keeps most
+    of them: one line each would bury the rest)."""
+    kept = [n.coefficient for n in notes if n.kind == "kept at prior"]
+    out = [n.text for n in notes if n.kind != "kept at prior"]
+    if kept:
+        out.append(f"kept at their priors (no row where they move a prediction by 1%): {', '.join(kept)}")
     return out
 
 
@@ -115,7 +123,8 @@ def _report_fit(model, rows: int, output) -> None:
     cv_text = f", {cv['folds']}-fold CV MAPE {percent(cv['mape'])}" if cv.get("folds") and cv.get("mape") is not None else ""
     s = model.structure_
     console.print(f"fitted {plural(rows, 'row')}: energy MAPE {percent(m['energy_mape'])} (in sample){cv_text}{extra}; "
-                  f"structure '{s.name}' with {model.fitted_count()} fitted numbers behind energy; wrote {output}",
+                  f"structure '{s.name}' with {model.fitted_count()} fitted numbers behind energy (time model "
+                  f"included); wrote {output}",
                   markup=False, highlight=False)
     if s.why:
         console.print(f"  structure: {s.why}", markup=False, highlight=False)
@@ -129,7 +138,7 @@ def _report_fit(model, rows: int, output) -> None:
         console.print(f"  NOT IDENTIFIED by these rows: {', '.join(weak['name'])} (`energylens show` says why; "
                       "explain flags the shares resting on them)", markup=False, highlight=False)
     for g, e in (getattr(model, "engines_", None) or {}).items():
-        console.print(f"  engine '{g}': {plural(e['rows'], 'row')}, hardware/engine coefficients recalibrated", markup=False,
+        console.print(f"  engine '{g}': {plural(e.rows, 'row')}, hardware/engine coefficients recalibrated", markup=False,
                       highlight=False)
 
 
@@ -141,9 +150,9 @@ def _print_coefficients(model) -> None:
     view = coefs[["name", "value"]].copy()
     view["95% interval"] = [f"{fmt(r.lo95)} to {fmt(r.hi95)}" if r.identified else r.identification
                             for r in coefs.itertuples()]
-    view["energy"] = coefs["used_by_energy"].map({True: "yes", False: "no (time)"})
+    view["kind"] = coefs["kind"]
     view["meaning"] = coefs["meaning"]
-    print_table(view, title="Coefficients (95% intervals where the data identified them)", drop_order=("energy",),
+    print_table(view, title="Coefficients (95% intervals where the data identified them)", drop_order=("kind",),
                 compact=False, how="the model file holds them")
     weak = coefs[coefs["status"] == NOT_IDENTIFIED]
     if len(weak):
@@ -156,7 +165,8 @@ def predict(
     configs: Path = typer.Argument(..., help="Configurations (CSV or Parquet; measured columns not needed)."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the configurations with predictions."),
 ):
-    """Predict energy per request and per token, the prefill/decode split, TTFT and ITL."""
+    """Predict energy per request and per token, the prefill/decode split, TTFT and ITL, mean power, the 95%
+    interval of energy and whether each row extrapolates beyond the model's training domain."""
     from ._paths import check_output
     check_output(output, inputs=[model_file, configs])
     from ..data.stream import predict_file
@@ -177,8 +187,9 @@ def explain(
     rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
-    """Energy per request broken down per term group (prefill, decode, TP, PP, EP, overhead) in J and %,
-    and the prefill phase as `predict` gives it; shares resting on a term the data did not identify are flagged."""
+    """Energy per request broken down by where it goes (compute, memory, TP, EP, PP bubbles, overhead, idle GPUs)
+    in J and %, and the prefill phase as `predict` gives it; shares resting on a coefficient the data did not
+    identify are flagged."""
     from ..data.stream import read_head
 
     model = _load(model_file)
@@ -232,21 +243,22 @@ def _explain_table(model, shown):
     view = view.rename(columns={"row": "#", "num_gpus": "n"})
     flagged = shown["shares_not_identified"]
     mark = lambda share, col: [f"{v:.1f}*" if share in f else f"{v:.1f}" for v, f in zip(shown[col], flagged)]
-    for g in GROUPS:  # term groups (a term's prefill and decode parts together); the phase split is beside them
+    for g in GROUPS:  # where the energy goes (both phases together); the phase split is beside them
         if (shown[f"{g}_pct"].fillna(0) != 0).any():
             view[f"{GROUP_LABELS[g]}%"] = mark(g, f"{g}_pct")
     view["pf%"] = mark("prefill_share", "prefill_share_pct")
     if "measured_prefill_share_pct" in shown:
         view["meas. pf%"] = shown["measured_prefill_share_pct"].round(1)
-    title = ("Energy per request by term group, percent of total (prefill%: the prefill-compute terms; "
-             "pf J and pf%: the prefill phase, every term's prefill part: predict's pred_prefill_energy_j)")
+    title = ("Energy per request by where it goes, percent of total (static power over each part of the time plus "
+             "the dynamic energy of that work; pf J and pf%: the prefill phase, predict's pred_prefill_energy_j)")
     caption = None
     hit = {g for f in flagged for g in f}
-    if hit:  # the terms behind the flags: those of a flagged group (a term's prefill part is in its group too)
-        group_of = {t.name: t.group for t in model.structure_.energy_terms}
+    if hit:  # the coefficients behind the flags: those scaling a flagged group
+        groups_of = {c.name: set(c.groups) for c in model.structure_.coefficients}
         coefs = model.coefficients()
-        weak = coefs[coefs["name"].map(group_of).isin(hit) & coefs["status"].isin(UNSUPPORTED)]
-        caption = plain("*: rests on a term the data did not identify: "
+        touches = coefs["name"].map(lambda n: bool(groups_of.get(n, set()) & hit))
+        weak = coefs[touches & coefs["status"].isin(UNSUPPORTED)]
+        caption = plain("*: rests on a coefficient the data did not identify: "
                         + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
     return view, title, caption
 
@@ -264,7 +276,8 @@ def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
     s = model.structure_
     typer.echo(plain("\n".join(s.formula_lines())).plain)  # formulas are copied: never wrapped by the console
     console.print(plain(f"structure '{s.name}': {s.why or 'as given'}; {model.fitted_count()} fitted numbers behind an "
-                        "energy prediction (time coefficients feed TTFT and ITL only)"), highlight=False)
+                        "energy prediction (the time model's included: energy is power over the predicted time)"),
+                  highlight=False)
     cv = getattr(model, "cv_", {}) or {}
     if cv.get("folds") and cv.get("mape") is not None:
         console.print(f"cross-validation: {cv['folds']}-fold MAPE {percent(cv['mape'])} on the training rows")
@@ -281,7 +294,8 @@ def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
     rec = prov.get("recalibrated_from")
     if isinstance(rec, dict):
         refit = rec.get("refit", [])
-        console.print(plain(f"recalibrated from {rec.get('file')} (refit: "
-                            f"{', '.join(map(str, refit)) if isinstance(refit, list) else refit})", 2000), highlight=False)
+        console.print(plain(f"from {rec.get('file')}: kept {rec.get('kept', 'recalibrate')} (refit: "
+                            f"{', '.join(map(str, refit)) if isinstance(refit, list) and refit else 'none'})", 2000),
+                      highlight=False)
     if latex:  # copy-paste text: plain lines, never hard-wrapped mid-subscript
         typer.echo(plain(formula_latex(model)).plain)

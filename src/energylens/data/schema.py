@@ -19,6 +19,7 @@ import pandas as pd
 from ..catalog.hardware import HARDWARE_COLUMNS, hardware_catalog
 from ..catalog.models import ARCHS, MODEL_COLUMNS, model_catalog
 from ..errors import CatalogError, DataError
+from ..vocabulary import PP_SCHEDULES, SEQUENTIAL_PP_ENGINES
 
 PRECISIONS = ("bf16", "fp16", "fp32", "fp8", "int8", "int4", "mxfp4")
 MODALITIES = ("text", "image", "video")
@@ -87,6 +88,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("task", "str", "", "workload / request dataset"),
     Column("precision", "str", "", "weight precision: " + ", ".join(PRECISIONS)),
     Column("modality", "str", "", "input modality: " + ", ".join(MODALITIES), default="text"),
+    Column("engine", "str", "", "serving engine that ran the row (vllm, sglang, trtllm, tgi, transformers, ...)"),
+    Column("pp_schedule", "str", "", "how pipeline stages run: " + ", ".join(PP_SCHEDULES) + " (default: the "
+           "engine's: sequential for " + ", ".join(SEQUENTIAL_PP_ENGINES) + ", else microbatch)"),
     # model descriptors
     Column("arch", "str", "", "dense, moe, ssm or hybrid"),
     Column("params_total_b", "float", "1e9 params", "all parameters", positive=True, maximum=MAX_PARAMS_B),
@@ -486,7 +490,8 @@ def validate(df: pd.DataFrame, path=None, *, require_energy: bool = True, fill: 
     if bad.any():
         i = _first_bad(bad)
         _fail(f"ep = {df['ep'].iloc[i]:g} must divide num_gpus = {df['num_gpus'].iloc[i]:g}", path, i + 1, "ep")
-    for col, allowed in (("precision", PRECISIONS), ("modality", MODALITIES), ("arch", ARCHS)):
+    for col, allowed in (("precision", PRECISIONS), ("modality", MODALITIES), ("arch", ARCHS),
+                         ("pp_schedule", PP_SCHEDULES)):
         if col in df.columns:
             vals = df[col].where(df[col].isna(), _map_text(df[col], lambda t: t.strip().lower()))
             bad = vals.notna() & ~vals.isin(allowed)

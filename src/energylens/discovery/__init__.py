@@ -1,5 +1,5 @@
-"""Structure discovery: symbolic regression of the physics form's residual over dimensionless groups."""
-from .features import group_matrix
+"""Structure discovery: symbolic regression of the fitted formula's residual over raw system quantities."""
+from .features import SYSTEM_QUANTITIES, quantity_matrix
 from .search import Discovery, discover
 
-__all__ = ["Discovery", "discover", "group_matrix"]
+__all__ = ["Discovery", "discover", "quantity_matrix", "SYSTEM_QUANTITIES"]

@@ -254,14 +254,14 @@ def planned_vs_random(df: pd.DataFrame, dataset: str, budget: int, seeds) -> lis
 
     The planner sees only configurations (never measurements): sensitivities at the physics priors.
     """
+    from ..model.fitted import CoefficientSet, FittedModel
     from ..model.predictor import ClosedFormPredictor
     from ..model.structure import physics_structure
-    from ..profile.plan import greedy_d_optimal, sensitivity_blocks
 
     prior = ClosedFormPredictor()
-    prior.structure_ = physics_structure()
-    prior.coef_ = np.array([t.prior for t in prior.structure_.energy_terms])
-    prior.tau_ = np.array([max(t.prior, t.lower) for t in prior.structure_.time_terms])
+    s = physics_structure()
+    k = len(s.names)
+    prior.fitted_ = FittedModel(s, CoefficientSet(s.priors(), np.ones(k, bool), np.zeros((k, k)), float("nan")))
     has_split = "prefill_energy_j" in df and df["prefill_energy_j"].notna().all()
     blocks = sensitivity_blocks(df, prior, with_split=has_split, with_time=True)
     chosen, _ = greedy_d_optimal(blocks, budget)

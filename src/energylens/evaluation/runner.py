@@ -74,9 +74,9 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
 
 def check_prior_independence(datasets) -> None:
     """Refuse to evaluate on a dataset that an energy prior was fitted on (its provenance names it)."""
-    from ..model.terms import COMPACT_TERMS, CORRECTIONS, PHYSICS_TERMS
+    from ..model.terms import COMPACT_COEFFICIENTS, CORRECTIONS, PHYSICS_COEFFICIENTS
 
-    for t in (*PHYSICS_TERMS, *COMPACT_TERMS, *CORRECTIONS):
+    for t in (*PHYSICS_COEFFICIENTS, *COMPACT_COEFFICIENTS, *CORRECTIONS):
         for d in datasets:
             if d in t.provenance:
                 raise DataError(f"the prior of {t.name} was fitted on {d} ({t.provenance}); it cannot be evaluated "

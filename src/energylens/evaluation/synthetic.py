@@ -16,15 +16,14 @@ MODELS = ("meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-70B", "mistralai/Mixt
 GPUS = ("H100", "A100 80GB", "B200", "H200")
 
 
-def true_coefficients(scale: float = 1.0, seed: int = 0, structure: Structure | None = None):
-    """Coefficients near the priors (terms, then correction exponents), perturbed so that recovery is
-    not trivially the prior."""
+def true_coefficients(scale: float = 1.0, seed: int = 0, structure: Structure | None = None) -> np.ndarray:
+    """Coefficients near the priors (then correction exponents), perturbed so that recovery is not trivially
+    the prior, and kept within each coefficient's bounds."""
     s = structure or physics_structure()
     rng = np.random.default_rng(seed)
-    theta = np.array([t.prior for t in s.energy_terms]) * np.exp(rng.normal(0, 0.3 * scale, s.n_terms))
-    exps = rng.normal(0, 0.2 * scale, len(s.corrections))
-    tau = np.array([max(t.prior, t.lower) for t in s.time_terms]) * np.exp(np.abs(rng.normal(0, 0.2 * scale, len(s.time_terms))))
-    return np.r_[theta, exps], tau
+    coef = np.array([c.prior for c in s.coefficients]) * np.exp(rng.normal(0, 0.3 * scale, s.n_coefficients))
+    coef = np.clip(coef, [c.lower for c in s.coefficients], [c.upper for c in s.coefficients])
+    return np.r_[coef, rng.normal(0, 0.2 * scale, len(s.corrections))]
 
 
 def synthetic_configs(n: int, seed: int = 0) -> pd.DataFrame:
@@ -47,30 +46,26 @@ def synthetic_configs(n: int, seed: int = 0) -> pd.DataFrame:
     return validate(pd.DataFrame(rows), require_energy=False)
 
 
-def synthetic_profiles(n: int = 200, noise: float = 0.03, seed: int = 0, theta=None, tau=None,
-                       split: bool = True, structure: Structure | None = None) -> pd.DataFrame:
-    """Configurations with energies, TTFT and ITL from a structure (physics by default) times lognormal noise."""
+def synthetic_profiles(n: int = 200, noise: float = 0.03, seed: int = 0, coef=None, split: bool = True,
+                       structure: Structure | None = None) -> pd.DataFrame:
+    """Configurations with energies, mean power, TTFT and ITL from a structure (physics by default) and its
+    coefficients (drawn near the priors unless given), times lognormal noise."""
     s = structure or physics_structure()
-    if theta is None or tau is None:
-        t0, u0 = true_coefficients(seed=seed, structure=s)
-        theta = t0 if theta is None else theta
-        tau = u0 if tau is None else tau
-    theta, tau = np.asarray(theta, float), np.asarray(tau, float)
     df = synthetic_configs(n, seed)
     f = compute_features(df)
-    pf, dec, Z = s.energy_design(f)
-    itl_X, ttft_X = s.time_design(f)
-    itl, ttft = itl_X @ tau, ttft_X @ tau
-    scale = np.exp(Z @ theta[s.n_terms:])
+    s = s.with_correction_range(f)
+    coef = true_coefficients(seed=seed, structure=s) if coef is None else np.asarray(coef, float)
+    out = s.evaluate(f, coef)
     rng = np.random.default_rng(seed + 1)
     jitter = lambda: np.exp(rng.normal(0, noise, len(df)))
-    e_pf, e_dec = pf @ theta[:s.n_terms] * scale * jitter(), dec @ theta[:s.n_terms] * scale * jitter()
+    e_pf, e_dec = out["e_prefill"] * jitter(), out["e_decode"] * jitter()
     if split:
         df["prefill_energy_j"] = e_pf
         df["decode_energy_j"] = e_dec
     df["energy_request_j"] = e_pf + e_dec
     df["energy_token_j"] = df["energy_request_j"] / df["output_tokens"]
-    df["itl_s"] = itl * jitter()
-    df["ttft_s"] = ttft * jitter()
+    df["avg_power_w"] = out["power_all"] * jitter()
+    df["itl_s"] = out["t_step"] * jitter()
+    df["ttft_s"] = out["t_prefill"] * jitter()
     df["source"] = "synthetic"
     return df

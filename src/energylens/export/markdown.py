@@ -19,31 +19,34 @@ def _fmt(x) -> str:
 
 
 def term_table() -> str:
-    """Every energy term, correction and time term of the built-in structures."""
-    from ..model.terms import COMPACT_TERMS, CORRECTIONS, PHYSICS_TERMS, TIME_TERMS
+    """The formula's definitions, every coefficient of the built-in structures and the correction library."""
+    from ..model.structure import compact_structure, physics_structure
+    from ..model.terms import CORRECTIONS, SATURATION_ORDER
 
-    out = []
-    for title, terms in (("Physics structure (`--structure physics`)", PHYSICS_TERMS),
-                         ("Compact structure (`--structure compact`)", COMPACT_TERMS)):
-        out += [f"**{title}**: energy per request = sum of coefficient x expression (J).", "",
-                "| coefficient | group | prefill expression | decode expression | prior | bounds | recalibrated | meaning |",
-                "|---|---|---|---|---|---|---|---|"]
-        for t in terms:
-            out.append(f"| `{t.name}` | {t.group} | {f'`{t.prefill}`' if t.prefill else '–'} | "
-                       f"{f'`{t.decode}`' if t.decode else '–'} | {t.prior:g} | [{_fmt(t.lower)}, {_fmt(t.upper)}] | "
-                       f"{'yes' if t.recalibrate else 'no'} | {_cell(t.doc)} |")
-        out.append("")
-    out += ["**Corrections** (`auto` may add them to either structure): the prediction is multiplied by "
-            "`exp(c * expression)`, a power law in a dimensionless group with a fitted exponent `c` (prior 0).", "",
-            "| exponent | expression | group |", "|---|---|---|"]
-    out += [f"| `{c.name}` | `{c.expression}` | {_cell(c.doc)} |" for c in CORRECTIONS]
-    out += ["", "**Time model** (TTFT and ITL only; energy never uses it, so these coefficients are not counted "
-            "among an energy prediction's fitted numbers).", "",
-            "| coefficient | ITL expression (s) | TTFT expression (s) | prior | lower bound | meaning |",
-            "|---|---|---|---|---|---|"]
-    out += [f"| `{t.name}` | {f'`{t.itl}`' if t.itl else '–'} | {f'`{t.ttft}`' if t.ttft else '–'} | {t.prior:g} | "
-            f"{_fmt(t.lower)} | {_cell(t.doc)} |" for t in TIME_TERMS]
-    prov = sorted({t.provenance for t in (*PHYSICS_TERMS, *COMPACT_TERMS, *TIME_TERMS)} | {c.provenance for c in CORRECTIONS})
+    phys, comp = physics_structure(), compact_structure()
+    out = ["**The formula** (`--structure physics`), one definition per line in evaluation order; every symbol is a "
+           "feature (docs/MODEL.md, Features), a coefficient below, or a definition above it. `corr_power` and "
+           f"`corr_time` are 1 without corrections. sat(x) = x (1 + x^{SATURATION_ORDER})^(-1/{SATURATION_ORDER}) is "
+           "written out in p_decode and p_prefill.", "", "| quantity | definition | unit | meaning |", "|---|---|---|---|"]
+    unit = {d.name: (d.unit, d.doc) for d in phys.definitions()}
+    for name, text, _ in phys.parsed:
+        u, doc = unit[name]
+        out.append(f"| `{name}` | `{_cell(text)}` | {u or '–'} | {_cell(doc)} |")
+    out += ["", "The compact structure (`--structure compact`) replaces the two times:", "",
+            "| quantity | definition |", "|---|---|"]
+    out += [f"| `{d.name}` | `{_cell(d.expression)}` |" for d in comp.time]
+    for title, s in (("Physics coefficients", phys), ("Compact coefficients", comp)):
+        out += ["", f"**{title}**", "", "| coefficient | kind | prior | bounds | recalibrated | groups | meaning |",
+                "|---|---|---|---|---|---|---|"]
+        for c in s.coefficients:
+            out.append(f"| `{c.name}` | {c.kind} | {c.prior:g} | [{_fmt(c.lower)}, {_fmt(c.upper)}] | "
+                       f"{'yes' if c.recalibrate else 'no'} | {', '.join(c.groups)} | {_cell(c.doc)} |")
+    out += ["", "**Corrections** (`auto` may add them to either structure): a power law `exp(c * group)` with a "
+            "fitted exponent `c` (prior 0), on the dynamic power demand (target power: inside sat, so power stays "
+            "within [static, TDP]) or on the times (target time: held at or above the ideal hardware time), its group "
+            "held within the training range.", "", "| exponent | group | target | meaning |", "|---|---|---|---|"]
+    out += [f"| `{c.name}` | `{c.expression}` | {c.target} | {_cell(c.doc)} |" for c in CORRECTIONS]
+    prov = sorted({c.provenance for c in (*phys.coefficients, *comp.coefficients)} | {c.provenance for c in CORRECTIONS})
     out += ["", "Prior provenance: " + "; ".join(prov) + "."]
     return "\n".join(out)
 
@@ -63,28 +66,29 @@ def shipped_model() -> str:
            f"{100 * tm.get('energy_mape', float('nan')):.1f}%"
            + (f", ITL MAPE {100 * tm['itl_mape']:.1f}%" if "itl_mape" in tm else "")
            + (f", TTFT MAPE {100 * tm['ttft_mape']:.1f}%" if "ttft_mape" in tm else "")
-           + f". Fitted numbers behind an energy prediction: {d['fitted_numbers']['energy']}"
-           + (f" (the file holds {d['fitted_numbers']['distinct_energy_values']} distinct energy values: the shared ones "
+           + (f", power MAPE {100 * tm['power_mape']:.1f}%" if "power_mape" in tm else "")
+           + f". Fitted numbers behind a prediction (the time model's included): {d['fitted_numbers']['energy']}"
+           + (f" (the file holds {d['fitted_numbers']['distinct_values']} distinct values: the shared ones "
               f"and each engine's own values of its recalibrated coefficients)"
-              if d["fitted_numbers"].get("distinct_energy_values", 0) > d["fitted_numbers"]["energy"] else "") + ".", "",
+              if d["fitted_numbers"].get("distinct_values", 0) > d["fitted_numbers"]["energy"] else "") + ".", "",
            "```", *s.formula_lines(), "```", "",
-           "| coefficient | value | 95% interval | fitted | used by energy | prior provenance |", "|---|---|---|---|---|---|"]
+           "| coefficient | kind | value | 95% interval | fitted | prior provenance |", "|---|---|---|---|---|---|"]
     coefs = m.coefficients()
     for r in coefs.itertuples():
         interval = f"{r.lo95:.3g} – {r.hi95:.3g}" if r.identified else _cell(r.identification)
-        out.append(f"| `{r.name}` | {r.value:.3g} | {interval} | {'yes' if r.fitted else 'prior'} | "
-                   f"{'yes' if r.used_by_energy else 'no'} | {_cell(r.prior_provenance)} |")
+        out.append(f"| `{r.name}` | {r.kind} | {r.value:.3g} | {interval} | {'yes' if r.fitted else 'prior'} | "
+                   f"{_cell(r.prior_provenance)} |")
     weak = coefs.loc[coefs["status"] == NOT_IDENTIFIED, "name"]
     if len(weak):
         out += ["", f"Not identified by the training rows: {', '.join(f'`{n}`' for n in weak)}. {rule_text()}; "
                 "a share of energy resting on one of them is flagged by `energylens explain`."]
     if m.engines_:
-        names = [t.name for t in s.energy_terms if t.recalibrate] + [c.name for c in s.corrections if c.recalibrate]
-        out += ["", "Engine-specific values of the recalibrated energy coefficients:", "",
+        names = [r.name for r in s.records() if r.recalibrate]
+        out += ["", "Engine-specific values of the recalibrated coefficients:", "",
                 "| coefficient | " + " | ".join(m.engines_) + " |", "|---|" + "---|" * len(m.engines_)]
         for n in names:
-            j = s.energy_names.index(n)
-            out.append(f"| `{n}` | " + " | ".join(f"{e['coef'][j]:.3g}" for e in m.engines_.values()) + " |")
+            j = s.names.index(n)
+            out.append(f"| `{n}` | " + " | ".join(f"{e.values[j]:.3g}" for e in m.engines_.values()) + " |")
     return "\n".join(out)
 
 

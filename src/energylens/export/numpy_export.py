@@ -1,5 +1,5 @@
 """The fitted closed form as a NumPy callable of the feature symbols (SymPy lambdify of the expression
-built from the term table).
+built from the structure's definitions, with common subexpressions shared).
 
 `symbol_values(model, table)` computes every symbol for a table of configurations, so that
 `numpy_function(model)(**symbol_values(model, table))` reproduces `model.predict(table)`.
@@ -14,12 +14,13 @@ from .sympy_export import energy_expression
 
 def numpy_function(model):
     """A function of the expression's symbols (keyword arrays) returning energy per request."""
-    expr = energy_expression(model, digits=17)
+    expr = energy_expression(model, digits=None)
     symbols = sorted(expr.free_symbols, key=lambda s: s.name)
-    fn = sp.lambdify(symbols, expr, modules="numpy")
+    fn = sp.lambdify(symbols, expr, modules="numpy", cse=True)
 
     def energy(**values):
-        return fn(*(values[s.name] for s in symbols))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*(values[s.name] for s in symbols))
 
     energy.symbols = [s.name for s in symbols]
     return energy

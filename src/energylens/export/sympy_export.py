@@ -1,24 +1,44 @@
-"""The fitted closed form as a SymPy expression over the feature symbols, built from the term table
-(each term's checked expression tree; nothing is parsed by SymPy)."""
+"""The closed form as SymPy expressions over the feature symbols, built from the structure's checked
+definition trees (nothing is parsed by SymPy): one expression per definition, in evaluation order, and
+energy per request with every definition substituted."""
 from __future__ import annotations
 
 import sympy as sp
 
 
-def energy_expression(model=None, digits: int = 3, structure=None) -> sp.Expr:
-    """E_request as a SymPy expression; with a fitted model, its coefficients substituted.
-
-    Without a model, the coefficients stay symbols (of `structure`, the physics table by default).
-    """
+def _structure_and_values(model, structure):
     from ..model.structure import physics_structure
 
-    s = model.structure_ if model is not None else (structure or physics_structure())
-    coef = (lambda j, name: sp.Float(float(model.coef_[j]), digits)) if model is not None else (lambda j, name: sp.Symbol(name))
-    work = 0
-    for j, t in enumerate(s.energy_terms):
-        parts = [s.expression(t.name, ph).to_sympy() for ph in ("prefill", "decode") if s.expression(t.name, ph)]
-        work += coef(j, t.name) * sp.Add(*parts)
-    correction = 0
-    for k, c in enumerate(s.corrections):
-        correction += coef(s.n_terms + k, c.name) * s.expression(c.name, "h").to_sympy()
-    return work * sp.exp(correction) if s.corrections else work
+    if model is not None:
+        return model.structure_, dict(zip(model.structure_.names, map(float, model.coef_)))
+    return (structure or physics_structure()), None
+
+
+def definitions(model=None, digits: int | None = None, structure=None) -> list[tuple[str, sp.Expr]]:
+    """(name, expression) of every definition, in order; each expression reads features, coefficients and
+    earlier definitions by name. With a fitted model its coefficients are substituted (to `digits`
+    significant digits when given, else exactly as floats)."""
+    from ..model.expression import _sympy
+
+    s, values = _structure_and_values(model, structure)
+    subs = {} if values is None else {sp.Symbol(n): (sp.Float(v, digits) if digits else sp.Float(v, 17))
+                                      for n, v in values.items()}
+    return [(name, _sympy(tree, sp).xreplace(subs)) for name, _, tree in s.parsed]
+
+
+def expressions(model=None, digits: int | None = None, structure=None) -> dict[str, sp.Expr]:
+    """Every definition as an expression of the features alone (earlier definitions substituted)."""
+    done: dict[sp.Symbol, sp.Expr] = {}
+    out = {}
+    for name, expr in definitions(model, digits, structure):
+        full = expr.xreplace(done)
+        done[sp.Symbol(name)] = full
+        out[name] = full
+    return out
+
+
+def energy_expression(model=None, digits: int | None = 3, structure=None) -> sp.Expr:
+    """E_request = e_prefill + e_decode as one SymPy expression of the features (coefficients substituted
+    when a model is given, else symbols)."""
+    e = expressions(model, digits, structure)
+    return e["e_prefill"] + e["e_decode"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import SEQUENTIAL_PP_ENGINES
+
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "mxfp4": 0.53}
 KV_BYTES = 2.0  # KV cache kept in 16-bit by default in vLLM / SGLang, whatever the weight precision
 COLLECTIVE_LATENCY_S = 8e-6  # one small NCCL collective inside a node (NVLink class)
@@ -19,6 +21,7 @@ LAYER_OVERHEAD_S = 1e-5  # launch/synchronization cost per layer and step, order
 DISPATCH_S = 1e-6  # scale of the per token-expert-layer MoE dispatch cost
 MEMORY_USABLE = 0.95  # vLLM gpu_memory_utilization (0.9 default; benchmarks often raise it)
 ACTIVATION_RESERVE_GB = 1.0  # per GPU, for activations and CUDA graphs
+PERMUTE_PASSES = 4  # MoE token permutation: write and read the expert-sorted copy, on dispatch and on combine
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,20 @@ class Features:
     weight_bytes_step: np.ndarray  # bytes of weights one decode step touches (MoE: depends on batch)
     kv_bytes_step: np.ndarray  # KV bytes one decode step reads (whole replica batch)
     flops_dec_step: np.ndarray
-    t_allreduce_step: np.ndarray  # TP all-reduce time per decode step
-    t_allreduce_pf: np.ndarray  # TP all-reduce time of one request's prefill
-    t_alltoall_step: np.ndarray  # EP all-to-all time per decode step
+    t_allreduce_step: np.ndarray  # TP all-reduce time per decode step and GPU (per micro-batch message)
+    t_allreduce_pf: np.ndarray  # TP all-reduce time of one request's prefill, per GPU
+    t_alltoall_step: np.ndarray  # EP all-to-all time per decode step and GPU
     moe_dispatch_step: np.ndarray  # experts touched x MoE layers per decode step, x 1 us
     moe_dispatch_pf: np.ndarray  # token-expert-layer dispatches of one request's prompt, x 1 us
     launch_time: np.ndarray  # kernel-launch time scale of one step: launch_layers x 10 us
     moe_time_step: np.ndarray  # MoE dispatch time scale per decode step and GPU: moe_dispatch_step / G
+    moe_permute_bytes_step: np.ndarray  # bytes of token permutation to and from experts per decode step
+    moe_permute_bytes_pf: np.ndarray  # the same for one request's prompt
+    # pipeline schedule: micro-batches in flight and the step's critical path in stage slots
+    microbatches: np.ndarray  # 1 for a sequential layer split, else min(running batch, pp)
+    pp_slots: np.ndarray  # pp / microbatches: a GPU works 1/pp_slots of a step (1 without pipeline bubbles)
+    num_gpus: np.ndarray  # every GPU of the deployment
+    waiting: np.ndarray  # replicas with no request per busy replica (batch_size below the replica count)
     kv_fits: np.ndarray  # False when weights leave no room for one request's KV cache
 
     @property
@@ -81,6 +91,15 @@ def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
         arr = col.to_numpy(dtype=float)
         return np.where(np.isnan(arr), float(default), arr) if col.dtype.kind == "f" else arr
     return pd.to_numeric(col, errors="coerce").fillna(default).to_numpy(dtype=float)
+
+
+def _sequential_pp(df: pd.DataFrame) -> np.ndarray:
+    """Rows whose pipeline stages run one at a time: pp_schedule 'sequential', or no pp_schedule and an engine
+    that splits layers without micro-batching (vocabulary.SEQUENTIAL_PP_ENGINES)."""
+    schedule = _text(df, "pp_schedule", "")
+    engine = _text(df, "engine", "")
+    by_engine = np.isin(engine, SEQUENTIAL_PP_ENGINES)
+    return np.where(schedule == "", by_engine, schedule == "sequential")
 
 
 def expert_split(total_b, active_b, experts, active_experts):
@@ -196,13 +215,28 @@ def compute_features(df: pd.DataFrame) -> Features:
     flops_pf_attn = 4 * attn_width * attended(L_in)  # 4*d FLOPs per query-key pair (scores and values)
     flops_pf_vision = 2 * vision_b * 1e9 * visual_tokens
 
+    # Pipeline: micro-batches in flight (a sequential layer split runs one; vLLM-style engines run up to pp, no
+    # more than the running requests). One step's critical path is pp stage slots of one micro-batch each, so
+    # a GPU works microbatches / pp of it; every micro-batch re-reads its stage's weights.
+    sequential = _sequential_pp(df)
+    microbatches = np.where(sequential | (pp <= 1), 1.0, np.clip(batch, 1.0, pp))
+    pp_slots = pp / microbatches
+    waiting = np.maximum(engines / np.maximum(_col(df, "batch_size", 1), 1), 1.0) - 1.0
+
     msg_bytes = hidden * 2.0
     ar_factor = 2 * (tp - 1) / tp
-    t_allreduce_step = np.where(tp > 1, 2 * layers * (COLLECTIVE_LATENCY_S + ar_factor * batch * msg_bytes / link), 0.0)
-    t_allreduce_pf = np.where(tp > 1, 2 * layers * ar_factor * L_in * msg_bytes / link, 0.0)
+    # Per GPU and step: each stage runs 2 all-reduces per layer of its layers for each micro-batch in flight.
+    per_gpu = microbatches / pp
+    t_allreduce_step = np.where(tp > 1, per_gpu * 2 * layers * (COLLECTIVE_LATENCY_S + ar_factor * (batch / microbatches)
+                                                                * msg_bytes / link), 0.0)
+    t_allreduce_pf = np.where(tp > 1, 2 * layers / pp * ar_factor * L_in * msg_bytes / link, 0.0)
     moe_layers = np.where(experts > 0, layers, 0)
     a2a_factor = (ep - 1) / ep
-    t_alltoall_step = np.where(ep > 1, 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * batch * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
+    t_alltoall_step = np.where(ep > 1, per_gpu * 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * (batch / microbatches)
+                                                                   * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
+    # Token permutation to and from the experts: each token's hidden vector (16-bit) written to and read from
+    # the expert-sorted buffer on the way in and out, per active expert and MoE layer.
+    permute = PERMUTE_PASSES * hidden * 2.0 * np.maximum(k_active, 1) * moe_layers
 
     return Features(G=G, dp=dp, engines=engines, tp=tp, pp=pp, ep=ep, batch=batch, out_tokens=L_out, in_tokens=L_in, layers=layers,
                     launch_layers=layers + moe_layers,
@@ -214,6 +248,8 @@ def compute_features(df: pd.DataFrame) -> Features:
                     moe_dispatch_pf=L_in * moe_layers * k_active * DISPATCH_S,
                     launch_time=(layers + moe_layers) * LAYER_OVERHEAD_S,
                     moe_time_step=moe_layers * experts * touched * DISPATCH_S / G,
+                    moe_permute_bytes_step=batch * permute, moe_permute_bytes_pf=L_in * permute,
+                    microbatches=microbatches, pp_slots=pp_slots, num_gpus=np.maximum(num_gpus, 1.0), waiting=waiting,
                     kv_fits=kv_fits)
 
 

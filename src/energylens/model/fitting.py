@@ -1,151 +1,233 @@
-"""Robust nonlinear least squares on relative (log) error, with bounds, priors and uncertainty.
+"""Time and energy fitted jointly: robust nonlinear least squares on the log error of every measured column.
 
-Coefficients are fitted as theta = exp(phi): every term stays non-negative (no negative energy).
-Correction exponents c (prediction times exp(Z @ c)) are fitted as they are, bounded to +-5.
-A weak log-normal prior (PRIOR_WEIGHT) keeps directions the data cannot see at their prior value;
-coefficients whose terms contribute nothing to any row are fixed at the prior and reported so.
+Each row gives as many equations as it has measurements: energy per request (or its prefill and decode
+parts), mean power of all GPUs, batch-prefill time (TTFT as profilers measure it), decode step (ITL) and
+the engine's time per round of output tokens (running batch / output throughput). All are predicted by the
+one formula (model/terms.py), so the time coefficients are pinned by times and energies together and the
+power coefficients by energies and powers: this is what lets ~50 runs identify a physical model.
+
+Coefficients are fitted in log space within their bounds (every one is positive); correction exponents as
+they are, within +-EXPONENT_BOUND. A weak log-normal prior keeps directions the data cannot see near their
+prior; a coefficient that moves no prediction by 1% on any training row is not fitted at all: it stays at
+its prior (a physics estimate) and is reported so.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-PRIOR_WEIGHT = 0.05  # default pull toward the prior, in log units per unit residual
-MIN_SHARE = 0.01  # a term must reach 1% of some row's prediction to be identifiable
-LOG_BOUNDS = (-14.0, 9.0)
+MIN_SHARE = 0.01  # a coefficient must move some row's prediction by 1% (per e-fold) to be identifiable
 EXPONENT_BOUND = 5.0  # a power law steeper than 5 in a dimensionless group is no physics
+LOG_BOUNDS = (-14.0, 9.0)  # no coefficient is fitted outside e^-14 .. e^9 whatever its own bounds
+# Measured quantities and how the formula predicts each (definitions of model/terms.py).
+QUANTITIES = ("energy", "prefill", "decode", "power", "ttft", "itl", "round")
+ENERGY_QUANTITIES = ("energy", "prefill", "decode")
+QUANTITY_WEIGHTS = {"energy": 1.0, "prefill": 1.0, "decode": 1.0, "power": 1.0, "ttft": 1.0, "itl": 1.0, "round": 1.0}
+QUANTITY_COLUMNS = {"energy": "energy_request_j", "prefill": "prefill_energy_j", "decode": "decode_energy_j",
+                    "power": "avg_power_w", "ttft": "ttft_s", "itl": "itl_s",
+                    "round": "avg_batch_size / throughput_tok_s"}
+
+
+@dataclass
+class Measurements:
+    """What a table measures, one array per quantity (NaN where a row does not measure it)."""
+
+    values: dict[str, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.values.values())))
+
+    def take(self, rows) -> "Measurements":
+        return Measurements({k: v[rows] for k, v in self.values.items()})
+
+    def energy(self) -> np.ndarray:
+        """Energy per request: the total, or the sum of the parts where a row measures the split."""
+        v = self.values
+        return np.where(np.isfinite(v["energy"]), v["energy"], v["prefill"] + v["decode"])
+
+    def has(self, quantity: str) -> np.ndarray:
+        y = self.values[quantity]
+        return np.isfinite(y) & (y > 0)
+
+
+def measurements(df: pd.DataFrame, y=None) -> Measurements:
+    """The measured quantities of a profiling table. `y`, when given, replaces the energy per request.
+    Rows with prefill and decode energy are fitted on the two parts, not on their sum."""
+    n = len(df)
+    col = lambda c: df[c].to_numpy(float) if c in df else np.full(n, np.nan)
+    pf, dec = col("prefill_energy_j"), col("decode_energy_j")
+    split = np.isfinite(pf) & np.isfinite(dec)
+    if y is not None:
+        total = np.asarray(y, dtype=float).copy()
+    else:
+        total = col("energy_request_j")
+        per_tok = col("energy_token_j") * col("output_tokens")
+        total = np.where(np.isfinite(total), total, per_tok)
+    thr = col("throughput_tok_s")
+    running = col("avg_batch_size")
+    running = np.where(np.isfinite(running), running, col("batch_size"))
+    return Measurements({"energy": np.where(split, np.nan, total), "prefill": np.where(split, pf, np.nan),
+                         "decode": np.where(split, dec, np.nan), "power": col("avg_power_w"), "ttft": col("ttft_s"),
+                         "itl": col("itl_s"), "round": running / thr})
+
+
+def predicted(out: dict, out_tokens) -> dict:
+    """Each quantity from the formula's definitions: values, or (value, gradient) pairs when the formula was
+    evaluated with gradients."""
+    if not isinstance(out["t_step"], tuple):
+        return {"energy": out["e_prefill"] + out["e_decode"], "prefill": out["e_prefill"], "decode": out["e_decode"],
+                "power": out["power_all"], "ttft": out["t_prefill"], "itl": out["t_step"],
+                "round": out["t_step"] + out["t_prefill"] / out_tokens}
+    (pf, gpf), (dec, gdec), (step, gstep), (tpf, gtpf) = (out["e_prefill"], out["e_decode"], out["t_step"],
+                                                          out["t_prefill"])
+    return {"energy": (pf + dec, gpf + gdec), "prefill": out["e_prefill"], "decode": out["e_decode"],
+            "power": out["power_all"], "ttft": out["t_prefill"], "itl": out["t_step"],
+            "round": (step + tpf / out_tokens, gstep + gtpf / out_tokens[:, None])}
 
 
 @dataclass
 class FitResult:
     coef: np.ndarray
-    identified: np.ndarray  # bool per coefficient
-    cov_log: np.ndarray  # covariance of log-coefficients (zeros for fixed ones)
-    residual_std: float  # std of log residuals
+    identified: np.ndarray  # bool per coefficient: fitted (False: held at its prior or given value)
+    cov_log: np.ndarray  # covariance of the fitted parameters (log coefficients, exponents as they are)
+    residual_std: float  # std of the log residuals of energy
+    time_residual_std: float  # std of the log residuals of times
     n_residuals: int
     cost: float
     notes: list[str] = field(default_factory=list)
 
 
-def _shares(A_list, theta):
-    share = np.zeros(len(theta))
-    for A in A_list:
-        pred = A @ theta
-        ok = pred > 0
-        if ok.any():
-            share = np.maximum(share, (A[ok] * theta / pred[ok, None]).max(axis=0))
-    return share
+def _bounds(structure):
+    lo, hi, log = [], [], []
+    for c in structure.coefficients:
+        lo.append(max(np.log(c.lower), LOG_BOUNDS[0]))
+        hi.append(min(np.log(c.upper), LOG_BOUNDS[1]))
+        log.append(True)
+    for _ in structure.corrections:
+        lo.append(-EXPONENT_BOUND)
+        hi.append(EXPONENT_BOUND)
+        log.append(False)
+    return np.array(lo), np.array(hi), np.array(log)
 
 
-def fit_log_linear(blocks, prior: np.ndarray, names, *,
-                   fixed: set[str] | frozenset = frozenset(), prior_weight=None, lower=None, upper=None, n_starts: int = 4, seed: int = 0,
-                   loss: str = "soft_l1", f_scale: float = 0.1, max_nfev: int = 200) -> FitResult:
-    """Fit theta >= 0 (and exponents c) minimizing sum over blocks of rho(log(A @ theta) + Z @ c - log(y)).
-
-    blocks: (A, y) or (A, Z, y) triples, A of shape (n_i, p), Z of shape (n_i, q); rows with y <= 0 or
-    NaN are skipped. `prior`, `names`, `prior_weight`, `lower`, `upper` have p + q entries: the terms'
-    then the exponents'. The result's coef holds theta then c.
-    """
-    blocks = [b if len(b) == 3 else (b[0], np.zeros((len(b[1]), 0)), b[1]) for b in blocks]
-    prior = np.asarray(prior, dtype=float)
-    p = blocks[0][0].shape[1] if blocks else len(prior)
-    q = len(prior) - p
-    blocks = [(A[np.isfinite(y) & (y > 0)], Z[np.isfinite(y) & (y > 0)], y[np.isfinite(y) & (y > 0)]) for A, Z, y in blocks]
-    blocks = [b for b in blocks if len(b[2])]
-    n_res = sum(len(y) for *_, y in blocks)
-    notes = []
-    share = _shares([A for A, _, _ in blocks], prior[:p]) if blocks else np.zeros(p)
-    free = np.array([(share[j] >= MIN_SHARE) and (names[j] not in fixed) for j in range(p)])
-    Z_rows = np.vstack([Z for _, Z, _ in blocks]) if blocks else np.zeros((0, q))
-    varies = np.ptp(Z_rows, axis=0) > 1e-9 if len(Z_rows) else np.zeros(q, bool)
-    zfree = np.array([names[p + k] not in fixed and varies[k] for k in range(q)], dtype=bool)
-    for j in range(p):
-        if not free[j]:
-            why = "held fixed" if names[j] in fixed else "no row where this term matters"
-            notes.append(f"{names[j]}: kept at prior {prior[j]:.4g} ({why})")
-    if n_res == 0 or not (free.any() or zfree.any()):
-        return FitResult(prior.copy(), np.r_[free, zfree], np.zeros((p + q, p + q)), float("nan"), n_res, 0.0, notes)
-    with np.errstate(divide="ignore"):
-        log_prior = np.log(prior[:p])
-    idx = np.flatnonzero(free)
-    zidx = np.flatnonzero(zfree)
-    w = np.full(p + q, PRIOR_WEIGHT) if prior_weight is None else np.asarray(prior_weight, dtype=float)
-    w_free = np.r_[w[idx], w[p + zidx]]
-    x_prior = np.r_[log_prior[idx], prior[p + zidx]]
-    A_all = np.vstack([A for A, _, _ in blocks])
-    Z_all = np.vstack([Z for _, Z, _ in blocks])
-    logy = np.concatenate([np.log(y) for *_, y in blocks])
-    lo_all = np.full(p, LOG_BOUNDS[0])
-    if lower is not None:
-        lb = np.asarray(lower, dtype=float)[:p]
-        lo_all = np.where(lb > 0, np.log(np.maximum(lb, 1e-300)), lo_all)
-    hi_all = np.full(p, LOG_BOUNDS[1])
-    if upper is not None:
-        ub = np.asarray(upper, dtype=float)[:p]
-        hi_all = np.where(np.isfinite(ub), np.log(np.maximum(ub, 1e-300)), hi_all)
-    lo = np.r_[lo_all[idx], np.full(len(zidx), -EXPONENT_BOUND)]
-    hi = np.r_[hi_all[idx], np.full(len(zidx), EXPONENT_BOUND)]
-    k = len(idx)
-
-    def coef_of(x):
-        th = prior.copy()
-        th[idx] = np.exp(x[:k])
-        th[p + zidx] = x[k:]
-        return th
-
-    def resid(x):
-        th = coef_of(x)
-        pred = np.maximum(A_all @ th[:p], 1e-300)
-        return np.concatenate([np.log(pred) + Z_all @ th[p:] - logy, w_free * (x - x_prior)])
-
-    def jac(x):
-        th = coef_of(x)
-        pred = np.maximum(A_all @ th[:p], 1e-300)
-        J = np.hstack([A_all[:, idx] * th[idx] / pred[:, None], Z_all[:, zidx]])
-        return np.vstack([J, np.diag(w_free)])
-
+def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), strength: float = 1.0,
+                n_starts: int = 4, seed: int = 0, loss: str = "soft_l1", f_scale: float = 0.1,
+                max_nfev: int = 200, quantities=QUANTITIES, quantity_weights=None) -> FitResult:
+    """Fit the coefficients of `structure` to every measured quantity of the rows of `f` (features)."""
     from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
+    names = structure.names
+    prior = np.asarray(prior, dtype=float)
+    lo, hi, is_log = _bounds(structure)
+    weights = np.array([strength * r.prior_weight for r in structure.records()])
+    masks = {q: meas.has(q) for q in quantities}
+    masks = {q: m for q, m in masks.items() if m.any()}
+    n_res = int(sum(m.sum() for m in masks.values()))
+    notes: list[str] = []
+    x_prior = np.where(is_log, np.log(np.maximum(prior, 1e-300)), prior)
+    if n_res == 0:
+        return FitResult(prior.copy(), np.zeros(len(names), bool), np.zeros((len(names),) * 2), np.nan, np.nan, 0, 0.0,
+                         notes)
+    logy = {q: np.log(meas.values[q][m]) for q, m in masks.items()}
+    out_tokens = f.out_tokens
+
+    def model(coef):
+        out = structure.evaluate(f, coef, gradient_of=names)
+        return predicted(out, out_tokens)
+
+    # Which coefficients any row can see: sensitivity of the log predictions at the prior.
+    pred0 = model(prior)
+    sens = np.zeros(len(names))
+    for q, m in masks.items():
+        v, g = pred0[q]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(g[m] / v[m, None]) * np.where(is_log, np.abs(prior), 1.0)
+        sens = np.maximum(sens, np.nanmax(np.where(np.isfinite(rel), rel, 0.0), axis=0))
+    free = np.array([sens[j] >= MIN_SHARE and names[j] not in fixed for j in range(len(names))])
+    for j, n in enumerate(names):
+        if not free[j] and n not in fixed:
+            notes.append(f"{n}: kept at prior {prior[j]:.4g} (no row where it moves a prediction by 1%)")
+    if not free.any():
+        return FitResult(prior.copy(), free, np.zeros((len(names),) * 2), np.nan, np.nan, n_res, 0.0, notes)
+    idx = np.flatnonzero(free)
+
+    def coef_of(x):
+        c = prior.copy()
+        c[idx] = np.where(is_log[idx], np.exp(x), x)
+        return c
+
+    cache = {}
+
+    def both(x):
+        key = x.tobytes()
+        if key not in cache:
+            cache.clear()
+            c = coef_of(x)
+            pred = model(c)
+            res, jac = [], []
+            scale = np.where(is_log[idx], c[idx], 1.0)  # d c / d x
+            for q, m in masks.items():
+                v, g = pred[q]
+                v = np.maximum(v[m], 1e-300)
+                wq = (quantity_weights or QUANTITY_WEIGHTS)[q]
+                res.append(wq * (np.log(v) - logy[q]))
+                jac.append(wq * g[m][:, idx] * scale / v[:, None])
+            w = weights[idx]
+            res.append(w * (x - x_prior[idx]))
+            jac.append(np.diag(w))
+            r = np.concatenate(res)
+            J = np.vstack(jac)
+            bad = ~np.isfinite(r)
+            r[bad] = 1e3
+            J[~np.isfinite(J)] = 0.0
+            cache[key] = (r, J)
+        return cache[key]
+
+    lo_f, hi_f = lo[idx], hi[idx]
     rng = np.random.default_rng(seed)
-    start0 = np.clip(x_prior, lo + 1e-3, hi - 1e-3)
-    starts = [start0] + [np.clip(start0 + np.r_[rng.normal(0, 1.0, k), np.zeros(len(zidx))], lo + 1e-3, hi - 1e-3)
-                         for _ in range(max(n_starts - 1, 0))]
+    start0 = np.clip(x_prior[idx], lo_f + 1e-6, hi_f - 1e-6)
+    starts = [start0] + [np.clip(start0 + np.where(is_log[idx], rng.normal(0, 0.7, len(idx)), 0.0), lo_f + 1e-6,
+                                 hi_f - 1e-6) for _ in range(max(n_starts - 1, 0))]
     best = None
     for x0 in starts:
-        sol = least_squares(resid, x0, jac=jac, bounds=(lo, hi), loss=loss, f_scale=f_scale, method="trf",
-                            x_scale=1.0, max_nfev=max_nfev)
+        sol = least_squares(lambda x: both(x)[0], x0, jac=lambda x: both(x)[1], bounds=(lo_f, hi_f), loss=loss,
+                            f_scale=f_scale, method="trf", x_scale=1.0, max_nfev=max_nfev)
         if best is None or sol.cost < best.cost - 1e-12:
             best = sol
     x = best.x
     coef = coef_of(x)
-    r = resid(x)[:n_res]
+    r, J = both(x)
+    data_r = r[:n_res]
     dof = max(n_res - len(x), 1)
-    s2 = float(np.sum(r ** 2) / dof)
-    J = jac(x)
-    cov = np.zeros((p + q, p + q))
-    pos = np.r_[idx, p + zidx]
+    s2 = float(np.sum(data_r ** 2) / dof)
+    cov = np.zeros((len(names), len(names)))
     try:
-        cov[np.ix_(pos, pos)] = s2 * np.linalg.pinv(J.T @ J)
+        cov[np.ix_(idx, idx)] = s2 * np.linalg.pinv(J.T @ J)
     except np.linalg.LinAlgError:
         notes.append("covariance could not be computed")
-    for j, v, l, h in zip(idx, x[:k], lo[:k], hi[:k]):
-        if v <= LOG_BOUNDS[0] + 1e-6:
-            notes.append(f"{names[j]}: at its lower bound (term negligible in this data)")
-        elif v <= l + 1e-6:
-            notes.append(f"{names[j]}: at its physical lower bound {np.exp(l):.3g}")
-        elif h < LOG_BOUNDS[1] and v >= h - 1e-6:
-            notes.append(f"{names[j]}: at its physical upper bound {np.exp(h):.3g}")
-    return FitResult(coef, np.r_[free, zfree], cov, float(np.sqrt(s2)), n_res, float(best.cost), notes)
+    energy_r, time_r, start = [], [], 0
+    for q, m in masks.items():
+        k = int(m.sum())
+        (energy_r if q in ENERGY_QUANTITIES else time_r if q in ("ttft", "itl", "round") else []).append(data_r[start:start + k])
+        start += k
+    rstd = lambda parts: float(np.std(np.concatenate(parts))) if parts else float("nan")
+    for j, v in zip(idx, x):
+        if v <= lo[j] + 1e-6:
+            notes.append(f"{names[j]}: at its lower bound {np.exp(lo[j]) if is_log[j] else lo[j]:.3g}")
+        elif v >= hi[j] - 1e-6:
+            notes.append(f"{names[j]}: at its upper bound {np.exp(hi[j]) if is_log[j] else hi[j]:.3g}")
+    return FitResult(coef, free, cov, rstd(energy_r), rstd(time_r), n_res, float(best.cost), notes)
 
 
-def log_prediction_std(A: np.ndarray, Z: np.ndarray, coef: np.ndarray, cov_log: np.ndarray,
+def log_prediction_std(grad: np.ndarray, value: np.ndarray, coef: np.ndarray, cov_log: np.ndarray, is_log,
                        residual_std: float) -> np.ndarray:
-    """Std of log(prediction): coefficient uncertainty (delta method) plus residual scatter."""
-    p = A.shape[1]
-    theta = coef[:p]
-    pred = np.maximum(A @ theta, 1e-300)
-    g = np.hstack([A * theta / pred[:, None], Z])
+    """Std of log(prediction): coefficient uncertainty (delta method, gradient per row with respect to the
+    coefficients) plus the residual scatter."""
+    scale = np.where(is_log, coef, 1.0)
+    g = grad * scale / np.maximum(value, 1e-300)[:, None]
     var = np.sum((g @ cov_log) * g, axis=1)
     rs = 0.0 if not np.isfinite(residual_std) else residual_std
     return np.sqrt(np.maximum(var, 0) + rs ** 2)

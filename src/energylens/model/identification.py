@@ -66,7 +66,7 @@ def judge(value: float, lo95: float, hi95: float, fitted: bool, *, exponent: boo
         return Verdict(IDENTIFIED, "")
     if value > 0 and lower > 0 and math.log(value) <= math.log(lower) + _AT_BOUND:
         return Verdict(NOT_IDENTIFIED, f"pinned at its lower bound {lower:.3g}")
-    if value > 0 and math.isfinite(upper) and math.log(value) >= math.log(upper) - _AT_BOUND:
+    if value > 0 and math.isfinite(upper) and upper > 0 and math.log(value) >= math.log(upper) - _AT_BOUND:
         return Verdict(NOT_IDENTIFIED, f"pinned at its upper bound {upper:.3g}")
     ratio = hi95 / lo95 if lo95 > 0 and math.isfinite(hi95) else math.inf
     if not ratio <= MAX_INTERVAL_RATIO:
@@ -78,15 +78,12 @@ def _times(x: float) -> str:
     return "more than 1e300x" if not math.isfinite(x) else f"{x:,.0f}x" if x < 1e6 else f"{x:.1e}x"
 
 
-def fit_bounds(structure) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(lower, upper) each coefficient was fitted within, as model/fitting.py applies them: energy terms
-    then exponents, and time terms (a term without a positive bound of its own has the fit's log bounds)."""
+def fit_bounds(structure) -> list[tuple[float, float]]:
+    """(lower, upper) each coefficient was fitted within, as model/fitting.py applies them: coefficients then
+    correction exponents (-EXPONENT_BOUND, +EXPONENT_BOUND)."""
     floor, ceiling = math.exp(LOG_BOUNDS[0]), math.exp(LOG_BOUNDS[1])
-    energy = [(t.lower if t.lower > 0 else floor, t.upper if math.isfinite(t.upper) else ceiling)
-              for t in structure.energy_terms]
-    energy += [(-EXPONENT_BOUND, EXPONENT_BOUND)] * len(structure.corrections)
-    time = [(t.lower if t.lower > 0 else floor, ceiling) for t in structure.time_terms]
-    return energy, time
+    out = [(max(c.lower, floor), min(c.upper, ceiling)) for c in structure.coefficients]
+    return out + [(-EXPONENT_BOUND, EXPONENT_BOUND)] * len(structure.corrections)
 
 
 def rule_text() -> str:

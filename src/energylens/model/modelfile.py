@@ -15,13 +15,14 @@ from .. import __version__
 from ..errors import ModelFileError
 from ..io import atomic_write_json, read_json
 from .fitting import EXPONENT_BOUND
+from .fitted import CoefficientSet, FittedModel, Note, TrainingDomain
 from .predictor import ClosedFormPredictor
 from .structure import Structure
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FORMAT = "energylens-model"
 MAX_COEFFICIENTS = 200
-MAX_TERM_COEFFICIENT = 1e6  # a term at a million times its ideal energy is no fit, it is a broken file
+MAX_TERM_COEFFICIENT = 1e6  # a coefficient at a million times its scale is no fit, it is a broken file
 MAX_LOG_SPREAD = 20.0  # a residual or coefficient spread of e^20 in log units is a broken file, not an uncertainty
 # Types of the estimator parameters a file may set (anything else is refused, not passed on).
 PARAM_TYPES = {"n_starts": int, "random_state": int, "loss": str, "fixed": list, "priors": (dict, type(None)),
@@ -34,17 +35,21 @@ def _checksum(payload: dict) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _coefficient_set(cs, names) -> dict:
+    return {"values": dict(zip(names, map(float, cs.values))), "fitted": dict(zip(names, map(bool, cs.fitted))),
+            "cov_log": _cov(cs.cov_log), "energy_residual_std_log": _num(cs.residual_std),
+            "time_residual_std_log": _num(cs.time_residual_std), "rows": int(cs.rows)}
+
+
 def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) -> dict:
+    st = model.fitted_
     coefs = model.coefficients()
-    s = model.structure_
+    s = st.structure
     # lo95 and hi95 are null where the data did not identify the coefficient ('identification' says why:
     # model/identification.py); they are written for information and never read back (the covariance is).
-    entry = lambda r: {"value": float(r.value), "lo95": _num(r.lo95), "hi95": _num(r.hi95), "unit": r.unit,
-                       "fitted": bool(r.fitted), "identified": bool(r.identified), "identification": r.identification,
-                       "used_by_energy": bool(r.used_by_energy), "meaning": r.meaning,
-                       "prior_provenance": r.prior_provenance}
-    energy = coefs[coefs["kind"] == "energy"]
-    time = coefs[coefs["kind"] == "time"]
+    entry = lambda r: {"value": float(r.value), "lo95": _num(r.lo95), "hi95": _num(r.hi95), "kind": r.kind,
+                       "unit": r.unit, "fitted": bool(r.fitted), "identified": bool(r.identified),
+                       "identification": r.identification, "meaning": r.meaning, "prior_provenance": r.prior_provenance}
     payload = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -52,28 +57,18 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
         "formula": "\n".join(s.formula_lines()),
         "structure": s.to_dict(),
         "fitted_numbers": _fitted_numbers(model),
-        "cross_validation": _clean(getattr(model, "cv_", None) or {}),
-        "energy_coefficients": {r.name: entry(r) for r in energy.itertuples()},
-        "time_coefficients": {r.name: entry(r) for r in time.itertuples()},
-        "uncertainty": {
-            "energy_cov_log": _cov(model.cov_log_),
-            "time_cov_log": _cov(model.time_cov_log_),
-            "energy_residual_std_log": _num(model.residual_std_),
-            "time_residual_std_log": _num(model.time_residual_std_),
-        },
+        "cross_validation": _clean(st.cv or {}),
+        "coefficients": {r.name: entry(r) for r in coefs.itertuples()},
+        "shared": _coefficient_set(st.shared, s.names),
         "estimator_params": {k: v for k, v in _params(model).items()},
-        "engine_column": getattr(model, "engine_column", None),
-        "engines": {g: {"energy": dict(zip(s.energy_names, map(float, e["coef"]))),
-                        "time": dict(zip(s.time_names, map(float, e["tau"]))),
-                        "energy_cov_log": _cov(e["cov_log"]),
-                        "time_cov_log": _cov(e["time_cov_log"]),
-                        "energy_residual_std_log": _num(e["residual_std"]),
-                        "time_residual_std_log": _num(e["time_residual_std"]), "rows": int(e["rows"])}
-                    for g, e in (getattr(model, "engines_", None) or {}).items()},
+        "engine_column": st.engine_column,
+        "engines": {g: _coefficient_set(e, s.names) for g, e in st.engines.items()},
+        "training_domain": st.domain.to_dict(),
         "provenance": {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "train_metrics": model.train_metrics_,
-            "notes": list(model.notes_),
+            "train_metrics": _clean(st.train_metrics),
+            "notes": [{"coefficient": n.coefficient, "kind": n.kind, "text": n.text} for n in st.notes],
+            **({k: v for k, v in st.provenance.items() if k not in ("created", "train_metrics", "notes")}),
             **(provenance or {}),
         },
     }
@@ -83,19 +78,16 @@ def model_to_dict(model: ClosedFormPredictor, provenance: dict | None = None) ->
 
 def _fitted_numbers(model) -> dict:
     """How many fitted numbers a prediction depends on, and how many the file holds with its engines."""
-    s = model.structure_
-    engines = getattr(model, "engines_", None) or {}
-    refit = [n for n, ok, rec in zip(s.energy_names, model.identified_,
-                                     [t.recalibrate for t in s.energy_terms] + [c.recalibrate for c in s.corrections])
-             if ok and rec]
+    st = model.fitted_
+    s = st.structure
+    refit = [n for n, ok, r in zip(s.names, st.shared.fitted, s.records()) if ok and r.recalibrate]
     return {"energy": model.fitted_count(),
-            "engine_specific_energy": {g: len(refit) for g in engines},
-            "distinct_energy_values": model.fitted_count() + len(engines) * len(refit),
-            "time_only": int(np.sum(model.time_identified_)),
-            "rule": "an energy prediction depends on 'energy' numbers: every energy coefficient with fitted=true; "
-                    "a row of a known engine uses that engine's own values of its recalibrated coefficients instead of "
-                    "the shared ones ('distinct_energy_values' counts every value the file holds); time coefficients "
-                    "have used_by_energy=false (they feed TTFT and ITL only)"}
+            "engine_specific": {g: len(refit) for g in st.engines},
+            "distinct_values": model.fitted_count() + len(st.engines) * len(refit),
+            "rule": "a prediction depends on 'energy' numbers: every coefficient with fitted=true, the time model's "
+                    "included (energy is every GPU's power over the predicted time); a row of a known engine uses that "
+                    "engine's own values of its recalibrated coefficients instead of the shared ones "
+                    "('distinct_values' counts every value the file holds)"}
 
 
 def _cov(m) -> list:
@@ -144,22 +136,38 @@ def _bad(path, msg):
     raise ModelFileError(f"{path}: {msg}")
 
 
-def _vector(table, names, path, what) -> tuple[np.ndarray, np.ndarray]:
+def _values(table, names, path, what, kind=(int, float)) -> np.ndarray:
     if not isinstance(table, dict) or len(table) > MAX_COEFFICIENTS:
-        _bad(path, f"'{what}' must be an object of coefficients")
-    values, fitted = [], []
+        _bad(path, f"'{what}' must be an object with one entry per coefficient")
+    out = []
     for n in names:
-        e = table.get(n)
-        if not isinstance(e, dict):
-            _bad(path, f"'{what}' lacks coefficient '{n}'")
-        v, fit = e.get("value"), e.get("fitted", True)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            _bad(path, f"coefficient '{n}' must be a finite number")
-        if not isinstance(fit, bool):
-            _bad(path, f"coefficient '{n}': 'fitted' must be true or false")
-        values.append(float(v))
-        fitted.append(fit)
-    return np.array(values, dtype=float), np.array(fitted, dtype=bool)
+        v = table.get(n)
+        if kind is bool:
+            if not isinstance(v, bool):
+                _bad(path, f"'{what}' of coefficient '{n}' must be true or false")
+        elif isinstance(v, bool) or not isinstance(v, kind) or not math.isfinite(v):
+            _bad(path, f"'{what}' lacks a finite value for coefficient '{n}'")
+        out.append(v)
+    return np.array(out, dtype=bool if kind is bool else float)
+
+
+def _read_set(d, structure, path, what):
+    if not isinstance(d, dict):
+        _bad(path, f"'{what}' must be an object")
+    names = structure.names
+    values = _values(d.get("values"), names, path, f"{what}.values")
+    fitted = _values(d.get("fitted"), names, path, f"{what}.fitted", bool)
+    p = structure.n_coefficients
+    if (values[:p] <= 0).any() or (values[:p] > MAX_TERM_COEFFICIENT).any():
+        _bad(path, f"{what}: coefficients must be > 0 and <= {MAX_TERM_COEFFICIENT:g}")
+    if (np.abs(values[p:]) > EXPONENT_BOUND).any():
+        _bad(path, f"{what}: correction exponents must lie within +-{EXPONENT_BOUND:g}")
+    rows = d.get("rows", 0)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        _bad(path, f"{what}: 'rows' must be a count")
+    return CoefficientSet(values, fitted, _matrix(d.get("cov_log"), len(names), path, f"{what}.cov_log"),
+                          _std(d.get("energy_residual_std_log"), path, f"{what}.energy_residual_std_log"),
+                          _std(d.get("time_residual_std_log"), path, f"{what}.time_residual_std_log"), rows)
 
 
 def _matrix(v, size, path, what) -> np.ndarray:
@@ -215,20 +223,7 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     if _checksum(body) != d["sha256"]:
         _bad(path, "checksum mismatch: the file was edited or corrupted after it was written (refit it)")
     structure = Structure.from_dict(d.get("structure"), where=str(path))
-    theta, fitted_e = _vector(d.get("energy_coefficients"), structure.energy_names, path, "energy_coefficients")
-    tau, fitted_t = _vector(d.get("time_coefficients"), structure.time_names, path, "time_coefficients")
-    p = structure.n_terms
-    if (theta[:p] < 0).any() or (tau < 0).any():
-        _bad(path, "term coefficients must be >= 0")
-    if (theta[:p] > MAX_TERM_COEFFICIENT).any() or (tau > MAX_TERM_COEFFICIENT).any():
-        _bad(path, f"term coefficients must be <= {MAX_TERM_COEFFICIENT:g}")
-    if (np.abs(theta[p:]) > EXPONENT_BOUND).any():
-        _bad(path, f"correction exponents must lie within +-{EXPONENT_BOUND:g}")
-    unc = d.get("uncertainty")
-    if not isinstance(unc, dict):
-        _bad(path, "'uncertainty' must be an object")
-    cov = _matrix(unc.get("energy_cov_log"), len(theta), path, "energy_cov_log")
-    tcov = _matrix(unc.get("time_cov_log"), len(tau), path, "time_cov_log")
+    shared = _read_set(d.get("shared"), structure, path, "shared")
     params = d.get("estimator_params", {})
     if not isinstance(params, dict):
         _bad(path, "'estimator_params' must be an object")
@@ -244,56 +239,30 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
             _bad(path, f"malformed estimator_params ({exc})")
     else:
         m = ClosedFormPredictor()
-    m.structure_ = structure
-    m.coef_, m.tau_ = theta, tau
-    m.identified_, m.time_identified_ = fitted_e, fitted_t
-    m.cov_log_, m.time_cov_log_ = cov, tcov
-    m.residual_std_ = _std(unc.get("energy_residual_std_log"), path, "energy_residual_std_log")
-    m.time_residual_std_ = _std(unc.get("time_residual_std_log"), path, "time_residual_std_log")
     col = d.get("engine_column")
     if col is not None and not isinstance(col, str):
         _bad(path, "'engine_column' must be text or null")
-    m.engine_column = col
-    m.engines_ = {}
     engines = d.get("engines") or {}
-    if not isinstance(engines, dict):
+    if not isinstance(engines, dict) or len(engines) > MAX_COEFFICIENTS:
         _bad(path, "'engines' must be an object")
-    for g, e in engines.items():
-        if not isinstance(e, dict):
-            _bad(path, f"engine '{str(g)[:40]}' must be an object")
-        coef, _ = _vector({k: {"value": v} for k, v in (e.get("energy") or {}).items()} if isinstance(e.get("energy"), dict) else None,
-                          structure.energy_names, path, f"engines.{str(g)[:40]}.energy")
-        et, _ = _vector({k: {"value": v} for k, v in (e.get("time") or {}).items()} if isinstance(e.get("time"), dict) else None,
-                        structure.time_names, path, f"engines.{str(g)[:40]}.time")
-        if (coef[:p] < 0).any() or (et < 0).any() or (coef[:p] > MAX_TERM_COEFFICIENT).any() or \
-                (et > MAX_TERM_COEFFICIENT).any() or (np.abs(coef[p:]) > EXPONENT_BOUND).any():
-            _bad(path, f"engine '{str(g)[:40]}': coefficients out of range (terms 0-{MAX_TERM_COEFFICIENT:g}, "
-                       f"exponents within +-{EXPONENT_BOUND:g})")
-        rows = e.get("rows")
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-            _bad(path, f"engine '{str(g)[:40]}': 'rows' must be a count")
-        m.engines_[str(g)] = {"coef": coef, "tau": et,
-                              "cov_log": _matrix(e.get("energy_cov_log"), len(coef), path, "engine energy_cov_log"),
-                              "time_cov_log": _matrix(e.get("time_cov_log"), len(et), path, "engine time_cov_log"),
-                              "residual_std": _std(e.get("energy_residual_std_log"), path, "engine residual std"),
-                              "time_residual_std": _std(e.get("time_residual_std_log"), path, "engine residual std"),
-                              "rows": rows}
+    engine_sets = {str(g): _read_set(e, structure, path, f"engines.{str(g)[:40]}") for g, e in engines.items()}
     prov = d.get("provenance", {})
     if not isinstance(prov, dict):
         _bad(path, "'provenance' must be an object")
     notes, metrics = prov.get("notes", []), prov.get("train_metrics", {})
     if not isinstance(notes, list) or not isinstance(metrics, dict):
         _bad(path, "provenance 'notes' must be a list and 'train_metrics' an object")
-    m.notes_ = [str(n) for n in notes]
-    m.train_metrics_ = dict(metrics)
-    rows = m.train_metrics_.get("rows", 0)
-    m.n_train_ = rows if isinstance(rows, int) and not isinstance(rows, bool) else 0
+    typed = [Note(str(n.get("coefficient", "")), str(n.get("kind", "")), str(n.get("text", ""))) if isinstance(n, dict)
+             else Note("", "fit", str(n)) for n in notes]
+    rows = metrics.get("rows", 0)
     cv = d.get("cross_validation") or {}
     ok_cv = isinstance(cv, dict) and isinstance(cv.get("folds"), int) and not isinstance(cv.get("folds"), bool) and \
         all(cv.get(k) is None or (isinstance(cv.get(k), (int, float)) and not isinstance(cv.get(k), bool))
             for k in ("mape", "log_mae", "fitted"))
-    m.cv_ = cv if ok_cv else {}
-    m.provenance_ = prov
+    m.fitted_ = FittedModel(structure=structure, shared=shared, engines=engine_sets, engine_column=col,
+                            domain=TrainingDomain.from_dict(d.get("training_domain")), cv=cv if ok_cv else {},
+                            notes=typed, train_metrics=dict(metrics), provenance=prov,
+                            n_train=rows if isinstance(rows, int) and not isinstance(rows, bool) else 0)
     return m
 
 

@@ -1,10 +1,14 @@
-"""A model structure: which terms and corrections a model has, as data.
+"""A model structure: its coefficients, its time definitions and its corrections, as data.
 
-Built-in structures come from the term table (`terms.py`); discovered ones from `discover`; any of
-them is written into the model file and read back through the whitelisted expression grammar.
+The work, power and energy definitions are the package's (model/terms.py: they make every prediction
+physically possible) and are the same for every structure; a structure chooses how the times are built
+(the physics form, the compact one, or one grown by discovery with further additive time terms) and which
+power-law corrections it carries. It is written into the model file and read back through the
+whitelisted expression grammar; `Structure.definitions()` is the whole formula, in evaluation order.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
@@ -14,146 +18,173 @@ import numpy as np
 from ..errors import ModelFileError
 from ..features.physics import Features
 from .expression import Expression, ExpressionError, parse
-from .terms import COMPACT_TERMS, CORRECTIONS, GROUPS, PHYSICS_TERMS, TIME_TERMS, Correction, EnergyTerm, TimeTerm
+from .formula import compile_formula, evaluate, formula_source
+from .terms import (COMPACT_COEFFICIENTS, COMPACT_TIME, CORRECTIONS, GROUPS, OUTPUTS, PHYSICS_COEFFICIENTS,
+                    PHYSICS_TIME, TARGETS, TIME_FLOORS, Coefficient, Correction, Definition, definitions)
 
-SYMBOLS = tuple(f.name for f in fields(Features) if f.name not in ("kv_fits",))
+FEATURES = tuple(f.name for f in fields(Features) if f.name != "kv_fits")
+MAX_TERMS = 40  # a readable structure is far smaller; bounds what a file can ask for
+CORRECTION_NAMES = {"power": "corr_power", "time": "corr_time"}
+# Outputs derived from the energy definitions, the same for every structure.
+_DERIVED = (
+    Definition("gpu_seconds", "G*(1 + waiting)*(t_prefill + out_tokens*t_step)/batch", "s",
+               "GPU-seconds per request, every GPU of the deployment (idle replicas included)"),
+    Definition("power_all", "num_gpus*(e_prefill + e_decode)/gpu_seconds", "W",
+               "mean power of all the deployment's GPUs together"),
+)
 
 
 @lru_cache(maxsize=4096)
-def _parse(text: str, where: str) -> Expression:
-    """Parse once per text: structure selection builds many structures from the same terms."""
-    return parse(text, SYMBOLS, where)
-MAX_TERMS = 40  # a readable structure is far smaller; bounds what a file can ask for
+def _parse(text: str, known: frozenset, where: str) -> Expression:
+    """Parse once per text: structure selection builds many structures from the same definitions."""
+    return parse(text, known, where)
+
+
+def formula_version() -> str:
+    """A fingerprint of the package's shared definitions (work, power, energy): a model file records it and
+    is refused by a version whose shared formula differs (its coefficients would mean something else)."""
+    shared = [d for d in definitions(()) + _DERIVED]
+    text = "\n".join(f"{d.name}={d.expression}" for d in shared)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Structure:
     name: str
-    energy_terms: tuple[EnergyTerm, ...]
+    coefficients: tuple[Coefficient, ...]
+    time: tuple[Definition, ...]  # t_step and t_prefill (and any definitions they read)
     corrections: tuple[Correction, ...] = ()
-    time_terms: tuple[TimeTerm, ...] = TIME_TERMS
     why: str = ""  # how it was chosen (shown by `show` and stored in the model file)
-    # (low, high) of each correction's group over the training rows, () before a fit: a power law fitted
-    # over a range is held at its edge beyond it rather than extrapolated (a 50-row fit's prompt exponent
-    # of -2.75 would otherwise divide the energy of a 16,000-token prompt by 5e4).
+    # (low, high) of each correction's group over the training rows: a power law fitted over a range is held at
+    # its edge beyond it rather than extrapolated (a 50-row fit's prompt exponent of -2.75 would otherwise
+    # divide the energy of a 16,000-token prompt by 5e4). () before a fit.
     correction_range: tuple[tuple[float, float], ...] = ()
-    _parsed: dict = field(default=None, compare=False, repr=False)
+    _parsed: tuple = field(default=None, compare=False, repr=False)
+    _function: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        parsed = {}
-        for t in self.energy_terms:
-            for phase in ("prefill", "decode"):
-                text = getattr(t, phase)
-                if text is not None:
-                    parsed[(t.name, phase)] = _parse(text, f"term '{t.name}' ({phase})")
-        for c in self.corrections:
-            parsed[(c.name, "h")] = _parse(c.expression, f"correction '{c.name}'")
-        for t in self.time_terms:
-            for phase in ("itl", "ttft"):
-                text = getattr(t, phase)
-                if text is not None:
-                    parsed[(t.name, phase)] = _parse(text, f"time term '{t.name}' ({phase})")
-        object.__setattr__(self, "_parsed", parsed)
+        known = set(FEATURES) | set(self.names)
+        parsed = []
+        for d in self.definitions():
+            tree = _parse(d.expression, frozenset(known), f"definition '{d.name}'")
+            parsed.append((d.name, d.expression, tree.tree))
+            known.add(d.name)
+        object.__setattr__(self, "_parsed", tuple(parsed))
 
     # -- names -----------------------------------------------------------------------------
     @property
-    def energy_names(self) -> tuple[str, ...]:
-        """Coefficient names in the order of the energy vector: terms, then correction exponents."""
-        return tuple(t.name for t in self.energy_terms) + tuple(c.name for c in self.corrections)
+    def names(self) -> tuple[str, ...]:
+        """Coefficient names in the order of the coefficient vector: coefficients, then correction exponents."""
+        return tuple(c.name for c in self.coefficients) + tuple(c.name for c in self.corrections)
 
     @property
-    def time_names(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.time_terms)
+    def n_coefficients(self) -> int:
+        return len(self.coefficients)
 
-    @property
-    def n_terms(self) -> int:
-        return len(self.energy_terms)
+    def records(self) -> tuple:
+        """Coefficient and Correction records in the order of `names`."""
+        return (*self.coefficients, *self.corrections)
 
-    def expression(self, name: str, phase: str) -> Expression | None:
-        return self._parsed.get((name, phase))
+    def priors(self) -> np.ndarray:
+        return np.array([r.prior for r in self.records()], dtype=float)
 
-    # -- design matrices -------------------------------------------------------------------
-    def energy_design(self, f: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(prefill matrix, decode matrix) of term energies at coefficient 1, and the correction matrix."""
-        n, p = f.n, self.n_terms
-        pf, dec = np.zeros((n, p)), np.zeros((n, p))
-        for j, t in enumerate(self.energy_terms):
-            for phase, out in (("prefill", pf), ("decode", dec)):
-                e = self.expression(t.name, phase)
-                if e is not None:
-                    out[:, j] = _finite(e.evaluate(f))
-        Z = np.zeros((n, len(self.corrections)))
-        for k, c in enumerate(self.corrections):
-            Z[:, k] = _finite(self.expression(c.name, "h").evaluate(f))
+    # -- the formula -----------------------------------------------------------------------
+    def definitions(self) -> tuple[Definition, ...]:
+        """The whole formula in evaluation order: corrections, work, times, power, energy, derived outputs."""
+        corr = []
+        for target in TARGETS:
+            parts = [f"{c.name}*{self._group(k)}" for k, c in enumerate(self.corrections) if c.target == target]
+            corr.append(Definition(CORRECTION_NAMES[target], f"exp({' + '.join(parts)})" if parts else "1", "",
+                                   f"{target} corrections (1: none)"))
+        time = self.time
+        if any(c.target == "time" for c in self.corrections):  # a corrected time never beats the hardware
+            time = tuple(replace(d, expression=f"max({d.expression}, {TIME_FLOORS[d.name]})")
+                         if d.name in TIME_FLOORS else d for d in time)
+        return (*corr, *definitions(time), *_DERIVED)
+
+    def _group(self, k: int) -> str:
+        """Correction k's group, held within its training range and centred on the range's middle (so that a
+        correction is 1 in the middle of the training rows and the coefficients keep their meaning)."""
+        h = f"({self.corrections[k].expression})"
         if self.correction_range:
-            lo, hi = np.array(self.correction_range, dtype=float).T
-            Z = np.clip(Z, lo, hi)
-        return pf, dec, Z
+            lo, hi = self.correction_range[k]
+            h = f"(min(max({h}, {lo!r}), {hi!r}) - {(lo + hi) / 2!r})"
+        return h
+
+    @property
+    def parsed(self) -> tuple:
+        """(name, text, checked tree) of every definition, in order."""
+        return self._parsed
+
+    def function(self):
+        if self._function is None:
+            object.__setattr__(self, "_function", compile_formula(self._parsed, self._inputs()))
+        return self._function
+
+    def _inputs(self) -> tuple[str, ...]:
+        return tuple(FEATURES) + self.names
+
+    def source(self) -> str:
+        """The generated Python source of the formula (reads every feature and coefficient by name)."""
+        return formula_source(self._parsed, self._inputs())
+
+    def evaluate(self, f: Features, coef, *, gradient_of: tuple[str, ...] = ()) -> dict:
+        """Every definition for each row of `f` with coefficient vector `coef` (in the order of `names`)."""
+        feats = {name: getattr(f, name) for name in FEATURES}
+        return evaluate(self.function(), feats, dict(zip(self.names, map(float, coef))), gradient_of=gradient_of)
+
+    def correction_groups(self, f: Features) -> np.ndarray:
+        """(n x corrections) every correction's group on the rows of `f`, unclipped."""
+        vals = {name: getattr(f, name) for name in FEATURES}
+        out = np.zeros((f.n, len(self.corrections)))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for k, c in enumerate(self.corrections):
+                e = _parse(c.expression, frozenset(FEATURES), f"correction '{c.name}'")
+                out[:, k] = np.broadcast_to(np.asarray(e.evaluate(vals), float), (f.n,))
+        return out
 
     def with_correction_range(self, f: Features) -> "Structure":
-        """This structure holding its corrections to the range their groups take on `f` (the training
-        rows) and on the range it already has (a recalibration keeps the base model's)."""
+        """This structure holding its corrections to the range their groups take on `f` (the training rows,
+        finite values) and on the range it already has (a recalibration keeps the base model's)."""
         if not self.corrections:
             return self
-        bare = replace(self, correction_range=(), _parsed=None)
-        Z = bare.energy_design(f)[2]
-        lo, hi = Z.min(axis=0), Z.max(axis=0)
+        Z = self.correction_groups(f)
+        Z = np.where(np.isfinite(Z), Z, np.nan)
+        lo, hi = np.nanmin(Z, axis=0), np.nanmax(Z, axis=0)
+        lo, hi = np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=0.0)
         if self.correction_range:
             old = np.array(self.correction_range, dtype=float)
             lo, hi = np.minimum(lo, old[:, 0]), np.maximum(hi, old[:, 1])
-        return replace(self, correction_range=tuple((float(a), float(b)) for a, b in zip(lo, hi)), _parsed=None)
+        return replace(self, correction_range=tuple((float(a), float(b)) for a, b in zip(lo, hi)), _parsed=None, _function=None)
 
     def without_correction_range(self) -> "Structure":
-        return replace(self, correction_range=(), _parsed=None) if self.correction_range else self
-
-    def time_design(self, f: Features) -> tuple[np.ndarray, np.ndarray]:
-        """Design matrices of the ITL and of one batch's prefill time (TTFT) in the time coefficients."""
-        n = f.n
-        itl, ttft = np.zeros((n, len(self.time_terms))), np.zeros((n, len(self.time_terms)))
-        for j, t in enumerate(self.time_terms):
-            for phase, out in (("itl", itl), ("ttft", ttft)):
-                e = self.expression(t.name, phase)
-                if e is not None:
-                    out[:, j] = _finite(e.evaluate(f))
-        return itl, ttft
-
-    def group_matrix(self) -> np.ndarray:
-        """(terms x GROUPS) 0/1 matrix mapping each energy term to its breakdown group."""
-        m = np.zeros((self.n_terms, len(GROUPS)))
-        for i, t in enumerate(self.energy_terms):
-            m[i, GROUPS.index(t.group)] = 1.0
-        return m
+        return replace(self, correction_range=(), _parsed=None, _function=None) if self.correction_range else self
 
     def with_corrections(self, corrections, name: str | None = None, why: str = "") -> "Structure":
-        return replace(self, corrections=tuple(corrections), name=name or self.name, why=why, _parsed=None)
+        return replace(self, corrections=tuple(corrections), name=name or self.name, why=why, correction_range=(),
+                       _parsed=None, _function=None)
+
+    def with_coefficients(self, coefficients) -> "Structure":
+        return replace(self, coefficients=tuple(coefficients), _parsed=None, _function=None)
 
     # -- text ------------------------------------------------------------------------------
     def formula_lines(self) -> list[str]:
-        """The formula, one line per term (model files, `show`, docs/MODEL.md)."""
-        lines = ["E_request = E_prefill + E_decode" + (" (times the corrections below)" if self.corrections else "")]
-        for t in self.energy_terms:
-            parts = [f"prefill: {t.prefill}" if t.prefill else None, f"decode: {t.decode}" if t.decode else None]
-            lines.append(f"  + {t.name} * [{'; '.join(p for p in parts if p)}]    ({t.group})")
-        for k, c in enumerate(self.corrections):
-            held = (f", its group held within [{self.correction_range[k][0]:.4g}, {self.correction_range[k][1]:.4g}] "
-                    "(the training range)") if self.correction_range else ""
-            lines.append(f"  * exp({c.name} * {c.expression})    ({c.doc}{held})")
-        return lines
+        """The formula, one definition per line (model files, `show`, docs/MODEL.md)."""
+        return [f"{d.name} = {d.expression}" for d in self.definitions()]
 
     def to_dict(self) -> dict:
         return {
             "name": self.name,
             "why": self.why,
-            "energy_terms": [{"name": t.name, "group": t.group, "prefill": t.prefill, "decode": t.decode,
-                              "prior": t.prior, "lower": t.lower, "upper": _num(t.upper), "prior_weight": t.prior_weight,
-                              "unit": t.unit, "doc": t.doc, "provenance": t.provenance, "recalibrate": t.recalibrate}
-                             for t in self.energy_terms],
-            "corrections": [{"name": c.name, "expression": c.expression, "doc": c.doc, "prior": c.prior,
-                             "prior_weight": c.prior_weight, "provenance": c.provenance, "recalibrate": c.recalibrate}
-                            for c in self.corrections],
-            "time_terms": [{"name": t.name, "itl": t.itl, "ttft": t.ttft, "prior": t.prior, "lower": t.lower,
-                            "prior_weight": t.prior_weight, "unit": t.unit, "doc": t.doc, "provenance": t.provenance,
-                            "recalibrate": t.recalibrate} for t in self.time_terms],
+            "formula_version": formula_version(),
+            "coefficients": [{"name": c.name, "kind": c.kind, "prior": c.prior, "lower": c.lower, "upper": c.upper,
+                              "prior_weight": c.prior_weight, "unit": c.unit, "doc": c.doc,
+                              "provenance": c.provenance, "recalibrate": c.recalibrate, "groups": list(c.groups)}
+                             for c in self.coefficients],
+            "time": [{"name": d.name, "expression": d.expression, "unit": d.unit, "doc": d.doc} for d in self.time],
+            "corrections": [{"name": c.name, "expression": c.expression, "doc": c.doc, "target": c.target,
+                             "prior": c.prior, "prior_weight": c.prior_weight, "provenance": c.provenance,
+                             "recalibrate": c.recalibrate} for c in self.corrections],
             "correction_range": [list(r) for r in self.correction_range],
         }
 
@@ -162,34 +193,48 @@ class Structure:
         """Rebuild a structure from a model file's data; every expression goes through the grammar."""
         if not isinstance(d, dict):
             raise ModelFileError(f"{where}: 'structure' must be an object")
+        if d.get("formula_version") != formula_version():
+            raise ModelFileError(f"{where}: the file's formula ({str(d.get('formula_version'))[:20]}) is not this "
+                                 f"version's ({formula_version()}): refit the model with this version")
         try:
-            energy = tuple(EnergyTerm(**_record(r, EnergyTerm, where)) for r in _list(d, "energy_terms", where))
+            coefs = tuple(Coefficient(**_record(r, Coefficient, where)) for r in _list(d, "coefficients", where))
+            time = tuple(Definition(**_record(r, Definition, where)) for r in _list(d, "time", where))
             corr = tuple(Correction(**_record(r, Correction, where)) for r in _list(d, "corrections", where))
-            time = tuple(TimeTerm(**_record(r, TimeTerm, where)) for r in _list(d, "time_terms", where))
             name, why = d.get("name", "custom"), d.get("why", "")
             if not isinstance(name, str) or not isinstance(why, str):
                 raise ModelFileError(f"{where}: structure 'name' and 'why' must be text")
-            if not energy:
-                raise ModelFileError(f"{where}: a structure needs at least one energy term")
-            for t in energy:
-                if t.group not in GROUPS:
-                    raise ModelFileError(f"{where}: term '{t.name}' has unknown group '{t.group}' (expected one of {', '.join(GROUPS)})")
-                if t.prefill is None and t.decode is None:
-                    raise ModelFileError(f"{where}: term '{t.name}' has neither a prefill nor a decode expression")
-            names = [t.name for t in energy] + [c.name for c in corr]
-            if len(set(names)) != len(names) or len({t.name for t in time}) != len(time):
+            if not coefs:
+                raise ModelFileError(f"{where}: a structure needs at least one coefficient")
+            names = [c.name for c in coefs] + [c.name for c in corr]
+            if len(set(names)) != len(names):
                 raise ModelFileError(f"{where}: coefficient names must be unique")
+            reserved = set(FEATURES) | {x.name for x in definitions(())} | set(CORRECTION_NAMES.values())
+            clash = [n for n in names + [t.name for t in time if t.name not in OUTPUTS] if n in reserved]
+            if clash:
+                raise ModelFileError(f"{where}: '{clash[0][:40]}' is a reserved name (a feature or a definition)")
+            for c in coefs:
+                if c.kind not in ("time", "power") or not 0 < c.lower <= c.prior <= c.upper:
+                    raise ModelFileError(f"{where}: coefficient '{c.name[:40]}' needs kind time or power and "
+                                         "0 < lower <= prior <= upper")
+                if any(g not in GROUPS for g in c.groups):
+                    raise ModelFileError(f"{where}: coefficient '{c.name[:40]}' has an unknown group "
+                                         f"(expected among {', '.join(GROUPS)})")
+            for c in corr:
+                if c.target not in TARGETS:
+                    raise ModelFileError(f"{where}: correction '{c.name[:40]}' needs target power or time")
+            if {t.name for t in time} & {"t_step", "t_prefill"} != {"t_step", "t_prefill"}:
+                raise ModelFileError(f"{where}: the structure's time must define t_step and t_prefill")
             ranges = _ranges(d.get("correction_range", []), len(corr), where)
-            return cls(name, energy, corr, time, why, ranges)
+            return cls(name, coefs, time, corr, why, ranges)
         except ExpressionError as exc:
             raise ExpressionError(f"{where}: {exc}") from None
         except TypeError as exc:
             raise ModelFileError(f"{where}: malformed structure ({exc})") from None
 
 
-_TYPES = {"name": str, "group": str, "prefill": (str, type(None)), "decode": (str, type(None)), "itl": (str, type(None)),
-          "ttft": (str, type(None)), "expression": str, "doc": str, "unit": str, "provenance": str, "recalibrate": bool,
-          "prior": (int, float), "lower": (int, float), "upper": (int, float, type(None)), "prior_weight": (int, float)}
+_TYPES = {"name": str, "kind": str, "group": str, "expression": str, "doc": str, "unit": str, "provenance": str,
+          "recalibrate": bool, "target": str, "prior": (int, float), "lower": (int, float), "upper": (int, float),
+          "prior_weight": (int, float), "groups": list}
 
 
 def _list(d, key, where):
@@ -201,7 +246,7 @@ def _list(d, key, where):
 
 def _record(r, cls, where) -> dict:
     if not isinstance(r, dict):
-        raise ModelFileError(f"{where}: every term must be an object")
+        raise ModelFileError(f"{where}: every record of the structure must be an object")
     allowed = {f.name for f in fields(cls)}
     out = {}
     for k, v in r.items():
@@ -209,36 +254,15 @@ def _record(r, cls, where) -> dict:
             raise ModelFileError(f"{where}: unknown field '{str(k)[:40]}' in a {cls.__name__} record")
         want = _TYPES.get(k, object)
         if not isinstance(v, want) or (isinstance(v, bool) and want is not bool):
-            raise ModelFileError(f"{where}: field '{k}' of term '{str(r.get('name'))[:40]}' has the wrong type")
+            raise ModelFileError(f"{where}: field '{k}' of '{str(r.get('name'))[:40]}' has the wrong type")
         if isinstance(v, float) and not math.isfinite(v):
-            raise ModelFileError(f"{where}: field '{k}' of term '{str(r.get('name'))[:40]}' must be finite")
+            raise ModelFileError(f"{where}: field '{k}' of '{str(r.get('name'))[:40]}' must be finite")
         out[k] = v
-    if "upper" in out and out["upper"] is None:
-        out["upper"] = float("inf")
-    if out.get("prior", 1.0) < 0 or ("prior" in out and cls is not Correction and out["prior"] <= 0):
-        raise ModelFileError(f"{where}: prior of '{out.get('name')}' must be > 0")
+    if "groups" in out:
+        if not all(isinstance(g, str) for g in out["groups"]):
+            raise ModelFileError(f"{where}: 'groups' must be a list of group names")
+        out["groups"] = tuple(out["groups"])
     return out
-
-
-def _num(x):
-    return None if not math.isfinite(x) else float(x)
-
-
-def _finite(a) -> np.ndarray:
-    a = np.broadcast_to(np.asarray(a, dtype=float), np.shape(a) or (1,))
-    return np.where(np.isfinite(a), a, 0.0)
-
-
-def physics_structure() -> Structure:
-    return Structure("physics", PHYSICS_TERMS, (), TIME_TERMS, "every term of the physics table")
-
-
-def compact_structure() -> Structure:
-    return Structure("compact", COMPACT_TERMS, (), TIME_TERMS, "five merged physics terms")
-
-
-BUILTIN = {"physics": physics_structure, "compact": compact_structure}
-CORRECTION_LIBRARY = {c.name: c for c in CORRECTIONS}
 
 
 def _ranges(value, n: int, where: str) -> tuple[tuple[float, float], ...]:
@@ -255,3 +279,15 @@ def _ranges(value, n: int, where: str) -> tuple[tuple[float, float], ...]:
                                  f"(|value| <= 1e6), got {str(r)[:60]}")
         out.append((float(r[0]), float(r[1])))
     return tuple(out)
+
+
+def physics_structure() -> Structure:
+    return Structure("physics", PHYSICS_COEFFICIENTS, PHYSICS_TIME, (), "every coefficient of the physics form")
+
+
+def compact_structure() -> Structure:
+    return Structure("compact", COMPACT_COEFFICIENTS, COMPACT_TIME, (), "the physics form with merged time coefficients")
+
+
+BUILTIN = {"physics": physics_structure, "compact": compact_structure}
+CORRECTION_LIBRARY = {c.name: c for c in CORRECTIONS}

@@ -1,131 +1,201 @@
-"""The table of terms: the one source of every formula EnergyLens fits.
+"""The one definition of the closed form: its coefficients, its formula and its corrections.
 
-Each record is one term: its name, breakdown group, unit, prior with its provenance, bounds, and
-its expression over the symbols of `energylens.features.physics.Features` (the field names). The
-design matrices, the SymPy/LaTeX/NumPy exports, the formula written into model files, the groups
-of `explain` and `recommend`, and the formula block of docs/MODEL.md are all generated from here.
+Energy is the integral of every GPU's power over the time the deployment spends on a request:
 
-Energy per request of a structure:
+    E_request = G * (t_prefill / batch) * (P_prefill + waiting * P_idle)
+              + G * (out_tokens * t_step / batch) * (P_decode + waiting * P_idle)
 
-    E = (sum_j theta_j * X_j) * exp(sum_k c_k * h_k)
+with the times from the time model (batch prefill, decode step: memory, compute, collectives, launch
+and host overheads, pipeline slots) and each phase's power per GPU
 
-where X_j is term j's energy at coefficient 1 (its prefill part plus its decode part) and h_k a
-correction: the logarithm of a dimensionless group. The theta_j are non-negative; with no
-correction (c = 0) this is the physics form. Every energy term is priced at TDP, so a coefficient
-reads as (achieved time / ideal time) x (average power / TDP): idle power is inside every term.
+    P = P_static + (TDP - P_static) * sat(pp_slots * u) / pp_slots,     sat(x) = x / (1 + x^4)^(1/4)
 
-Adding a term is one record here (plus a field of `Features` if its physics is new).
+where u is the dynamic demand of the work (FLOPs, HBM bytes, link time, each at its fitted share of the
+power range) over the phase's time. sat is a soft minimum of the demand and 1, so every GPU's power
+lies between its static power and its TDP, and the static power between idle and TDP: the prediction
+is physically possible by construction, whatever the coefficients. GPUs of replicas without a request
+(`waiting` per busy replica) draw idle power. A GPU of a sequential pipeline works 1/pp_slots of a step
+and waits the rest at static power.
+
+Every symbol is a field of `energylens.features.physics.Features`, a coefficient below, or a
+definition above it in `DEFINITIONS`. The definitions are the only source of the formula: prediction,
+fitting (values and exact derivatives), the SymPy, LaTeX and NumPy exports, docs/MODEL.md and the
+model file's formula are all generated from them (model/formula.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PHYSICS = "physics estimate (order of magnitude from hardware behaviour, not fitted on any dataset)"
-# The time model's priors predate the term table and were set while ML.ENERGY v3 and the H100 file
-# were in view: recorded as such. They shape TTFT and ITL only; no energy prediction uses them.
+PHYSICS = "physics estimate (order of magnitude from hardware behaviour, set before any fit; not fitted on any dataset)"
+# The time model's priors predate the power-over-time formula and were set while ML.ENERGY v3 and the H100
+# file were in view: recorded as such.
 TIME_PRIOR_PROVENANCE = ("development estimate set with ML.ENERGY v3 and gpu-prefill-decode in view "
-                         "(not independent of them); TTFT and ITL only")
+                         "(not independent of them)")
+SATURATION_ORDER = 4  # sat(x) = x / (1 + x^4)^(1/4): at a demand equal to the power range, 84% of it is drawn
 
 
 @dataclass(frozen=True)
-class EnergyTerm:
-    name: str  # coefficient name
-    group: str  # breakdown group shown by explain / recommend
-    prefill: str | None  # prefill energy per request at coefficient 1 (expression, J)
-    decode: str | None  # decode energy per request at coefficient 1 (expression, J)
+class Coefficient:
+    """One fitted number of the formula."""
+
+    name: str
+    kind: str  # "time" (an efficiency or overhead scale) or "power"
     prior: float
     doc: str
-    unit: str = "J per J at TDP over the ideal time"
-    lower: float = 0.0
-    upper: float = float("inf")
-    prior_weight: float = 0.15  # pull toward the prior (log units per unit residual)
+    unit: str = "dimensionless"
+    lower: float = 1e-4
+    upper: float = 1e4
+    prior_weight: float = 0.05  # pull toward the prior (log units per unit residual)
     provenance: str = PHYSICS
     recalibrate: bool = False  # depends on hardware and serving engine: refit by `fit --from`
+    groups: tuple[str, ...] = ()  # breakdown groups whose energy it scales (explain's flags)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One named quantity of the formula: an expression over features, coefficients and earlier definitions."""
+
+    name: str
+    expression: str
+    unit: str
+    doc: str
 
 
 @dataclass(frozen=True)
 class Correction:
-    """A multiplicative correction exp(c * expression); the expression is a log of a dimensionless group."""
+    """A power law exp(c * h) in a dimensionless group h (the log of a ratio of features), with a fitted
+    exponent c. Target "power" scales the dynamic demand u inside sat (power stays within [static, TDP]);
+    target "time" scales the step and prefill times, held at or above the ideal hardware time."""
 
     name: str
     expression: str
     doc: str
-    prior: float = 0.0  # exponent prior: no correction
+    target: str = "power"
+    prior: float = 0.0
     prior_weight: float = 0.05
     provenance: str = "power law in a dimensionless group (exponent fitted)"
-    recalibrate: bool = False  # an exponent is structure: 5 new rows cannot pin it (refitting one cost accuracy)
+    recalibrate: bool = False
 
 
-@dataclass(frozen=True)
-class TimeTerm:
-    name: str
-    itl: str | None  # seconds per decode step at coefficient 1
-    ttft: str | None  # seconds of one batch's prefill at coefficient 1
-    prior: float
-    doc: str
-    unit: str = "s per s of the ideal time"
-    lower: float = 0.0
-    prior_weight: float = 1.0  # launch, host and memory times trade off: physics separates them
-    provenance: str = TIME_PRIOR_PROVENANCE
-    recalibrate: bool = True
+TARGETS = ("power", "time")
+# Breakdown groups: where the energy goes (static power over each part of the time, plus the dynamic energy of
+# the work). "idle" is the GPUs of replicas that have no request.
+GROUPS = ("compute", "memory", "tp_comm", "ep_comm", "pp_bubble", "overhead", "idle")
+GROUP_LABELS = {"compute": "compute", "memory": "memory", "tp_comm": "TP", "ep_comm": "EP", "pp_bubble": "PP",
+                "overhead": "overhead", "idle": "idle GPUs"}
 
-
-# The step shares of one request: a decode step serves `batch` requests.
-_STEPS = "(out_tokens/batch)"
-
-PHYSICS_TERMS: tuple[EnergyTerm, ...] = (
-    EnergyTerm("theta_prefill", "prefill", "tdp*(flops_pf_linear + flops_pf_vision)/peak_flops", None, 1.5,
-               "prefill linear-layer and vision-encoder FLOPs (about 60% of peak at 90% of TDP)", recalibrate=True),
-    EnergyTerm("theta_attn", "prefill", "tdp*flops_pf_attn/peak_flops", None, 1.5,
-               "prefill attention FLOPs, quadratic in the prompt length"),
-    EnergyTerm("theta_weights", "decode", "tdp*weight_bytes/(bw*batch)", f"tdp*{_STEPS}*weight_bytes_step/bw", 0.75,
-               "weight bytes read once per prefill batch and once per decode step, shared by the batch "
-               "(80% of peak bandwidth at 60% of TDP)",
-               recalibrate=True),
-    EnergyTerm("theta_kv", "decode", None, f"tdp*{_STEPS}*kv_bytes_step/bw", 0.75,
-               "decode: KV-cache (and recurrent-state) bytes read per step"),
-    EnergyTerm("theta_decode_flops", "decode", None, f"tdp*{_STEPS}*flops_dec_step/peak_flops", 1.5,
-               "decode FLOPs per step"),
-    EnergyTerm("theta_tp", "tp_comm", "tdp*G*t_allreduce_pf", f"tdp*G*{_STEPS}*t_allreduce_step", 0.5,
-               "tensor-parallel all-reduces (two per layer) on every GPU of the engine"),
-    EnergyTerm("theta_pp", "pp_bubble", None, f"tdp*{_STEPS}*(pp - 1)*weight_bytes_step/bw", 0.75,
-               "pipeline micro-batches re-reading each stage's weights"),
-    EnergyTerm("theta_ep", "ep_comm", None, f"tdp*G*{_STEPS}*t_alltoall_step", 0.5,
-               "expert-parallel all-to-alls (two per MoE layer) on every GPU of the engine"),
-    EnergyTerm("theta_launch", "overhead", "tdp*G*launch_time/batch", f"tdp*G*{_STEPS}*launch_time", 2.0,
-               "kernel launches per layer and step (10 us scale; a MoE block counts twice)", recalibrate=True),
-    EnergyTerm("theta_host_step", "overhead", None, f"tdp*G*{_STEPS}*0.001", 0.3,
-               "host work per decode step: scheduling, sampling, synchronization (1 ms scale)", recalibrate=True),
-    EnergyTerm("theta_host_sequence", "overhead", None, "tdp*G*out_tokens*0.00001", 0.5,
-               "host work per running sequence and step (10 us scale)", recalibrate=True),
-    # No prefill part: a 20 ns-per-token-expert-layer prefill part was tried and kept only after it was seen to
-    # help on gpu-prefill-decode, a test set; a constant chosen that way may not be in force there, so it was removed.
-    EnergyTerm("theta_moe", "overhead", None, f"tdp*G*{_STEPS}*moe_time_step", 1.5,
-               "MoE routing and dispatch per expert touched and layer (1 us scale)"),
+_T = dict(kind="time", provenance=TIME_PRIOR_PROVENANCE)
+PHYSICS_COEFFICIENTS: tuple[Coefficient, ...] = (
+    Coefficient("tau_mem", prior=1.15, lower=1.0, upper=50.0, prior_weight=0.5, recalibrate=True,
+                groups=("memory", "pp_bubble"),
+                doc="HBM traffic time over its ideal at peak bandwidth (weights, KV cache, MoE permutations)", **_T),
+    Coefficient("tau_compute", prior=1.6, lower=1.0, upper=100.0, recalibrate=True, groups=("compute", "pp_bubble"),
+                doc="compute time over its ideal at peak FLOP/s (prefill and decode)", **_T),
+    Coefficient("tau_comm", prior=1.0, lower=0.05, upper=1000.0, groups=("tp_comm", "ep_comm", "pp_bubble"),
+                doc="TP all-reduce and EP all-to-all time over its ideal (8 us latency + bytes at link bandwidth)", **_T),
+    Coefficient("tau_launch", prior=5.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+                doc="kernel launch and synchronization per layer and decode step (10 us scale; a MoE block counts "
+                    "twice)", **_T),
+    Coefficient("tau_launch_prefill", prior=10.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+                doc="launch and synchronization per layer of a batch prefill (10 us scale; engines run prefill "
+                    "without CUDA graphs)", **_T),
+    Coefficient("tau_host", prior=0.5, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+                doc="host work per engine step: scheduling, sampling, synchronization (1 ms scale)", **_T),
+    Coefficient("tau_seq", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+                doc="host work per running sequence and step (10 us scale)", **_T),
+    Coefficient("tau_moe", prior=2.5, lower=1e-3, upper=1000.0, groups=("overhead", "pp_bubble"),
+                doc="MoE routing and dispatch per expert touched and layer (1 us scale)", **_T),
+    Coefficient("s_static", kind="power", prior=0.1, lower=1e-3, upper=1.0, prior_weight=0.1, recalibrate=True,
+                groups=GROUPS[:-1],
+                doc="static power of a stepping GPU: idle + s_static x (TDP - idle) (clocks up, nothing to do: "
+                    "close to idle)"),
+    Coefficient("a_flop", kind="power", prior=1.2, lower=1e-3, upper=20.0, recalibrate=True, groups=("compute",),
+                doc="dynamic power of tensor-core work at peak FLOP/s, as a share of TDP - static (above 1: "
+                    "a GPU at peak compute would exceed its power limit and throttles)"),
+    Coefficient("a_mem", kind="power", prior=0.6, lower=1e-3, upper=20.0, recalibrate=True,
+                groups=("memory", "pp_bubble"),
+                doc="dynamic power of HBM traffic at peak bandwidth, as a share of TDP - static"),
+    Coefficient("a_comm", kind="power", prior=0.3, lower=1e-3, upper=20.0, groups=("tp_comm", "ep_comm"),
+                doc="dynamic power during collectives (NVLink traffic and the kernels that wait on it), as a "
+                    "share of TDP - static"),
 )
 
-# Few terms with the same physics: what n = 50 rows of one engine can identify. The merged terms keep
-# the physics priors' ratios inside them (the weights 2, 0.0005 and 1e-5 are those priors' time scales).
-COMPACT_TERMS: tuple[EnergyTerm, ...] = (
-    EnergyTerm("theta_prefill", "prefill",
-               "tdp*(flops_pf_linear + flops_pf_attn + flops_pf_vision)/peak_flops", None, 1.5,
-               "prefill FLOPs (linear layers, attention, vision encoder)", recalibrate=True),
-    EnergyTerm("theta_memory", "decode", "tdp*weight_bytes/(bw*batch)",
-               f"tdp*{_STEPS}*(pp*weight_bytes_step + kv_bytes_step)/bw", 0.75,
-               "weights read once per prefill batch; weight and KV-cache bytes read per decode step (pipeline "
-               "stages re-read weights)", recalibrate=True),
-    EnergyTerm("theta_decode_flops", "decode", None, f"tdp*{_STEPS}*flops_dec_step/peak_flops", 1.5,
-               "decode FLOPs per step"),
-    EnergyTerm("theta_comm", "comm", "tdp*G*t_allreduce_pf",
-               f"tdp*G*{_STEPS}*(t_allreduce_step + t_alltoall_step)", 0.5,
-               "tensor- and expert-parallel collectives on every GPU of the engine"),
-    EnergyTerm("theta_overhead", "overhead", None,
-               f"tdp*G*{_STEPS}*(2*launch_time + 0.0005 + 0.00001*batch + moe_time_step)", 1.0,
-               "launch, host and MoE-dispatch time per decode step", recalibrate=True),
+# The physics formula. `corr_time` and `corr_power` are the structure's corrections (1 without any).
+_SAT = f"(1 + ({{x}})**{SATURATION_ORDER})**(-{1 / SATURATION_ORDER!r})"
+
+
+def _sat_times_x(x: str) -> str:
+    """x * (1 + x^k)^(-1/k): the soft minimum of x and 1 (as text of the grammar)."""
+    return f"({x})*" + _SAT.format(x=x)
+
+
+_WORK = (
+    Definition("w_mem_dec", "(microbatches*weight_bytes_step + kv_bytes_step + moe_permute_bytes_step)/(G*bw)", "s",
+               "HBM time of one decode step per GPU at peak bandwidth (each micro-batch re-reads its stage's weights)"),
+    Definition("w_flop_dec", "flops_dec_step/(G*peak_flops)", "s", "compute time of one decode step per GPU at peak"),
+    Definition("w_comm_dec", "t_allreduce_step + t_alltoall_step", "s", "collectives of one decode step per GPU"),
+    Definition("w_mem_pf", "(microbatches*weight_bytes + batch*moe_permute_bytes_pf)/(G*bw)", "s",
+               "HBM time of one batch prefill per GPU at peak bandwidth"),
+    Definition("w_flop_pf", "batch*(flops_pf_linear + flops_pf_attn + flops_pf_vision)/(G*peak_flops)", "s",
+               "compute time of one batch prefill per GPU at peak"),
+    Definition("w_comm_pf", "batch*t_allreduce_pf", "s", "collectives of one batch prefill per GPU"),
+)
+_POWER = (
+    Definition("p_static", "idle + s_static*(tdp - idle)", "W", "power of a GPU that steps with nothing to do"),
+    Definition("u_dec", "corr_power*(a_flop*w_flop_dec + a_mem*w_mem_dec + a_comm*w_comm_dec)/t_step", "",
+               "dynamic power demand of a decode step per GPU, as a share of TDP - static"),
+    Definition("p_decode", "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*u_dec") + "/pp_slots", "W",
+               "mean power of a GPU during decode (within [static, TDP])"),
+    Definition("u_pf", "corr_power*(a_flop*w_flop_pf + a_mem*w_mem_pf + a_comm*w_comm_pf)/t_prefill", "",
+               "dynamic power demand of a batch prefill per GPU, as a share of TDP - static"),
+    Definition("p_prefill", "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*u_pf") + "/pp_slots", "W",
+               "mean power of a GPU during prefill (within [static, TDP])"),
+)
+_ENERGY = (
+    Definition("e_prefill", "G*t_prefill/batch*(p_prefill + waiting*idle)", "J",
+               "prefill energy per request: every GPU of the replica over the request's share of the batch "
+               "prefill, and the idle replicas' GPUs"),
+    Definition("e_decode", "G*out_tokens*t_step/batch*(p_decode + waiting*idle)", "J",
+               "decode energy per request: every GPU of the replica over the request's share of the decode "
+               "steps, and the idle replicas' GPUs"),
+)
+PHYSICS_TIME = (
+    Definition("t_step", "corr_time*(pp_slots*(tau_mem*w_mem_dec + tau_compute*w_flop_dec + tau_comm*w_comm_dec "
+               "+ tau_moe*moe_time_step) + tau_launch*launch_time + tau_host*0.001 + tau_seq*batch*0.00001)", "s",
+               "one decode step of the running batch (its critical path: pp_slots stage slots of memory, compute "
+               "and collectives, plus launch and host overheads)"),
+    Definition("t_prefill", "corr_time*(pp_slots*(tau_mem*w_mem_pf + tau_compute*w_flop_pf + tau_comm*w_comm_pf) "
+               "+ tau_launch_prefill*launch_time)", "s", "prefill of the batch's prompts together"),
 )
 
-# Dimensionless groups a structure may correct for (power laws). Reference values (64 sequences,
-# 1024 and 256 tokens) only set where the correction is 1; they are round numbers, not fitted.
+# Few coefficients with the same physics: what about 50 rows of one engine identify. The overhead terms are
+# merged with the priors' ratios (5 x 10 us per layer and step, 10 x 10 us per layer of a prefill, 0.5 ms per
+# step, 10 us per sequence, 2.5 us per expert).
+COMPACT_COEFFICIENTS: tuple[Coefficient, ...] = (
+    *PHYSICS_COEFFICIENTS[:3],
+    Coefficient("tau_overhead", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+                doc="launch, host and MoE dispatch overheads, at the physics priors' mix", **_T),
+    *PHYSICS_COEFFICIENTS[8:12],
+)
+COMPACT_TIME = (
+    Definition("t_step", "corr_time*(pp_slots*(tau_mem*w_mem_dec + tau_compute*w_flop_dec + tau_comm*w_comm_dec) "
+               "+ tau_overhead*(pp_slots*2.5*moe_time_step + 5*launch_time + 0.0005 + 0.00001*batch))", "s",
+               PHYSICS_TIME[0].doc),
+    Definition("t_prefill", "corr_time*(pp_slots*(tau_mem*w_mem_pf + tau_compute*w_flop_pf + tau_comm*w_comm_pf) "
+               "+ tau_overhead*10*launch_time)", "s", PHYSICS_TIME[1].doc),
+)
+# Time corrections may not take a time below what the hardware allows: the floor of each phase.
+TIME_FLOORS = {"t_step": "pp_slots*max(w_mem_dec, w_flop_dec)", "t_prefill": "pp_slots*max(w_mem_pf, w_flop_pf)"}
+
+
+def definitions(time: tuple[Definition, ...]) -> tuple[Definition, ...]:
+    """The whole formula of a structure whose times are `time` (every structure shares work, power, energy)."""
+    return (*_WORK, *time, *_POWER, *_ENERGY)
+
+
+# Dimensionless groups a structure may correct for (power laws). A fitted structure holds each group within
+# its training range and centres it there (model/structure.py), so the reference values inside (64
+# sequences, 1024 and 256 tokens) only keep the text readable; they are round numbers, not fitted.
 CORRECTIONS: tuple[Correction, ...] = (
     Correction("c_batch", "log(batch/64)", "running batch per engine"),
     Correction("c_gpus", "log(G)", "GPUs per engine"),
@@ -134,32 +204,11 @@ CORRECTIONS: tuple[Correction, ...] = (
     Correction("c_intensity", "log((flops_dec_step/peak_flops)/((weight_bytes_step + kv_bytes_step)/bw))",
                "compute time over memory time of a decode step (the roofline balance)"),
     Correction("c_idle", "log(idle/tdp)", "idle power over TDP"),
-    Correction("c_overhead", "log(G*launch_time/((weight_bytes_step + kv_bytes_step)/bw))",
-               "launch time over memory time of a decode step"),
-    Correction("c_prefill", "log(((flops_pf_linear + flops_pf_attn + flops_pf_vision)/peak_flops + 1e-9)/"
-               f"({_STEPS}*(weight_bytes_step + kv_bytes_step)/bw))",
-               "ideal prefill time over ideal decode time of a request"),
+    Correction("c_batch_time", "log(batch/64)", "running batch per engine (on the times)", target="time"),
+    Correction("c_overhead_time", "log(G*launch_time/((weight_bytes_step + kv_bytes_step)/bw))",
+               "launch time over memory time of a decode step (on the times)", target="time"),
+    Correction("c_prompt_time", "log(max(in_tokens, 1)/1024)", "prompt length (on the times)", target="time"),
 )
 
-# The companion time model (TTFT and ITL). Energy never depends on it: its coefficients are reported
-# with "used_by_energy": false. Memory, FLOP and prefill coefficients are bounded below by 1 (nothing
-# beats the peak rate).
-TIME_TERMS: tuple[TimeTerm, ...] = (
-    TimeTerm("tau_memory", "(pp*weight_bytes_step + kv_bytes_step)/(G*bw)", "weight_bytes/(G*bw)", 1.15,
-             "memory traffic at achieved bandwidth", lower=1.0, prior_weight=0.5),
-    TimeTerm("tau_flops", "flops_dec_step/(G*peak_flops)", None, 1.6, "decode compute at achieved FLOP rate",
-             lower=1.0, prior_weight=0.05),
-    TimeTerm("tau_comm", "t_allreduce_step + t_alltoall_step", "batch*t_allreduce_pf", 1.0, "TP/EP collectives"),
-    TimeTerm("tau_overhead", "launch_time", None, 5.0, "kernel launches per decode step (layers x 10 us)"),
-    TimeTerm("tau_step", "0.001", None, 0.5, "host time per decode step (ms)"),
-    TimeTerm("tau_sequence", "batch*0.00001", None, 1.0, "host time per running sequence and step (10 us)"),
-    TimeTerm("tau_moe", "moe_time_step", None, 2.5, "MoE dispatch per expert touched and layer (1 us)"),
-    TimeTerm("tau_moe_prefill", None, "batch*moe_dispatch_pf/G", 0.03, "MoE routing per prompt token, expert and layer (1 us)"),
-    TimeTerm("tau_prefill", None, "batch*(flops_pf_linear + flops_pf_attn + flops_pf_vision)/(G*peak_flops)", 1.6,
-             "prefill compute at achieved FLOP rate", lower=1.0, prior_weight=0.05),
-    TimeTerm("tau_prefill_overhead", None, "launch_time", 10.0, "launch overhead of one batch prefill (layers x 10 us)"),
-)
-
-GROUPS = ("prefill", "decode", "tp_comm", "pp_bubble", "ep_comm", "comm", "overhead")
-GROUP_LABELS = {"prefill": "prefill", "decode": "decode", "tp_comm": "TP", "pp_bubble": "PP", "ep_comm": "EP", "comm": "TP+EP",
-                "overhead": "overhead"}
+# Outputs every structure defines (model/formula.py checks it).
+OUTPUTS = ("t_step", "t_prefill", "p_decode", "p_prefill", "e_prefill", "e_decode")

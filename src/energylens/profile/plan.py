@@ -2,8 +2,8 @@
 
 Greedy D-optimal design over the closed form's sensitivities: each candidate contributes the
 Jacobian of log prefill energy, log decode energy, log TTFT and log ITL with respect to the log
-coefficients (evaluated at the shipped model's values); the planner repeatedly adds the candidate
-that most increases log det of the information matrix.
+coefficients (evaluated at the shipped model's values, time and power coefficients together); the
+planner repeatedly adds the candidate that most increases log det of the information matrix.
 """
 from __future__ import annotations
 
@@ -12,30 +12,25 @@ import pandas as pd
 
 
 def sensitivity_blocks(df: pd.DataFrame, model, with_split: bool = True, with_time: bool = True) -> np.ndarray:
-    """(n, k, p) Jacobians of k log-outputs per configuration w.r.t. p log-coefficients."""
+    """(n, k, p) Jacobians of k log-outputs per configuration (prefill and decode energy, or energy per
+    request; TTFT and ITL) with respect to the p log-coefficients (correction exponents as they are), from
+    the formula's exact derivatives at the model's values."""
     from ..features.physics import compute_features
+    from ..model.fitting import predicted
 
     f = compute_features(df)
     s = model.structure_
-    coef, tau = np.asarray(model.coef_), np.asarray(model.tau_)
-    theta = coef[:s.n_terms]
-    pf, dec, Z = s.energy_design(f)
-    rows = []
+    coef = np.asarray(model.coef_, dtype=float)
+    pred = predicted(s.evaluate(f, coef, gradient_of=s.names), f.out_tokens)
+    scale = np.where(np.arange(len(coef)) < s.n_coefficients, coef, 1.0)
 
-    def jac(A, coef):
-        pred = np.maximum(A @ coef, 1e-300)
-        return A * coef / pred[:, None]
+    def jac(q):
+        v, g = pred[q]
+        return g * scale / np.maximum(v, 1e-300)[:, None]
 
-    n_e, n_t = len(coef), len(tau)
-    pad_t = np.zeros((len(df), n_t))
-    if with_split:
-        rows += [np.hstack([jac(pf, theta), Z, pad_t]), np.hstack([jac(dec, theta), Z, pad_t])]
-    else:
-        rows += [np.hstack([jac(pf + dec, theta), Z, pad_t])]
+    rows = [jac("prefill"), jac("decode")] if with_split else [jac("energy")]
     if with_time:
-        itl_X, ttft_X = s.time_design(f)
-        pad_e = np.zeros((len(df), n_e))
-        rows += [np.hstack([pad_e, jac(ttft_X, tau)]), np.hstack([pad_e, jac(itl_X, tau)])]
+        rows += [jac("ttft"), jac("itl")]
     return np.stack(rows, axis=1)
 
 

@@ -165,7 +165,10 @@ def require_prices(a: Assumptions, gpus, objective: str) -> None:
 def add_objectives(res: pd.DataFrame, a: Assumptions, output_tokens: float) -> pd.DataFrame:
     """`res` with the columns of OBJECTIVE_COLUMNS added (a copy); NaN cost where a GPU has no price."""
     out = res.copy()
-    held = out["num_gpus"].to_numpy(float) * out["latency_s"].to_numpy(float) / out["batch_size"].to_numpy(float)
+    if "gpu_seconds_per_request" in out:  # the energy model's own time: energy / GPU-seconds is the mean power
+        held = out["gpu_seconds_per_request"].to_numpy(float)
+    else:
+        held = out["num_gpus"].to_numpy(float) * out["latency_s"].to_numpy(float) / out["batch_size"].to_numpy(float)
     codes, gpus = pd.factorize(out["gpu"])  # one price look-up per GPU type, not per row
     price = np.array([a.gpu_hour_usd[g].value if g in a.gpu_hour_usd else np.nan for g in gpus], dtype=float)[codes]
     facility_kwh = out["energy_request_j"].to_numpy(float) * a.pue.value / J_PER_KWH

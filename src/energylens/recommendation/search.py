@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
-from ..features.physics import compute_features
+from ..features.physics import Features, compute_features
 from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.predictor import _rows, described, prepare
 from ..model.terms import GROUPS
@@ -32,8 +33,18 @@ RECOMMEND_COLUMN_NOTES = {
     "prefill_energy_j": "the prefill phase of energy_request_j: every term's prefill part (J)",
     "decode_energy_j": "the decode phase of energy_request_j (J)",
     "prefill_phase_pct": "prefill_energy_j as a share of energy_request_j (%)",
-    "<group>_pct": "share of energy_request_j in one term group of docs/MODEL.md (%): prefill_pct holds the prompt-compute "
-                   "terms only (the weights read during prefill are in decode_pct's group), so it differs from prefill_phase_pct",
+    "gpu_seconds_per_request": "GPU-seconds the deployment spends per request, every GPU (idle replicas included): the "
+                               "time the energy integrates",
+    "power_per_gpu_w": "energy_request_j / gpu_seconds_per_request: mean power per GPU, between idle and TDP by "
+                       "construction (W)",
+    "energy_request_lo_j": "lower end of the 95% interval of energy_request_j (coefficient uncertainty and residual "
+                           "scatter; the best 50 rows only)",
+    "energy_request_hi_j": "upper end of that interval",
+    "extrapolation": "why the prediction extrapolates beyond the model's training rows (GPU, precision, pipeline or "
+                     "expert parallelism, lengths or batch outside the trained range); empty when inside",
+    "<group>_pct": "share of energy_request_j by where it goes (%): compute, memory, TP and EP collectives, pipeline "
+                   "bubbles, overhead (launch, host), idle GPUs of replicas without a request; static power over each "
+                   "part of the time plus the dynamic energy of that work (docs/MODEL.md)",
     "ttft_ms": "time to first token of a request served under continuous batching with chunked prefill (ms)",
     "itl_ms": "mean inter-token latency (TPOT) of such a request: a decode step plus interleaved prompt chunks (ms)",
     "latency_s": "its end-to-end latency: TTFT + (output tokens - 1) x ITL (s)",
@@ -205,13 +216,18 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     else:  # descriptors missing: validated and featured as predict_frame would
         ok, f_ok = prepare(cand[feasible].reset_index(drop=True)), None
     if engine is not None:
-        ok[est.engine_column] = engine
-    pred = est.predict_arrays(ok, f_ok, intervals=False, breakdown=True)
+        ok[est.fitted_.engine_column] = engine
+    pred = est.predict_arrays(ok, f_ok, intervals=False, breakdown=True, extrapolation=False)
     res = ok[list(SHOWN)].copy()
     res["energy_request_j"] = pred["pred_energy_request_j"]
     res["energy_token_j"] = pred["pred_energy_token_j"]
     res["prefill_energy_j"] = pred["pred_prefill_energy_j"]
     res["decode_energy_j"] = pred["pred_decode_energy_j"]
+    # The time the energy integrates: every GPU of the deployment (idle replicas included) per request; energy
+    # over it is the mean power per GPU, within [idle, TDP] by construction.
+    res["gpu_seconds_per_request"] = pred["pred_gpu_seconds"]
+    res["power_per_gpu_w"] = pred["pred_power_per_gpu_w"]
+    res["_row"] = np.arange(len(res))  # position in `ok`: the rows shown get intervals after ranking
     res["ttft_ms"] = 1e3 * pred["pred_serving_ttft_s"]
     res["itl_ms"] = 1e3 * pred["pred_serving_itl_s"]
     res["latency_s"] = pred["pred_serving_latency_s"]
@@ -232,6 +248,10 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         res = res[slo_ok]
     res = objectives.rank_by(objectives.add_objectives(res, costs, output_tokens), objective)
     res.insert(0, "rank", np.arange(1, len(res) + 1))
+    if f_ok is None:
+        f_ok = compute_features(ok)
+    _uncertainty(res, est, ok, f_ok, engine)
+    res = res.drop(columns="_row")
     # The latency-optimal choice at the same load: lowest end-to-end latency among the deployments that
     # serve the best configuration's concurrency (batch size), as a latency-minded operator would pick.
     same_load = res[res["batch_size"] == res.iloc[0]["batch_size"]]
@@ -272,6 +292,28 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     return res.loc[sorted(keep)]
 
 
+SHOWN_INTERVALS = 50  # rows, best first, that get the 95% interval and the training-domain check
+
+
+def _uncertainty(res: pd.DataFrame, est, ok: pd.DataFrame, f_ok, engine) -> None:
+    """The 95% interval of energy per request and the training-domain flags (`extrapolation`: '' inside, else
+    why) of the best SHOWN_INTERVALS rows (NaN and '' below them: an interval costs a derivative pass), and
+    `attrs['intervals_overlap']`: how many of them overlap the best row's interval. `res['_row']` is each
+    row's position in `ok` (and `f_ok`)."""
+    n = min(SHOWN_INTERVALS, len(res))
+    rows = res["_row"].to_numpy()[:n]
+    sub = ok.iloc[rows].reset_index(drop=True)
+    if engine is not None:
+        sub[est.fitted_.engine_column] = engine
+    f_sub = None if f_ok is None else Features(**{k.name: getattr(f_ok, k.name)[rows] for k in fields(Features)})
+    pred = est.predict_arrays(sub, f_sub, intervals=True)
+    lo, hi = np.full(len(res), np.nan), np.full(len(res), np.nan)
+    flags = np.full(len(res), "", dtype=object)
+    lo[:n], hi[:n], flags[:n] = pred["pred_energy_request_lo_j"], pred["pred_energy_request_hi_j"], pred["extrapolation"]
+    res["energy_request_lo_j"], res["energy_request_hi_j"], res["extrapolation"] = lo, hi, flags
+    res.attrs["intervals_overlap"] = int(np.sum(lo[1:n] <= hi[0])) if n else 0
+
+
 def _distinct(col: pd.Series) -> list:
     """The distinct values of a column in order of first appearance (hashed in C, not iterated in Python)."""
     return [str(v) for v in pd.unique(col)]
@@ -286,7 +328,7 @@ def _pick_engine(est, engine: str | None) -> str | None:
             raise EnergyLensError(f"--engine '{engine}': this model has no engine-specific coefficients")
         return None
     if engine is None:
-        return max(engines, key=lambda g: engines[g]["rows"])
+        return max(engines, key=lambda g: engines[g].rows)
     if engine not in engines:
         raise EnergyLensError(f"--engine '{engine}' unknown; this model knows: {', '.join(engines)} (or 'shared')")
     return engine
