@@ -48,7 +48,6 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
     outstanding = np.zeros(replicas, np.int64)
     free = np.full(replicas, kv_blocks, np.int64)
     stepping = np.zeros(replicas, np.bool_)
-    step_end = np.full(replicas, inf)
     busy = np.zeros(replicas)
     busy_window = np.zeros(replicas)
     batch_time = np.zeros(replicas)  # sum over steps of (requests in the step) x (step time)
@@ -61,24 +60,50 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
     log_i = np.empty((cap, 5), np.int64)  # replica, decoding, context tokens, prefill tokens, prefill pairs
     n_log = 0
 
+    # Step ends in a binary min-heap ordered by (time, replica); replicas that may start a step at `now`.
+    heap_t = np.empty(replicas)
+    heap_r = np.empty(replicas, np.int64)
+    heap_n = 0
+    pending = np.empty(replicas, np.int64)
+    is_pending = np.zeros(replicas, np.bool_)
+    n_pending = 0
+
     done = 0
     next_arr = 0
     issued = n if concurrency <= 0 else min(concurrency, n)
     rr = 0
     now = 0.0
     while done < n:
-        r_end = -1
-        t_end = inf
-        for r in range(replicas):
-            if stepping[r] and step_end[r] < t_end:
-                t_end = step_end[r]
-                r_end = r
         t_arr = arrival[next_arr] if next_arr < issued else inf
-        if r_end >= 0 and t_end <= t_arr:
+        if heap_n > 0 and heap_t[0] <= t_arr:
             # ---- a step ends: its tokens are computed, sampled tokens counted, finished requests leave
-            now = t_end
-            r = r_end
+            now = heap_t[0]
+            r = heap_r[0]
+            heap_n -= 1
+            if heap_n > 0:  # the last entry sifts down from the root
+                t_move = heap_t[heap_n]
+                r_move = heap_r[heap_n]
+                j = 0
+                while True:
+                    c = 2 * j + 1
+                    if c >= heap_n:
+                        break
+                    if c + 1 < heap_n and (heap_t[c + 1] < heap_t[c] or (heap_t[c + 1] == heap_t[c]
+                                                                          and heap_r[c + 1] < heap_r[c])):
+                        c += 1
+                    if heap_t[c] < t_move or (heap_t[c] == t_move and heap_r[c] < r_move):
+                        heap_t[j] = heap_t[c]
+                        heap_r[j] = heap_r[c]
+                        j = c
+                    else:
+                        break
+                heap_t[j] = t_move
+                heap_r[j] = r_move
             stepping[r] = False
+            if not is_pending[r]:
+                is_pending[r] = True
+                pending[n_pending] = r
+                n_pending += 1
             keep = 0
             for k in range(nrun[r]):
                 i = run_list[r, k]
@@ -129,19 +154,31 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
             else:
                 nxt[qtail[r]] = i
             qtail[r] = i
+            if not stepping[r] and not is_pending[r]:
+                is_pending[r] = True
+                pending[n_pending] = r
+                n_pending += 1
         else:
             break  # unreachable: requests left but nothing to do
 
-        # ---- once every event at `now` is handled, idle replicas with work start a step
-        t_next = inf
-        for r in range(replicas):
-            if stepping[r] and step_end[r] < t_next:
-                t_next = step_end[r]
+        # ---- once every event at `now` is handled, idle replicas with work start a step (in replica order)
+        t_next = heap_t[0] if heap_n > 0 else inf
         if next_arr < issued and arrival[next_arr] < t_next:
             t_next = arrival[next_arr]
         if t_next <= now:
             continue
-        for r in range(replicas):
+        for a in range(1, n_pending):  # insertion sort: the list is short
+            v = pending[a]
+            b = a - 1
+            while b >= 0 and pending[b] > v:
+                pending[b + 1] = pending[b]
+                b -= 1
+            pending[b + 1] = v
+        count = n_pending
+        n_pending = 0
+        for a in range(count):
+            r = pending[a]
+            is_pending[r] = False
             if stepping[r] or (nrun[r] == 0 and qhead[r] < 0):
                 continue
             left = budget
@@ -234,7 +271,19 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
             if has_table:
                 dt += by_tokens[r, dec + pf]
             stepping[r] = True
-            step_end[r] = now + dt
+            end = now + dt
+            j = heap_n  # push (end, r): sift up
+            heap_n += 1
+            while j > 0:
+                parent = (j - 1) // 2
+                if end < heap_t[parent] or (end == heap_t[parent] and r < heap_r[parent]):
+                    heap_t[j] = heap_t[parent]
+                    heap_r[j] = heap_r[parent]
+                    j = parent
+                else:
+                    break
+            heap_t[j] = end
+            heap_r[j] = r
             busy[r] += dt
             if now < window_end:
                 busy_window[r] += min(dt, window_end - now)
