@@ -274,3 +274,17 @@ def test_summary_has_the_percentiles():
     for m in ("ttft", "tpot", "queue", "latency"):
         assert s[f"{m}_p50_s"] <= s[f"{m}_p90_s"] <= s[f"{m}_p99_s"]
     assert 0 < s["utilization"] <= 1 and s["requests"] == 100
+
+
+def test_the_real_conversation_trace_is_served_in_full(data_dir):
+    path = data_dir / "azure-llm-trace-2023" / "AzureLLMInferenceTrace_conv.csv"
+    if not path.exists():
+        pytest.skip("azure-llm-trace-2023 not in the data folder")
+    from energylens.traffic import read_trace
+
+    w = read_trace(path).head(3000)
+    step = StepTime.roofline(fixed=[1e-3, 1e-5, 0, 0, 0], memory=[6e-3, 0, 5e-8, 0, 0], compute=[0, 3e-5, 0, 3e-5, 1e-9])
+    r = simulate(w, step, replicas=2, router="least_loaded", engine=Engine.vllm_default("H100", 80))
+    assert np.isfinite(r.ttft_s).all() and r.decode_tokens.sum() == (w.output_tokens - 1).sum()
+    assert r.prefill_tokens.sum() == w.prompt_tokens.sum()
+    assert r.busy_s.sum() <= 2 * r.horizon_s and r.horizon_s >= w.arrival_s[-1]

@@ -208,3 +208,13 @@ def test_workload_checks_its_arrays():
     assert w.head(2).arrival_s.tolist() == [0.0, 1.0] and w.offered_rate == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         w.arrival_s[0] = 5.0  # read-only: a result cannot be changed behind the workload's back
+
+
+@settings(max_examples=60, deadline=None)
+@given(rate=st.floats(1e-3, 1e4), mean_in=st.floats(1, 1e5), mean_out=st.floats(1, 1e4), spread=st.floats(0, 3),
+       n=st.integers(1, 500), seed=st.integers(0, 2**32 - 1))
+def test_poisson_workloads_are_valid_for_any_parameters(rate, mean_in, mean_out, spread, n, seed):
+    w = poisson(rate, input_tokens=mean_in, output_tokens=mean_out, requests=n, spread=spread, seed=seed)
+    assert len(w) == n and (np.diff(w.arrival_s) >= 0).all() and w.arrival_s[0] > 0
+    assert w.prompt_tokens.dtype == np.int64 and (w.prompt_tokens >= 1).all() and (w.output_tokens >= 1).all()
+    assert "(generated)" in w.source
