@@ -22,8 +22,9 @@ Simulation
     simulate(workload, step_time, replicas=1, router="round_robin" | "least_loaded", engine=Engine(),
              concurrency=None (open loop) | B (closed loop), record_steps=False, compiled=None)
         -> SimulationResult: per request queue_s, ttft_s, tpot_s, latency_s, replica, preemptions;
-           per replica busy_s, idle_s, utilization, steps, prefill/decode tokens, mean_batch;
-           horizon_s, throughput, percentile(metric, q), summary() (p50/p90/p99, JSON-ready)
+           per replica busy_s, idle_s (busy + idle = horizon_s), utilization, steps, prefill/decode
+           tokens, mean_batch; load (busy share until the last arrival), throughput, step_log,
+           percentile(metric, q), summary() (p50/p90/p99, JSON-ready)
 
 Capacity
     fewest_replicas(workload, step_time, ttft_slo_s=, tpot_slo_s=, percentile=99, engine=, router=)

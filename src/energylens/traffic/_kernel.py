@@ -41,7 +41,9 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
     finish = np.full(n, np.nan)
     preemptions = np.zeros(n, np.int64)
 
-    run_list = np.empty((replicas, max(max_seqs, 1)), np.int64)  # running requests in admission order
+    # Running requests in admission order. A replica never holds more than (n - 1) // replicas + 1 requests at once:
+    # round robin assigns it no more, and least loaded gives it its k-th only when every replica holds k - 1.
+    run_list = np.empty((replicas, min(max_seqs, (n - 1) // replicas + 1)), np.int64)
     nrun = np.zeros(replicas, np.int64)
     qhead = np.full(replicas, -1, np.int64)
     qtail = np.full(replicas, -1, np.int64)
