@@ -67,7 +67,8 @@ def speed(data: Path, repeat: int):
              ("conversation, 1 replica, 200k-token KV cache", w, dict(engine=Engine(1024, 8192, 200_000))),
              ("conversation, 4 replicas round robin", w, dict(replicas=4, engine=h100)),
              ("conversation, 4 replicas least loaded", w, dict(replicas=4, router="least_loaded", engine=h100)),
-             ("conversation x4 rate, 1 replica", w.scaled(4), dict(engine=h100))]
+             ("conversation x4 rate, 1 replica", w.scaled(4), dict(engine=h100)),
+             ("conversation, 4,096 replicas round robin", w, dict(replicas=4096, engine=h100))]
     if code.exists():
         cases.append(("code, 1 replica", read_trace(code), dict(engine=h100)))
     for name, wl, kw in cases:
