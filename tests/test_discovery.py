@@ -14,10 +14,10 @@ pytest.importorskip("pyoperon")
 
 @pytest.fixture(scope="module")
 def with_hidden_power_law():
-    """Synthetic rows (compact form) whose energy also scales as batch^-0.3: a correction to find."""
+    """Synthetic rows (compact form) whose power demand also scales as batch^-0.6: a correction to find."""
     s = compact_structure().with_corrections([CORRECTION_LIBRARY["c_batch"]])
-    theta = np.r_[[t.prior for t in s.energy_terms], -0.3]
-    return synthetic_profiles(n=120, noise=0.02, seed=3, structure=s, theta=theta)
+    coef = np.r_[[c.prior for c in s.coefficients], -0.6]
+    return synthetic_profiles(n=120, noise=0.02, seed=3, structure=s, coef=coef)
 
 
 def test_front_becomes_readable_candidates(with_hidden_power_law):
@@ -27,10 +27,11 @@ def test_front_becomes_readable_candidates(with_hidden_power_law):
     assert len(found.front) >= 1 and {"complexity", "r2_residual", "monomials"} <= set(found.front.columns)
     assert found.candidates, "the front produced no candidate structure"
     for s in found.candidates:
-        assert isinstance(s, Structure) and s.corrections
-        assert all(c.provenance.startswith("monomial found by symbolic regression") for c in s.corrections)
+        assert isinstance(s, Structure)
+        new = [*s.corrections, *(c for c in s.coefficients if c.name.startswith("theta_d_"))]
+        assert new and all(c.provenance.startswith("monomial found by symbolic regression") for c in new)
     # The planted power law in the running batch is among the discovered monomials.
-    assert any("c_batch" in [c.name for c in s.corrections] for s in found.candidates)
+    assert any("batch" in c.name for s in found.candidates for c in s.corrections)
     again = discover(with_hidden_power_law, seed=0, time_budget=3, population_size=60, generations=20, max_length=11)
     assert list(again.front["monomials"]) == list(found.front["monomials"])  # reproducible for a seed
 
@@ -44,7 +45,7 @@ def test_discover_writes_a_model_every_command_accepts(tmp_path, run_cli, with_h
     code, out = run_cli("discover", data, "-o", model, "--time-budget", 2, "--population", 40, "--front", tmp_path / "f.csv")
     assert code == 0, out
     d = json.loads(model.read_text())
-    assert d["structure"]["energy_terms"] and d["cross_validation"]["folds"] == 5
+    assert d["structure"]["coefficients"] and d["cross_validation"]["folds"] == 5
     assert d["fitted_numbers"]["energy"] <= 12 and "cross-validation" in d["structure"]["why"]
     assert len(pd.read_csv(tmp_path / "f.csv")) >= 2
     code, out = run_cli("predict", model, cfg, "-o", tmp_path / "p.csv")

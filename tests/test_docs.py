@@ -13,13 +13,17 @@ def test_model_md_blocks_are_generated_from_the_term_table():
     assert render(text) == text, "docs/MODEL.md is stale: run python -m energylens.export.markdown docs/MODEL.md"
 
 
-def test_every_term_of_the_table_is_in_model_md():
-    from energylens.model.terms import COMPACT_TERMS, CORRECTIONS, PHYSICS_TERMS, TIME_TERMS
+def test_every_definition_coefficient_and_correction_is_in_model_md():
+    from energylens.model.structure import compact_structure, physics_structure
+    from energylens.model.terms import CORRECTIONS
 
     text = (DOCS / "MODEL.md").read_text()
-    for t in (*PHYSICS_TERMS, *COMPACT_TERMS, *TIME_TERMS):
-        assert f"`{t.name}`" in text
-        for expr in (getattr(t, a, None) for a in ("prefill", "decode", "itl", "ttft")):
-            assert expr is None or f"`{expr}`" in text
+    for s in (physics_structure(), compact_structure()):
+        for c in s.coefficients:
+            assert f"`{c.name}`" in text
+        for d in s.time:
+            assert f"`{d.expression}`" in text
+    for d in physics_structure().definitions():
+        assert f"`{d.name}`" in text and f"`{d.expression.replace('|', chr(92) + '|')}`" in text
     for c in CORRECTIONS:
         assert f"`{c.expression}`" in text

@@ -186,9 +186,9 @@ def test_evaluation_refuses_a_prior_fitted_on_its_test_data(monkeypatch):
     from energylens.evaluation.runner import check_prior_independence
 
     check_prior_independence(["mlenergy-v3", "gpu-prefill-decode"])  # the shipped priors are physics
-    leaked = (replace(T.PHYSICS_TERMS[0], provenance="fitted on gpu-prefill-decode"),) + T.PHYSICS_TERMS[1:]
-    monkeypatch.setattr(T, "PHYSICS_TERMS", leaked)
-    with pytest.raises(DataError, match="theta_prefill was fitted on gpu-prefill-decode"):
+    leaked = (replace(T.PHYSICS_COEFFICIENTS[0], provenance="fitted on gpu-prefill-decode"),) + T.PHYSICS_COEFFICIENTS[1:]
+    monkeypatch.setattr(T, "PHYSICS_COEFFICIENTS", leaked)
+    with pytest.raises(DataError, match="tau_mem was fitted on gpu-prefill-decode"):
         check_prior_independence(["gpu-prefill-decode"])
 
 

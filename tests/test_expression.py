@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from energylens.errors import ModelFileError
 from energylens.model.expression import ExpressionError, parse
-from energylens.model.structure import SYMBOLS, Structure, physics_structure
+from energylens.model.structure import FEATURES, Structure, physics_structure
 
 KNOWN = ("batch", "tdp", "G")
 
@@ -90,25 +90,28 @@ def _rewrite(path, edit):
                                      "eval('1')", "(" * 3000 + "tdp" + ")" * 3000, "tdp if 1 else 2"])
 def test_hostile_expressions_in_a_model_file_are_refused_by_every_command(tmp_path, run_cli, hostile):
     data, model = _model_file(tmp_path, run_cli)
-    _rewrite(model, lambda d: d["structure"]["energy_terms"][0].__setitem__("prefill", hostile))
+    _rewrite(model, lambda d: d["structure"]["time"][0].__setitem__("expression", hostile))
     for args in (("predict", model, data, "-o", tmp_path / "p.csv"), ("explain", model, data), ("show", model),
                  ("fit", data, "--from", model, "-o", tmp_path / "r.json"),
                  ("fit", data, "--structure", model, "-o", tmp_path / "s.json"),
                  ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", 1,
                   "--input-tokens", 100, "--output-tokens", 10, "--model-file", model)):
         code, out = run_cli(*args)
-        assert code == 2 and len(out.strip().splitlines()) == 1 and "theta_prefill" in out, (args[0], out)
+        assert code == 2 and len(out.strip().splitlines()) == 1 and "t_step" in out, (args[0], out)
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "p.csv").exists()
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda d: d["structure"].__setitem__("energy_terms", "all"), "list"),
-    (lambda d: d["structure"]["energy_terms"][0].__setitem__("group", "static"), "unknown group"),
-    (lambda d: d["structure"]["energy_terms"][0].__setitem__("prior", "one"), "wrong type"),
-    (lambda d: d["structure"]["energy_terms"][0].__setitem__("evil", 1), "unknown field"),
-    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", True), "finite number"),
-    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", -1.0), ">= 0"),
-    (lambda d: d["uncertainty"].__setitem__("energy_cov_log", "x"), "matrix"),
+    (lambda d: d["structure"].__setitem__("coefficients", "all"), "list"),
+    (lambda d: d["structure"]["coefficients"][0].__setitem__("groups", ["static"]), "unknown group"),
+    (lambda d: d["structure"]["coefficients"][0].__setitem__("prior", "one"), "wrong type"),
+    (lambda d: d["structure"]["coefficients"][0].__setitem__("evil", 1), "unknown field"),
+    (lambda d: d["structure"]["coefficients"][0].__setitem__("kind", "energy"), "kind time or power"),
+    (lambda d: d["structure"]["time"].pop(0), "t_step and t_prefill"),
+    (lambda d: d["structure"]["time"][0].__setitem__("name", "p_decode"), "reserved"),
+    (lambda d: d["shared"]["values"].__setitem__("tau_mem", True), "finite value"),
+    (lambda d: d["shared"]["values"].__setitem__("tau_mem", -1.0), "> 0"),
+    (lambda d: d["shared"].__setitem__("cov_log", "x"), "matrix"),
     (lambda d: d.__setitem__("structure", [1, 2]), "object"),
 ])
 def test_malformed_structures_are_refused(tmp_path, run_cli, edit, match):
@@ -123,8 +126,9 @@ def test_malformed_structures_are_refused(tmp_path, run_cli, edit, match):
 def test_structure_round_trips_through_its_data():
     s = physics_structure()
     back = Structure.from_dict(json.loads(json.dumps(s.to_dict())))
-    assert back == s and back.energy_names == s.energy_names
-    assert set().union(*(e.symbols for e in s._parsed.values())) <= set(SYMBOLS)
+    assert back == s and back.names == s.names
+    known = set(FEATURES) | set(s.names) | {d.name for d in s.definitions()}
+    assert {n.id for _, _, tree in s.parsed for n in __import__("ast").walk(tree) if isinstance(n, __import__("ast").Name)} <= known
 
 
 @pytest.mark.parametrize("edit, match", [
@@ -133,11 +137,11 @@ def test_structure_round_trips_through_its_data():
     (lambda d: d.__setitem__("estimator_params", "fast"), "estimator_params"),
     (lambda d: d["estimator_params"].__setitem__("n_starts", "4"), "n_starts"),
     (lambda d: d["estimator_params"].__setitem__("loss", "exotic"), "loss"),
-    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", "1.5"), "finite number"),
-    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", 1e308), "<="),
-    (lambda d: d["energy_coefficients"]["theta_prefill"].__setitem__("value", float("nan")), "finite number"),
-    (lambda d: d["uncertainty"]["energy_cov_log"][0].__setitem__(0, float("nan")), "finite"),
-    (lambda d: d["time_coefficients"]["tau_memory"].__setitem__("fitted", "yes"), "fitted"),
+    (lambda d: d["shared"]["values"].__setitem__("tau_mem", "1.5"), "finite value"),
+    (lambda d: d["shared"]["values"].__setitem__("tau_mem", 1e308), "<="),
+    (lambda d: d["shared"]["values"].__setitem__("tau_mem", float("nan")), "finite value"),
+    (lambda d: d["shared"]["cov_log"][0].__setitem__(0, float("nan")), "finite"),
+    (lambda d: d["shared"]["fitted"].__setitem__("tau_mem", "yes"), "true or false"),
 ])
 def test_wrong_types_in_a_valid_model_file_are_refused_in_one_line(tmp_path, run_cli, edit, match):
     data, model = _model_file(tmp_path, run_cli)
@@ -174,7 +178,7 @@ def test_long_flat_sums_are_accepted_and_chains_are_bounded():
 
 def test_grammar_errors_name_the_model_file(tmp_path, run_cli):
     data, model = _model_file(tmp_path, run_cli)
-    _rewrite(model, lambda d: d["structure"]["energy_terms"][0].__setitem__("prefill", "tdp*9**9**9"))
+    _rewrite(model, lambda d: d["structure"]["time"][0].__setitem__("expression", "tdp*9**9**9"))
     code, out = run_cli("show", model, "--latex")
     assert code == 2 and str(model) in out and "exponent" in out
 

@@ -1,98 +1,12 @@
-"""The fast paths give the reference path's numbers: the compiled evaluator (to 1e-12 relative),
-streamed prediction files (identical to in-memory ones), the vectorized candidate space, and recommend
-(identical to pricing every feasible candidate through predict_frame)."""
+"""The fast paths give the reference path's numbers: streamed prediction files (identical to in-memory
+ones), the vectorized candidate space, and recommend (identical to pricing every feasible candidate through
+predict_frame)."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from energylens.features.physics import compute_features
-from energylens.model import compiled
 from energylens.model.default import default_model
-from energylens.model.structure import compact_structure, physics_structure
-
-RTOL = 1e-12
-
-
-def _agree(structure, df, coefs):
-    ev = compiled.CompiledEnergy(structure)  # no self-check: a disagreement must fail here
-    got = ev(compiled.columns_of(df), coefs)
-    want = compiled.reference_energy(structure, df, coefs)
-    assert np.isfinite(want).all()
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
-
-
-needs_numba = pytest.mark.skipif(not compiled.numba_available(), reason="numba (the `fast` extra) not installed")
-
-
-@needs_numba
-@pytest.mark.parametrize("make", [lambda: default_model().structure_, compact_structure, physics_structure])
-def test_compiled_equals_reference_on_probe_rows(make):
-    """Dense, MoE (expert parallel across replicas), SSM, hybrid, vision, fp8/int4, MLA and sliding-window
-    rows, shapes from parameter counts, memory-capped batches."""
-    structure = make()
-    probe = compiled.probe_rows()
-    rng = np.random.default_rng(1)
-    coefs = np.r_[rng.uniform(0.1, 5, structure.n_terms), rng.uniform(-2, 2, len(structure.corrections))]
-    _agree(structure, probe, coefs)
-
-
-@needs_numba
-def test_compiled_equals_reference_on_real_rows(data_dir):
-    from energylens.data.importers import import_dataset
-    from energylens.data.schema import load_profiles
-
-    model = default_model()
-    v3 = import_dataset("mlenergy-v3", data_dir / "mlenergy-v3")
-    h100 = load_profiles(data_dir / "gpu-prefill-decode" / "h100.csv")
-    for df in (v3, h100):
-        _agree(model.structure_, df, model.coef_)
-
-
-@needs_numba
-def test_compiled_equals_reference_on_recommend_candidates():
-    from energylens.recommendation.search import enumerate_candidates
-
-    model = default_model()
-    for name, vis in (("meta-llama/Llama-3.1-70B-Instruct", 0), ("Qwen/Qwen3-30B-A3B", 0), ("Qwen/Qwen3-VL-30B-A3B-Instruct", 512),
-                      ("nvidia/NVIDIA-Nemotron-Nano-12B-v2-VL-BF16", 256)):
-        cand = enumerate_candidates(name, ["H100", "B200", "A100"], 16, 1024, 256, [1, 8, 64, 512], visual_tokens=vis)
-        _agree(model.structure_, cand[cand["reason"] == ""], model.coef_)
-
-
-@needs_numba
-def test_predict_uses_engine_coefficient_sets(monkeypatch, data_dir):
-    """Per-engine coefficients: rows of each known engine, of an unknown one and with none, in one table."""
-    from energylens.data.importers import import_dataset
-
-    model = default_model()
-    assert len(model.engines_) >= 2
-    v3 = import_dataset("mlenergy-v3", data_dir / "mlenergy-v3").head(200).reset_index(drop=True)
-    engines = [*model.engines_, "unknown-engine", None]
-    v3[model.engine_column] = [engines[i % len(engines)] for i in range(len(v3))]
-    monkeypatch.setattr(compiled, "COMPILE_MIN_ROWS", 0)
-    fast = compiled.predict_energy(model, v3)
-    assert fast is not None
-    monkeypatch.setattr(compiled, "COMPILE_MIN_ROWS", 10**12)
-    ref = model.predict(v3)
-    np.testing.assert_allclose(fast, ref, rtol=RTOL, atol=0)
-    # the sets differ, so a row priced with the wrong set would show
-    shared = default_model()
-    shared.engines_ = {}
-    assert np.abs(shared.predict(v3) / ref - 1).max() > 1e-3
-
-
-@needs_numba
-def test_a_physics_change_falls_back_to_the_reference(monkeypatch):
-    """The kernel is checked against compute_features before use: a stale kernel is never used."""
-    structure = compact_structure()
-    reference = compiled.reference_energy
-    monkeypatch.setattr(compiled, "reference_energy", lambda *a: reference(*a) * (1 + 1e-9))
-    compiled._checked.cache_clear()
-    try:
-        with pytest.warns(RuntimeWarning, match="disagrees with compute_features"):
-            assert compiled.compiled_energy(structure) is None
-    finally:
-        compiled._checked.cache_clear()
 
 
 # ---------------------------------------------------------------- streamed files
@@ -121,7 +35,11 @@ def test_streamed_predictions_equal_in_memory(tmp_path, suffix):
     expected = model.predict_frame(whole)
     assert list(streamed.columns) == list(whole.columns) + list(expected.columns)
     for c in expected.columns:
-        np.testing.assert_array_equal(streamed[c].to_numpy(float), expected[c].to_numpy(float), err_msg=c)
+        if not pd.api.types.is_numeric_dtype(expected[c]):  # text (the training-domain flags): an empty cell reads back as missing
+            got = streamed[c].astype(object)
+            assert got.where(got.notna(), "").astype(str).tolist() == expected[c].astype(str).tolist(), c
+        else:
+            np.testing.assert_array_equal(streamed[c].to_numpy(float), expected[c].to_numpy(float), err_msg=c)
     pd.testing.assert_series_equal(streamed["model"], whole["model"], check_dtype=False)
 
 
@@ -181,14 +99,15 @@ def _reference_ranking(model, gpus, max_gpus, input_tokens, output_tokens, batch
     cand = enumerate_candidates(model, gpus, max_gpus, input_tokens, output_tokens, batches,
                                 visual_tokens=visual_tokens)
     ok = cand[cand["reason"] == ""].reset_index(drop=True)
-    ok[est.engine_column] = max(est.engines_, key=lambda g: est.engines_[g]["rows"])
+    ok[est.fitted_.engine_column] = max(est.engines_, key=lambda g: est.engines_[g].rows)
     pred = est.predict_frame(ok, breakdown=True)
     res = ok[["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size"]].copy()
     for name, col, scale in (("energy_request_j", "pred_energy_request_j", 1), ("energy_token_j", "pred_energy_token_j", 1),
                              ("prefill_energy_j", "pred_prefill_energy_j", 1), ("decode_energy_j", "pred_decode_energy_j", 1),
                              ("ttft_ms", "pred_serving_ttft_s", 1e3), ("itl_ms", "pred_serving_itl_s", 1e3),
                              ("latency_s", "pred_serving_latency_s", 1), ("batch_prefill_ms", "pred_ttft_s", 1e3),
-                             ("decode_step_ms", "pred_itl_s", 1e3)):
+                             ("decode_step_ms", "pred_itl_s", 1e3), ("gpu_seconds_per_request", "pred_gpu_seconds", 1),
+                             ("power_per_gpu_w", "pred_power_per_gpu_w", 1)):
         res[name] = scale * pred[col].to_numpy() if scale != 1 else pred[col].to_numpy()
     for g in GROUPS:
         res[f"{g}_pct"] = pred[f"{g}_pct"].to_numpy()

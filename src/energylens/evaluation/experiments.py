@@ -257,6 +257,7 @@ def planned_vs_random(df: pd.DataFrame, dataset: str, budget: int, seeds) -> lis
     from ..model.fitted import CoefficientSet, FittedModel
     from ..model.predictor import ClosedFormPredictor
     from ..model.structure import physics_structure
+    from ..profile.plan import greedy_d_optimal, sensitivity_blocks
 
     prior = ClosedFormPredictor()
     s = physics_structure()

@@ -19,7 +19,7 @@ from ..errors import ModelFileError
 from ..features.physics import Features
 from .expression import Expression, ExpressionError, parse
 from .formula import compile_formula, evaluate, formula_source
-from .terms import (COMPACT_COEFFICIENTS, COMPACT_TIME, CORRECTIONS, GROUPS, OUTPUTS, PHYSICS_COEFFICIENTS,
+from .terms import (COMPACT_COEFFICIENTS, COMPACT_TIME, CORRECTIONS, GROUPS, PHYSICS_COEFFICIENTS,
                     PHYSICS_TIME, TARGETS, TIME_FLOORS, Coefficient, Correction, Definition, definitions)
 
 FEATURES = tuple(f.name for f in fields(Features) if f.name != "kv_fits")
@@ -108,7 +108,8 @@ class Structure:
         h = f"({self.corrections[k].expression})"
         if self.correction_range:
             lo, hi = self.correction_range[k]
-            h = f"(min(max({h}, {lo!r}), {hi!r}) - {(lo + hi) / 2!r})"
+            mid = (lo + hi) / 2
+            h = f"(min(max({h}, {lo!r}), {hi!r}) {'-' if mid >= 0 else '+'} {abs(mid)!r})"
         return h
 
     @property
@@ -209,7 +210,7 @@ class Structure:
             if len(set(names)) != len(names):
                 raise ModelFileError(f"{where}: coefficient names must be unique")
             reserved = set(FEATURES) | {x.name for x in definitions(())} | set(CORRECTION_NAMES.values())
-            clash = [n for n in names + [t.name for t in time if t.name not in OUTPUTS] if n in reserved]
+            clash = [n for n in names + [t.name for t in time] if n in reserved]
             if clash:
                 raise ModelFileError(f"{where}: '{clash[0][:40]}' is a reserved name (a feature or a definition)")
             for c in coefs:

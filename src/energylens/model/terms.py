@@ -27,10 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PHYSICS = "physics estimate (order of magnitude from hardware behaviour, set before any fit; not fitted on any dataset)"
-# The time model's priors predate the power-over-time formula and were set while ML.ENERGY v3 and the H100
-# file were in view: recorded as such.
-TIME_PRIOR_PROVENANCE = ("development estimate set with ML.ENERGY v3 and gpu-prefill-decode in view "
-                         "(not independent of them)")
+# Time coefficients are scales of the time each expression writes out: 1 is that nominal time (10 us per layer
+# and step, 1 ms per engine step, ...). Their priors are 1, except the efficiencies of memory and compute:
+# streaming kernels reach about 80% of peak bandwidth and large GEMMs about two thirds of peak FLOP/s.
+TIME_PRIOR_PROVENANCE = PHYSICS
 SATURATION_ORDER = 4  # sat(x) = x / (1 + x^4)^(1/4): at a demand equal to the power range, 84% of it is drawn
 
 
@@ -86,24 +86,24 @@ GROUP_LABELS = {"compute": "compute", "memory": "memory", "tp_comm": "TP", "ep_c
 
 _T = dict(kind="time", provenance=TIME_PRIOR_PROVENANCE)
 PHYSICS_COEFFICIENTS: tuple[Coefficient, ...] = (
-    Coefficient("tau_mem", prior=1.15, lower=1.0, upper=50.0, prior_weight=0.5, recalibrate=True,
+    Coefficient("tau_mem", prior=1.25, lower=1.0, upper=50.0, prior_weight=0.5, recalibrate=True,
                 groups=("memory", "pp_bubble"),
                 doc="HBM traffic time over its ideal at peak bandwidth (weights, KV cache, MoE permutations)", **_T),
-    Coefficient("tau_compute", prior=1.6, lower=1.0, upper=100.0, recalibrate=True, groups=("compute", "pp_bubble"),
+    Coefficient("tau_compute", prior=1.5, lower=1.0, upper=100.0, recalibrate=True, groups=("compute", "pp_bubble"),
                 doc="compute time over its ideal at peak FLOP/s (prefill and decode)", **_T),
     Coefficient("tau_comm", prior=1.0, lower=0.05, upper=1000.0, groups=("tp_comm", "ep_comm", "pp_bubble"),
                 doc="TP all-reduce and EP all-to-all time over its ideal (8 us latency + bytes at link bandwidth)", **_T),
-    Coefficient("tau_launch", prior=5.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+    Coefficient("tau_launch", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="kernel launch and synchronization per layer and decode step (10 us scale; a MoE block counts "
                     "twice)", **_T),
-    Coefficient("tau_launch_prefill", prior=10.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+    Coefficient("tau_launch_prefill", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="launch and synchronization per layer of a batch prefill (10 us scale; engines run prefill "
                     "without CUDA graphs)", **_T),
-    Coefficient("tau_host", prior=0.5, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
+    Coefficient("tau_host", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="host work per engine step: scheduling, sampling, synchronization (1 ms scale)", **_T),
     Coefficient("tau_seq", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="host work per running sequence and step (10 us scale)", **_T),
-    Coefficient("tau_moe", prior=2.5, lower=1e-3, upper=1000.0, groups=("overhead", "pp_bubble"),
+    Coefficient("tau_moe", prior=1.0, lower=1e-3, upper=1000.0, groups=("overhead", "pp_bubble"),
                 doc="MoE routing and dispatch per expert touched and layer (1 us scale)", **_T),
     Coefficient("s_static", kind="power", prior=0.1, lower=1e-3, upper=1.0, prior_weight=0.1, recalibrate=True,
                 groups=GROUPS[:-1],
@@ -169,20 +169,20 @@ PHYSICS_TIME = (
 )
 
 # Few coefficients with the same physics: what about 50 rows of one engine identify. The overhead terms are
-# merged with the priors' ratios (5 x 10 us per layer and step, 10 x 10 us per layer of a prefill, 0.5 ms per
-# step, 10 us per sequence, 2.5 us per expert).
+# merged at their nominal scales (10 us per layer and step or prefill, 1 ms per step, 10 us per sequence, 1 us
+# per expert touched and layer).
 COMPACT_COEFFICIENTS: tuple[Coefficient, ...] = (
     *PHYSICS_COEFFICIENTS[:3],
     Coefficient("tau_overhead", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
-                doc="launch, host and MoE dispatch overheads, at the physics priors' mix", **_T),
+                doc="launch, host and MoE dispatch overheads together, at their nominal scales' mix", **_T),
     *PHYSICS_COEFFICIENTS[8:12],
 )
 COMPACT_TIME = (
     Definition("t_step", "corr_time*(pp_slots*(tau_mem*w_mem_dec + tau_compute*w_flop_dec + tau_comm*w_comm_dec) "
-               "+ tau_overhead*(pp_slots*2.5*moe_time_step + 5*launch_time + 0.0005 + 0.00001*batch))", "s",
+               "+ tau_overhead*(pp_slots*moe_time_step + launch_time + 0.001 + 0.00001*batch))", "s",
                PHYSICS_TIME[0].doc),
     Definition("t_prefill", "corr_time*(pp_slots*(tau_mem*w_mem_pf + tau_compute*w_flop_pf + tau_comm*w_comm_pf) "
-               "+ tau_overhead*10*launch_time)", "s", PHYSICS_TIME[1].doc),
+               "+ tau_overhead*launch_time)", "s", PHYSICS_TIME[1].doc),
 )
 # Time corrections may not take a time below what the hardware allows: the floor of each phase.
 TIME_FLOORS = {"t_step": "pp_slots*max(w_mem_dec, w_flop_dec)", "t_prefill": "pp_slots*max(w_mem_pf, w_flop_pf)"}
@@ -209,6 +209,3 @@ CORRECTIONS: tuple[Correction, ...] = (
                "launch time over memory time of a decode step (on the times)", target="time"),
     Correction("c_prompt_time", "log(max(in_tokens, 1)/1024)", "prompt length (on the times)", target="time"),
 )
-
-# Outputs every structure defines (model/formula.py checks it).
-OUTPUTS = ("t_step", "t_prefill", "p_decode", "p_prefill", "e_prefill", "e_decode")
