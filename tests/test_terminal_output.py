@@ -162,17 +162,23 @@ def test_recommend_notes_fit_one_line_and_savings_follow_the_objective(run_cli, 
     assert code == 0 and lines_fit(out, 100), out
     rows = out.splitlines()
     assert any(line.rstrip().endswith("lat-opt") for line in rows) and "latency-\n" not in out
+    best = " ".join(out.split()).split("best: ")[1]
+    assert re.search(r"\d+\.\d% (lower|higher) cost than lat-opt \(\d+\.\d% (less|more) energy\)", best), best
+    code, out = run_cli("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--gpu", "B200",
+                        "--max-gpus", 4, "--objective", "cost", "--verbose")
     flat = " ".join(out.split())
     assert "Notes: lat-opt, latency-optimal: " in flat and "TP-def, TP default: " in flat
     best = flat.split("best: ")[1]
-    assert re.search(r"\d+\.\d% (lower|higher) cost than the latency-optimal choice \([^)]*; \d+\.\d% (less|more) energy\)",
-                     best), best
+    assert re.search(r"\d+\.\d% (lower|higher) cost than the latency-optimal choice \([^)]*; \d+\.\d% (less|more) "
+                     r"energy\)", best), best
 
 
 def test_recommend_states_the_cost_assumptions(run_cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     base = ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "2")
     code, out = run_cli(*base, "--objective", "cost")
+    flat = " ".join(out.split())
+    assert code == 0 and "Prices: cloud rental, power included (USD/GPU-hour: H100-SXM 3.49)" in flat, out
+    code, out = run_cli(*base, "--objective", "cost", "--verbose")
     assert code == 0 and "Assumptions:" in out and "PUE" in out and "USD per GPU-hour" in out
-    code, out = run_cli(*base)
-    assert code == 0 and "Cost and carbon columns assume" in out
+    assert "https://www.runpod.io/pricing" in out

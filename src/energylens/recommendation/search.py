@@ -165,9 +165,10 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
               ttft_slo_ms: float | None = DEFAULT_TTFT_SLO_MS, model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
               model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None,
               objective: str = "energy", gpu_hour_usd=None, electricity_usd_per_kwh: float | None = None,
-              grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None):
+              grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None,
+              pricing: str | None = None, hardware_usd_per_gpu_hour=None):
     """Feasible deployments ranked by predicted energy per request (lowest first), or by cost or carbon
-    (`objective`; prices, grid intensity and PUE as in recommendation/objectives.py, every row carries
+    (`objective`; prices (`pricing` cloud or owned), grid intensity and PUE as in recommendation/objectives.py, every row carries
     cost_usd_per_million_tokens and carbon_gco2e_per_1000_requests, `res.attrs["assumptions"]` says why).
 
     Returns a DataFrame with the configuration, predicted energy per request and per output token,
@@ -189,7 +190,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         top = _whole("--top", top, 1, 2**62)
     objective = objectives.check_objective(objective)
     hw = hardware_catalog(hardware_catalog_file)
-    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue, hw)
+    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue, hw,
+                                   pricing, hardware_usd_per_gpu_hour)
     gpu_specs = _resolve_gpus(gpus, hw=hw)
     objectives.require_prices(costs, [g.name for g in gpu_specs], objective)
     est = load_model(model_file, estimator=False) if model_file else default_model()
