@@ -170,7 +170,6 @@ def header_line(res: pd.DataFrame, model: str, input_tokens: float | None = None
             f"ranked by {metric} (coefficients of engine group '{res.attrs.get('engine', 'shared')}')")
 
 
-FOOTER_LINES = 6  # printed lines under the table by default (--verbose: all of them)
 VERBOSE_HINT = "--verbose: definitions and sources"
 
 
@@ -255,7 +254,7 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
     (None: no limit), kept in this order: the best deployment, why a row has no price, what this width left
     out, the counts and SLOs, the note labels, the prices; the last line points to --verbose. `verbose`:
     every definition, assumption and source (what `--json` carries as `footnotes`)."""
-    from ._console import dropped_note
+    from ._console import FOOTER_LINES, dropped_note, printed_lines
 
     assumptions = res.attrs.get("assumptions") or {}
     statements = assumptions.get("statements") or []
@@ -290,13 +289,6 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
             break
         kept.discard(p)
     return finished(kept)
-
-
-def printed_lines(text: str, width: int) -> int:
-    """Lines `text` takes on a terminal `width` columns wide, wrapped between words as the console wraps it."""
-    import textwrap
-
-    return max(1, len(textwrap.wrap(text, width=max(width, 1), break_long_words=True, break_on_hyphens=False)))
 
 
 def _references(res: pd.DataFrame, best):
