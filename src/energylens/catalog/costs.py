@@ -192,7 +192,7 @@ def parse_grid(doc, origin: str) -> GridTable:
         if key in regions or key in codes:
             raise CatalogError(f"{where}: region {short(name)} is defined twice")
         regions[key] = _sourced(entry, where, f"region.{name}", "gco2_per_kwh", GRID_GCO2_PER_KWH, extra=("codes",))
-        names[key] = name
+        names[key] = name.replace("_", " ")  # as people write it: 'united states' (spaces do not matter in a lookup)
         for code in Fields(entry, f"{where}: region.{oneline(name, 80)}").names("codes", normalize) or ():
             if normalize(code) in codes or (normalize(code) in regions and normalize(code) != key):
                 raise CatalogError(f"{where}: region code {short(code)} names two regions")

@@ -278,7 +278,6 @@ def assumptions(gpu_hour_usd=None, electricity_usd_per_kwh=None, grid_gco2_per_k
                              "given by --grid-gco2-per-kwh")
     else:
         name, g = grid.get(grid.default_region if region is None else region)
-        name = name.replace("_", " ")
     return Assumptions(prices, elec, u, g, name, pricing, default, unpriced)
 
 
