@@ -108,7 +108,7 @@ def test_cli_json_and_plot(run_cli, tmp_path):
 
 def test_cli_table_and_errors(run_cli):
     code, out = run_cli("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", 2)
-    assert code == 0 and "ranked by predicted energy" in out and "latency-optimal" in out
+    assert code == 0 and "ranked by predicted energy" in out and "lat-opt: lowest latency" in out
     code, out = run_cli("recommend", "--model", "no-such/model-xyz", "--gpu", "H100")
     assert code == 2 and len(out.strip().splitlines()) == 1
     code, out = run_cli("recommend", "--model", "meta-llama/Llama-3.1-405B", "--gpu", "A40", "--max-gpus", 1)

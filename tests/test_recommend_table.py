@@ -67,18 +67,22 @@ def test_headers_carry_units_and_the_100_column_table_has_every_needed_column(se
     for unit in ("J/req", "J/tok", "TTFT", "ITL", "ms", "batch", "layout", "GPUs", "main", "term"):
         assert unit in header, (unit, header)
     assert re.search(r"(prefill|decode|overhead|TP|PP|EP) \d+%", out)  # the main term's share per row
-    # at 80 columns the lowest priorities go first, and the footer says which
-    assert "J/tok" not in flat(" ".join(seventy_b[80].splitlines()[:6]))
-    assert "Not shown at this width: J/tok" in flat(seventy_b[80])
+    # at 80 columns the lowest priorities go first (the energy figures stay), and the footer says which
+    header80 = flat(" ".join(seventy_b[80].splitlines()[:6]))
+    assert "J/tok" in header80 and "J/req" in header80 and "main" not in header80
+    assert "Not shown at this width: main term" in flat(seventy_b[80])
 
 
 def test_drop_order_is_documented_and_follows_the_objective():
     res = recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=2, batches=[64, 256])
     shown = view.shown_rows(res, 5)
     frame, drop = view.table_frame(shown, res)
-    assert drop[:2] == [view.TOKEN_ENERGY, view.MAIN_TERM]
+    assert drop[0] == view.MAIN_TERM and drop[-1] == view.TOKEN_ENERGY  # J/tok is the last to go
     assert view.METRICS[view.objective_column(res)][0] not in drop  # the ranking metric is never dropped
-    assert {"#", "GPUs", "layout", "batch", "ITL\nms", "note"}.isdisjoint(drop)
+    assert {"#", "GPUs", "layout", "batch", "note"}.isdisjoint(drop)
+    by_cost = recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=2, batches=[64, 256], objective="cost")
+    _, drop = view.table_frame(view.shown_rows(by_cost, 5), by_cost)
+    assert drop[-2:] == [view.TOKEN_ENERGY, "J/req"] and "$/Mtok" not in drop
 
 
 def test_ranks_are_contiguous_or_explained(seventy_b):
@@ -89,9 +93,12 @@ def test_ranks_are_contiguous_or_explained(seventy_b):
     assert top == list(range(1, len(top) + 1)), labels
     text = flat(out)
     if any(x.startswith("(") for x in labels):  # a data-parallel copy: the footer says what (k) means
-        assert "(k): a data-parallel copy of layout k (same batch per replica" in text
+        assert "(k): DP copy of layout k" in text
+    verbose = flat(render(SEVENTY_B + ["--verbose"], 100))
+    if any(x.startswith("(") for x in labels):
+        assert "(k): a data-parallel copy of layout k (same batch per replica" in verbose
     if any(x > 10 for x in plain):
-        assert "shown only for the noted rows" in text
+        assert "shown only for the noted rows" in verbose
 
 
 def test_copy_labels_point_at_the_copied_layout():
@@ -109,9 +116,9 @@ def test_copy_labels_point_at_the_copied_layout():
             assert distinct.index.get_loc(row.name) + 1 == int(label)
 
 
-def test_latency_definitions_and_latency_optimal_metric_are_printed(seventy_b):
+def test_latency_definitions_and_latency_optimal_metric_are_printed_with_verbose():
     res = recommend("meta-llama/Llama-3.1-70B-Instruct", ["H100", "B200"], max_gpus=8)
-    text = flat(seventy_b[100])
+    text = flat(render(SEVENTY_B + ["--verbose"], 100))
     assert flat(res.attrs.get("latency_definition") or view.FALLBACK_LATENCY_DEFINITION) in text
     assert "latency-optimal: " + flat(res.attrs.get("latency_optimal_metric") or view.FALLBACK_LATENCY_OPTIMAL) in text
     assert "SLOs: " in text

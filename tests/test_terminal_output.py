@@ -68,11 +68,20 @@ def test_explain_keeps_numbers_whole_and_names_what_it_left_out(run_cli, tmp_pat
     for r in records:  # J/req always shown, whole; the batch whole where shown
         assert re.search(rf"(?<![\d.]){re.escape(fmt(r['total_j']))}(?![\d.])", out), (fmt(r["total_j"]), out)
     flat = " ".join(out.split())
-    assert "Not shown at this width: " in flat and "(--json or a wider terminal show them)" in flat
-    shown_header = out.split("┡")[0]
-    if "batch" in shown_header:
-        for b in df["batch_size"]:
-            assert re.search(rf"│\s+{b} │", out)
+    monkeypatch.setenv("COLUMNS", "250")
+    _, full = run_cli("explain", "default", cfg, "--rows", 5)
+    def columns(text):  # the header line: the one above the rule, columns two spaces apart or more
+        lines = text.splitlines()
+        rule = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"})
+        return set(re.split(r"\s{2,}", lines[rule - 1].strip()))
+
+    missing = sorted(columns(full) - columns(out))
+    assert bool(missing) == ("Not shown at this width: " in flat), (missing, out)
+    if missing:
+        assert all(c in flat.split("Not shown at this width: ")[1] for c in missing)
+        assert "(--json or a wider terminal show them)" in flat
+    for b in df["batch_size"]:  # each row's label carries its batch, whole
+        assert re.search(rf"x\d+[^,\n]*, batch {b}, ", out), (b, out)
     assert "Qwen3-VL-235B-A22B-Instruct-FP8" in out or "model" in flat.split("Not shown at this width:")[1]
 
 
@@ -162,17 +171,23 @@ def test_recommend_notes_fit_one_line_and_savings_follow_the_objective(run_cli, 
     assert code == 0 and lines_fit(out, 100), out
     rows = out.splitlines()
     assert any(line.rstrip().endswith("lat-opt") for line in rows) and "latency-\n" not in out
+    best = " ".join(out.split()).split("best: ")[1]
+    assert re.search(r"\d+\.\d% (lower|higher) cost than lat-opt \(\d+\.\d% (less|more) energy\)", best), best
+    code, out = run_cli("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--gpu", "B200",
+                        "--max-gpus", 4, "--objective", "cost", "--verbose")
     flat = " ".join(out.split())
     assert "Notes: lat-opt, latency-optimal: " in flat and "TP-def, TP default: " in flat
     best = flat.split("best: ")[1]
-    assert re.search(r"\d+\.\d% (lower|higher) cost than the latency-optimal choice \([^)]*; \d+\.\d% (less|more) energy\)",
-                     best), best
+    assert re.search(r"\d+\.\d% (lower|higher) cost than the latency-optimal choice \([^)]*; \d+\.\d% (less|more) "
+                     r"energy\)", best), best
 
 
 def test_recommend_states_the_cost_assumptions(run_cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     base = ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "2")
     code, out = run_cli(*base, "--objective", "cost")
+    flat = " ".join(out.split())
+    assert code == 0 and "Prices: cloud rental, power included (USD/GPU-hour: H100-SXM 3.49)" in flat, out
+    code, out = run_cli(*base, "--objective", "cost", "--verbose")
     assert code == 0 and "Assumptions:" in out and "PUE" in out and "USD per GPU-hour" in out
-    code, out = run_cli(*base)
-    assert code == 0 and "Cost and carbon columns assume" in out
+    assert "https://www.runpod.io/pricing" in out

@@ -245,7 +245,7 @@ def test_the_field_mapping_is_the_clis_and_the_python_apis():
     for f in service.RECOMMEND_FIELDS:
         assert f.option in cli_options, f
         assert f.name in keywords or f.name in ("config_id", "model_id"), f
-    local_only = {"--hardware-catalog", "--model-catalog", "--json", "--wide", "--plot", "--help"}
+    local_only = {"--hardware-catalog", "--model-catalog", "--json", "--wide", "--plot", "--verbose", "--help"}
     assert cli_options - local_only == {f.option for f in service.RECOMMEND_FIELDS}
 
 

@@ -28,19 +28,32 @@ PUE = (1.0, 5.0, "")
 
 @dataclass(frozen=True)
 class Priced:
-    """One sourced figure."""
+    """One sourced figure: its publisher (`source`), the page it is published on (`url`), the date it was
+    read, and whose transcription it was read through (`via`), when not the publisher's own page."""
     value: float
     source: str
     date: str = ""
+    url: str = ""
+    via: str = ""
 
     def cited(self) -> str:
-        return f"{self.source}{f' ({self.date})' if self.date and self.date not in self.source else ''}"
+        """'RunPod Secure Cloud, H100 SXM 80 GB, on-demand, 2026-09-25': the source and its date, in short."""
+        return f"{self.source}{f', {self.date}' if self.date and self.date not in self.source else ''}"
+
+    def cited_in_full(self) -> str:
+        """The short citation, then the page and the transcription it was read through."""
+        return ", ".join(x for x in (self.cited(), self.url, f"via {self.via}" if self.via else "") if x)
+
+    def as_dict(self, name: str = "value") -> dict:
+        return {name: self.value, "source": self.source, "date": self.date, "url": self.url or None,
+                "via": self.via or None}
 
 
 @dataclass(frozen=True)
 class PriceTable:
     gpu_hour_usd: dict[str, Priced]  # as written in the file (a hardware name or alias)
     electricity_usd_per_kwh: Priced | None = None
+    unpriced: dict[str, str] = field(default_factory=dict)  # GPU as written -> why the table has no price
 
 
 @dataclass(frozen=True)
@@ -49,14 +62,19 @@ class GridTable:
     names: dict[str, str] = field(default_factory=dict)  # normalized -> as written
     pue: Priced | None = None
     default_region: str = "world"
+    codes: dict[str, str] = field(default_factory=dict)  # normalized ISO code or other name -> normalized region
 
     def get(self, region: str) -> tuple[str, Priced]:
+        """(region name, intensity) of a region given by name or ISO 3166-1 code (`de`, `deu`, `germany`)."""
         key = normalize(region) if isinstance(region, str) else ""
+        key = self.codes.get(key, key)
         if key not in self.regions:
             hint = closest(str(region), list(self.names.values()))
-            raise EnergyLensError(f"--region {clip(region)!r} unknown; known regions: {', '.join(self.names.values())}"
+            iso = sorted({c.upper() for c, r in self.codes.items() if len(c) == 2})
+            raise EnergyLensError(f"--region {clip(region)!r} unknown"
                                   + (f" (closest: {', '.join(hint)})" if hint else "")
-                                  + "; or give --grid-gco2-per-kwh")
+                                  + f"; give a country name or ISO code ({', '.join(iso).lower()}), "
+                                  f"{self.default_region}, or --grid-gco2-per-kwh")
         return self.names[key], self.regions[key]
 
 
@@ -66,28 +84,34 @@ PRICE_FILE_FORMAT = ("a TOML file of USD per GPU-hour, one line per GPU: H100 = 
 PRICE_FILE_EXAMPLE = "# prices.toml: USD per GPU-hour\nH100 = 2.5\nB200 = 5.0\n"
 
 
-def electricity_basis(usd_per_kwh: float, zero: str = "give --electricity-usd-per-kwh 0") -> str:
-    """Which case an electricity price assumes, in words (recommend's assumptions and the explorer, whose
-    `zero` names its own field). The shipped GPU-hour prices are cloud rental rates, which include power."""
+def electricity_basis(usd_per_kwh: float, zero: str = "give --electricity-usd-per-kwh 0", cloud: bool = False) -> str:
+    """Which case an electricity price assumes, in words. With `cloud` rental prices (which include power) a
+    price above 0 counts power twice unless the lease bills it apart: the words say so and how to avoid it
+    (`zero`, worded for the CLI or the explorer)."""
     if usd_per_kwh > 0:
-        return ("charged on top of the GPU-hour prices, as for owned hardware (or a lease that bills power apart); "
-                "a cloud rental's GPU-hour price already includes power, as the shipped prices (cloud rental) do: "
-                f"for a cloud {zero}, or power is counted twice")
+        text = "charged on top of the GPU-hour prices, as for owned hardware (or a lease that bills power apart)"
+        if cloud:
+            text += (f"; cloud rental prices already include power, so unless your lease bills it apart {zero} "
+                     "or power is counted twice")
+        return text
     return "no charge for power beyond the GPU-hour prices, as for a cloud rental whose GPU-hour price includes it"
 
 
-def _sourced(entry, where: str, key: str, name: str, bounds: tuple[float, float, str], sourced: bool = True) -> Priced:
-    """The figure `name` of one table, with its source (required when `sourced`) and date."""
+def _sourced(entry, where: str, key: str, name: str, bounds: tuple[float, float, str], sourced: bool = True,
+             extra: tuple[str, ...] = ()) -> Priced:
+    """The figure `name` of one table, with its source (required when `sourced`), date, url and via
+    (`extra`: other fields the caller reads itself)."""
     if not isinstance(entry, dict):
         raise CatalogError(f"{where}: {short(key)} must be a table with {name}, source and date, got {short(entry)}")
     f = Fields(entry, f"{where}: {oneline(key, 80)}")
-    f.only((name, "source", "date", "note"))
+    f.only((name, "source", "date", "note", "url", "via", *extra))
     lo, hi, unit = bounds
     value = f.number(name, lo, hi, unit)
     source = f.text("source", limit=500)
     if sourced and not source.strip():
         f.fail("source", "is missing; every figure needs its source")
-    return Priced(value, source.strip() or f"given in {where}", f.text("date", limit=40))
+    return Priced(value, source.strip() or f"given in {where}", f.text("date", limit=40), f.text("url", limit=500),
+                  f.text("via", limit=500))
 
 
 def parse_prices(doc, origin: str) -> PriceTable:
@@ -95,7 +119,7 @@ def parse_prices(doc, origin: str) -> PriceTable:
     where = oneline(origin)
     if not isinstance(doc, dict):
         raise CatalogError(f"{where}: expected [gpu.NAME] and [electricity] tables")
-    Fields(doc, where, word="table").only(("gpu", "electricity"))
+    Fields(doc, where, word="table").only(("gpu", "electricity", "unpriced"))
     gpus = doc.get("gpu", {})
     if not isinstance(gpus, dict):
         raise CatalogError(f"{where}: 'gpu' must hold one table per GPU ([gpu.H100] usd_per_hour = ...)")
@@ -103,8 +127,22 @@ def parse_prices(doc, origin: str) -> PriceTable:
     for name, entry in gpus.items():
         check_name(name, where, "GPU", normalize)
         prices[name] = _sourced(entry, where, f"gpu.{name}", "usd_per_hour", GPU_HOUR_USD)
+    unpriced = doc.get("unpriced", {})
+    if not isinstance(unpriced, dict):
+        raise CatalogError(f"{where}: 'unpriced' must hold one table per GPU ([unpriced.MI250] reason = ...)")
+    why = {}
+    for name, entry in unpriced.items():
+        check_name(name, where, "GPU", normalize)
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{where}: unpriced.{short(name)} must be a table with a reason")
+        f = Fields(entry, f"{where}: unpriced.{oneline(name, 80)}")
+        f.only(("reason",))
+        why[name] = f.text("reason", limit=500).strip() or f.fail("reason", "is missing; say why there is no price")
+        if normalize(name) in {normalize(n) for n in prices}:
+            raise CatalogError(f"{where}: GPU {short(name)} is both priced and unpriced")
     elec = doc.get("electricity")
-    return PriceTable(prices, None if elec is None else _sourced(elec, where, "electricity", "usd_per_kwh", ELECTRICITY_USD_PER_KWH))
+    return PriceTable(prices, None if elec is None else _sourced(elec, where, "electricity", "usd_per_kwh",
+                                                                 ELECTRICITY_USD_PER_KWH), why)
 
 
 def parse_user_prices(doc, origin: str) -> dict[str, Priced]:
@@ -147,13 +185,18 @@ def parse_grid(doc, origin: str) -> GridTable:
     if not isinstance(doc, dict) or not isinstance(doc.get("region"), dict) or not doc["region"]:
         raise CatalogError(f"{where}: expected [region.NAME] tables with gco2_per_kwh and source")
     Fields(doc, where, word="table").only(("region", "pue", "defaults"))
-    regions, names = {}, {}
+    regions, names, codes = {}, {}, {}
     for name, entry in doc["region"].items():
         check_name(name, where, "region", normalize)
-        if normalize(name) in regions:
+        key = normalize(name)
+        if key in regions or key in codes:
             raise CatalogError(f"{where}: region {short(name)} is defined twice")
-        regions[normalize(name)] = _sourced(entry, where, f"region.{name}", "gco2_per_kwh", GRID_GCO2_PER_KWH)
-        names[normalize(name)] = name
+        regions[key] = _sourced(entry, where, f"region.{name}", "gco2_per_kwh", GRID_GCO2_PER_KWH, extra=("codes",))
+        names[key] = name.replace("_", " ")  # as people write it: 'united states' (spaces do not matter in a lookup)
+        for code in Fields(entry, f"{where}: region.{oneline(name, 80)}").names("codes", normalize) or ():
+            if normalize(code) in codes or (normalize(code) in regions and normalize(code) != key):
+                raise CatalogError(f"{where}: region code {short(code)} names two regions")
+            codes[normalize(code)] = key
     pue = _sourced(doc["pue"], where, "pue", "value", PUE) if "pue" in doc else None
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -163,7 +206,7 @@ def parse_grid(doc, origin: str) -> GridTable:
     default = d.text("region", "world")
     if normalize(default) not in regions:
         d.fail("region", f"names {short(default)}, which is not a [region.*] of the file")
-    return GridTable(regions, names, pue, names[normalize(default)])
+    return GridTable(regions, names, pue, names[normalize(default)], codes)
 
 
 def _shipped(name: str):

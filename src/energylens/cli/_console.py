@@ -261,16 +261,27 @@ def dropped_note(dropped, how: str = "--json or a wider terminal show them") -> 
     return f"Not shown at this width: {names} ({how})."
 
 
+FOOTER_LINES = 6  # printed lines under a table by default; --verbose prints the definitions beyond them
+
+
+def printed_lines(text: str, width: int) -> int:
+    """Lines `text` takes on a terminal `width` columns wide, wrapped between words as the console wraps it."""
+    import textwrap
+
+    return max(1, len(textwrap.wrap(str(text), width=max(width, 1), break_long_words=True, break_on_hyphens=False)))
+
+
 def print_table(df: pd.DataFrame, title: str | None = None, drop_order=(), how: str = "--json or a wider terminal "
-                "show them", compact: bool = True, caption=None) -> list[str]:
+                "show them", compact: bool = True, caption=None, footer=()) -> list[str]:
     """Print `df` fitted to the terminal (`fitted_table`) and, under it, which columns were left out and
-    `how` to see them. A table whose kept columns are still too wide prints at its own width (the terminal
-    wraps its lines; no cell is cut). Returns the columns left out."""
+    `how` to see them, then the `footer` lines. A table whose kept columns are still too wide prints at its own
+    width (the terminal wraps its lines; no cell is cut). Returns the columns left out."""
     t, dropped = fitted_table(df, drop_order, title=title, compact=compact)
     if caption is not None:
         t.caption = caption
     with console.at_least(table_width(t, 1000) if table_width(t) > console.width else 0):
         console.print(t)
-    if dropped:
-        console.print(dropped_note(dropped, how), markup=False, highlight=False)
+    lines = [*([dropped_note(dropped, how)] if dropped else []), *footer]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
     return dropped

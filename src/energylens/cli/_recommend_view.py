@@ -2,9 +2,13 @@
 around the table that define them. Plain functions over the recommend DataFrame (no printing), so that
 the table's rules are testable without a terminal.
 
-Column priorities at narrow widths (`table_frame`'s drop order, first dropped first): J/tok, then the main term, then
-the metrics the ranking does not optimize (J/req included when cost or carbon ranks), then TTFT. Always
-kept: #, GPUs, layout, batch, the ranking metric, ITL and the note.
+Column priorities at narrow widths (`table_frame`'s drop order, first dropped first): the main term, the cost and
+carbon columns the ranking does not follow, TTFT, ITL, then J/tok and J/req (unless the ranking follows it): the
+energy figures are the last to go. Always kept: #, GPUs, layout, batch, the ranking metric and the note.
+
+Lines under the table (`footer_lines`): by default at most FOOTER_LINES printed lines at the terminal's width
+(the best deployment first; what a narrow terminal left out; the counts; the prices), with `--verbose` every
+definition and source (`--json` always carries them).
 """
 from __future__ import annotations
 
@@ -137,20 +141,19 @@ def table_frame(shown: pd.DataFrame, res: pd.DataFrame, wide: bool = False) -> t
     out[NOTE] = [_note(r) for _, r in shown.iterrows()]
     if wide:
         return out.reset_index(drop=True), []
-    others = [METRICS[m][0] for m in metrics if m != objective and m != "energy_request_j"]
-    if objective != "energy_request_j":
-        others.append(METRICS["energy_request_j"][0])
-    drop = [TOKEN_ENERGY, MAIN_TERM, *others, f"TTFT\n{ttft_unit}"]
+    others = [METRICS[m][0] for m in reversed(metrics) if m not in (objective, "energy_request_j")]
+    energy = [TOKEN_ENERGY] + ([METRICS["energy_request_j"][0]] if objective != "energy_request_j" else [])
+    drop = [MAIN_TERM, *others, f"TTFT\n{ttft_unit}", f"ITL\n{itl_unit}", *energy]
     return out.reset_index(drop=True), [c for c in drop if c in out.columns]
 
 
-def _slo_text(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms) -> str:
+def _slo_text(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms, sourced: bool = True) -> str:
     slo = res.attrs.get("slo")
     if isinstance(slo, dict):
         known = {"ttft_ms": "TTFT <= {:g} ms", "itl_ms": "ITL <= {:g} ms"}
         parts = [known[k].format(v) if k in known else f"{k} {v}" for k, v in slo.items() if k != "source"
                  and v is not None and not (isinstance(v, float) and np.isnan(v))]
-        source = f"; source: {slo['source']}" if slo.get("source") else ""
+        source = f"; source: {slo['source']}" if slo.get("source") and sourced else ""
         return "SLOs: " + ("; ".join(parts) if parts else "none") + source
     if slo:
         return f"SLOs: {slo}"
@@ -158,65 +161,144 @@ def _slo_text(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms) -> str:
     return "SLOs: " + ("; ".join(parts) if parts else "none (every feasible deployment is ranked)")
 
 
-def header_line(res: pd.DataFrame, model: str) -> str:
+def header_line(res: pd.DataFrame, model: str, input_tokens: float | None = None,
+                output_tokens: float | None = None) -> str:
     metric = METRICS[objective_column(res)][1]
-    return (f"Deployments of {model} on {', '.join(res.attrs.get('gpus') or sorted(set(res['gpu'])))}, ranked by "
-            f"{metric} (coefficients of engine group '{res.attrs.get('engine', 'shared')}')")
+    workload = (f" for {input_tokens:g} prompt and {output_tokens:g} output tokens per request"
+                if input_tokens is not None and output_tokens is not None else "")
+    return (f"Deployments of {model} on {', '.join(res.attrs.get('gpus') or sorted(set(res['gpu'])))}{workload}, "
+            f"ranked by {metric} (coefficients of engine group '{res.attrs.get('engine', 'shared')}')")
 
 
-def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens: float, dropped: list[str],
-                 itl_slo_ms=None, ttft_slo_ms=None) -> list[str]:
-    """The lines under the table: what the ranks, notes and latencies mean, the SLOs, the counts, the best
-    deployment and its savings, and the columns left out at this width."""
-    from ._console import dropped_note, fmt, plural
+VERBOSE_HINT = "--verbose: definitions and sources"
 
-    lines = []
+
+def rank_note(res: pd.DataFrame, shown: pd.DataFrame, top: int) -> str:
+    """What '#' and '(k)' mean, and why ranks may jump."""
+    from ._console import plural
+
     copies = int(res["replica_of_smaller"].sum())
     n_distinct = int((~res["replica_of_smaller"]).sum())
     after = shown[~shown["table_rank"].str.startswith("(")]["table_rank"].astype(int)
-    rank_note = "#: rank among distinct layouts"
+    note = "#: rank among distinct layouts"
     if copies:
-        rank_note += (f"; {plural(copies, 'data-parallel copy', 'data-parallel copies')} of listed layouts (same "
-                      f"per-request figures) {'is' if copies == 1 else 'are'} not ranked")
+        note += (f"; {plural(copies, 'data-parallel copy', 'data-parallel copies')} of listed layouts (same "
+                 f"per-request figures) {'is' if copies == 1 else 'are'} not ranked")
         if shown["table_rank"].str.startswith("(").any():
-            rank_note += ("; (k): a data-parallel copy of layout k (same batch per replica; the batch column counts "
-                          "all replicas)")
+            note += ("; (k): a data-parallel copy of layout k (same batch per replica; the batch column counts "
+                     "all replicas)")
     if len(after) and after.max() > min(top, n_distinct):
-        rank_note += f"; ranks {min(top, n_distinct) + 1} and up are shown only for the noted rows (--top)"
-    lines.append(rank_note + ".")
+        note += f"; ranks {min(top, n_distinct) + 1} and up are shown only for the noted rows (--top)"
+    return note + "."
+
+
+def definitions(res: pd.DataFrame, itl_slo_ms=None, ttft_slo_ms=None) -> str:
+    """What TTFT, ITL and the notes mean, and the SLOs in force with their source."""
     short = {flag: label for flag, label, _ in NOTES}
-    lines.append(f"Latency: {res.attrs.get('latency_definition') or FALLBACK_LATENCY_DEFINITION}. "
-                 f"Notes: {short['latency_optimal']}, latency-optimal: "
-                 f"{res.attrs.get('latency_optimal_metric') or FALLBACK_LATENCY_OPTIMAL}; "
-                 f"{short['tp_default']}, TP default: all GPUs of the largest count in one "
-                 f"tensor-parallel group. {_slo_text(res, itl_slo_ms, ttft_slo_ms)}.")
+    return (f"Latency: {res.attrs.get('latency_definition') or FALLBACK_LATENCY_DEFINITION}. "
+            f"Notes: {short['latency_optimal']}, latency-optimal: "
+            f"{res.attrs.get('latency_optimal_metric') or FALLBACK_LATENCY_OPTIMAL}; "
+            f"{short['tp_default']}, TP default: all GPUs of the largest count in one "
+            f"tensor-parallel group. {_slo_text(res, itl_slo_ms, ttft_slo_ms)}.")
+
+
+def best_line(res: pd.DataFrame, verbose: bool = False) -> str:
+    """The best deployment, its figures (a figure it lacks is left out, never left blank) and what it saves
+    against the latency-optimal and TP-default rows (named by their note label; in full when `verbose`)."""
+    from ._console import fmt
+
     best = res.sort_values("rank", kind="mergesort").iloc[0]
-    saving = [savings_text(res, best, row, name) for name, row in _references(res, best)]
-    lines.append(f"best: {deployment(best)}: {fmt(best['energy_request_j'])} J/request, "
-                 f"{fmt(best['energy_token_j'])} J/token"
-                 + "".join(f", {fmt(best[c])} {inline(m[0])}" for c, m in METRICS.items()
-                           if c != "energy_request_j" and c in res.columns)
-                 + (f"; {'; '.join(saving)}" if saving else "") + ".")
-    lines.append(f"{res.attrs.get('candidates')} candidates, {res.attrs.get('feasible')} feasible, "
-                 f"{res.attrs.get('meeting_slo')} meeting the SLOs, {output_tokens:g} output tokens per request.")
-    statements = (res.attrs.get("assumptions") or {}).get("statements") or []
-    if statements and res.attrs.get("objective", "energy") != "energy":
-        lines.append("Assumptions: " + "; ".join(statements) + ".")
-    elif statements and any(c in res.columns for c in METRICS if c != "energy_request_j"):
-        lines.append("Cost and carbon columns assume the shipped GPU-hour prices, electricity price, PUE and grid "
-                     "intensity (--objective cost or carbon lists them with their sources; --json carries them).")
-    if dropped:
-        lines.append(dropped_note(map(inline, dropped), "--wide, --json or a wider terminal show them"))
-    return lines
+    figures = [f"{fmt(best['energy_request_j'])} J/request", f"{fmt(best['energy_token_j'])} J/token"]
+    figures += [f"{fmt(best[c])} {inline(m[0])}" for c, m in METRICS.items()
+                if c != "energy_request_j" and c in res.columns and pd.notna(best[c])
+                and (verbose or c == objective_column(res) or c == "cost_usd_per_million_tokens")]
+    saving = [savings_text(res, best, row, name if verbose else label, verbose, repeat=verbose or i == 0)
+              for i, (name, label, row) in enumerate(_references(res, best))]
+    joint = "; " if verbose else ", "
+    return (f"best: {deployment(best)}: {', '.join(figures)}" + (f"; {joint.join(saving)}" if saving else "") + ".")
+
+
+def counts_line(res: pd.DataFrame, itl_slo_ms=None, ttft_slo_ms=None) -> str:
+    slos = _slo_text(res, itl_slo_ms, ttft_slo_ms, sourced=False)[len("SLOs: "):].replace("; ", ", ")
+    meet = f"meet {slos}" if not slos.startswith("none") else "are ranked (no SLOs)"
+    return (f"Of {res.attrs.get('candidates')} candidates, {res.attrs.get('feasible')} fit in memory and "
+            f"{res.attrs.get('meeting_slo')} {meet}.")
+
+
+def legend_line(shown: pd.DataFrame) -> str:
+    """The note labels and '(k)' of the shown rows, in a few words."""
+    parts = []
+    if shown["latency_optimal"].any():
+        parts.append("lat-opt: lowest latency at that batch")
+    if shown["tp_default"].any():
+        parts.append("TP-def: all GPUs, one TP group")
+    if shown["table_rank"].str.startswith("(").any():
+        parts.append("(k): DP copy of layout k")
+    return "; ".join(parts) + "." if parts else ""
+
+
+def price_notes(res: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
+    """A footnote for each shown GPU without a price: why its cost columns are empty and how to fill them."""
+    if "cost_usd_per_million_tokens" not in res.columns:
+        return []
+    no_price = (res.attrs.get("assumptions") or {}).get("no_price") or {}
+    empty = shown.loc[shown["cost_usd_per_million_tokens"].isna(), "gpu"].astype(str).unique()
+    header = inline(METRICS["cost_usd_per_million_tokens"][0])
+    return [f"{header} empty for {g}: {no_price.get(g, f'no GPU-hour price for {g}; give --gpu-hour-usd {g}=USD')}."
+            for g in empty]
+
+
+def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens: float, dropped: list[str],
+                 itl_slo_ms=None, ttft_slo_ms=None, verbose: bool = False, width: int | None = None) -> list[str]:
+    """The lines under the table. By default the essentials, at most FOOTER_LINES lines once wrapped at `width`
+    (None: no limit), kept in this order: the best deployment, why a row has no price, what this width left
+    out, the counts and SLOs, the note labels, the prices; the last line points to --verbose. `verbose`:
+    every definition, assumption and source (what `--json` carries as `footnotes`)."""
+    from ._console import FOOTER_LINES, dropped_note, printed_lines
+
+    assumptions = res.attrs.get("assumptions") or {}
+    statements = assumptions.get("statements") or []
+    has_cost = any(c in res.columns for c in METRICS if c != "energy_request_j")
+    if verbose:
+        lines = [rank_note(res, shown, top), definitions(res, itl_slo_ms, ttft_slo_ms), best_line(res, True),
+                 counts_line(res, itl_slo_ms, ttft_slo_ms)[:-1] + f", {output_tokens:g} output tokens per request."]
+        if statements and has_cost:
+            lines += ["Assumptions:", *(f"- {s}." for s in statements)]
+        lines += price_notes(res, shown)
+        if res.attrs.get("structure"):
+            lines.append(f"Model structure: {res.attrs['structure']}")
+        if dropped:
+            lines.append(dropped_note(map(inline, dropped), "--wide, --json or a wider terminal show them"))
+        return lines
+    # (priority, line) in the order printed; the highest numbers go first when the lines do not fit
+    by_price = objective_column(res) != "energy_request_j"  # ranked by cost or carbon: their basis comes first
+    candidates = [(0, best_line(res)), (4 if by_price else 3, counts_line(res, itl_slo_ms, ttft_slo_ms)),
+                  (5 if by_price else 4, legend_line(shown)),
+                  (3 if by_price else 5, assumptions.get("summary", "") if has_cost else ""),
+                  *[(1, note) for note in price_notes(res, shown)],
+                  (2, dropped_note(map(inline, dropped), "--wide or a wider terminal shows them") if dropped else "")]
+    candidates = [(p, line) for p, line in candidates if line]
+
+    def finished(kept):  # the kept lines, the last one pointing to --verbose
+        lines = [line for p, line in candidates if p in kept]
+        return lines[:-1] + [f"{lines[-1].rstrip('.')}; {VERBOSE_HINT}."]
+
+    kept = {p for p, _ in candidates}
+    for p in sorted(kept, reverse=True):
+        if width is None or p <= 2 or sum(printed_lines(line, width) for line in finished(kept)) <= FOOTER_LINES:
+            break
+        kept.discard(p)
+    return finished(kept)
 
 
 def _references(res: pd.DataFrame, best):
-    """(name, row) of the latency-optimal and TP-default rows other than the best one."""
+    """(name, note label, row) of the latency-optimal and TP-default rows other than the best one."""
     out = []
     for flag, name in (("latency_optimal", "latency-optimal choice"), ("tp_default", "TP default")):
         rows = res[res[flag]]
         if len(rows) and rows.index[0] != best.name:
-            out.append((name, rows.iloc[0]))
+            label = next(short for f, short, _ in NOTES if f == flag)
+            out.append((name, label, rows.iloc[0]))
     return out
 
 
@@ -233,10 +315,16 @@ def _change(best, row, column: str) -> str:
     return f"{abs(pct):.1f}% {lower if pct >= 0 else higher}"
 
 
-def savings_text(res: pd.DataFrame, best, row, name: str) -> str:
+def savings_text(res: pd.DataFrame, best, row, name: str, verbose: bool = True, repeat: bool = True) -> str:
     """The best row against a reference row, in the ranking metric first, energy beside it when the
     ranking is by cost or carbon: '12.0% lower cost than the TP default (H100-SXM x4 tp4, batch 256;
-    4.5% less energy)'."""
+    4.5% less energy)'; without `verbose`, '... than TP-def' (the row is in the table with that note), and
+    without `repeat` the metric's noun left out ('12.5% less than TP-def', after a first saving)."""
     objective = objective_column(res)
+    change = _change(best, row, objective)
+    if not repeat:
+        change = change.replace(" energy", "").replace(" cost", "").replace(" carbon", "")
     energy = "" if objective == "energy_request_j" else f"; {_change(best, row, 'energy_request_j')}"
-    return f"{_change(best, row, objective)} than the {name} ({deployment(row)}{energy})"
+    if not verbose:
+        return f"{change} than {name}" + (f" ({energy[2:]})" if energy else "")
+    return f"{change} than the {name} ({deployment(row)}{energy})"

@@ -186,6 +186,7 @@ def explain(
     configs: Path = typer.Argument(..., help="Configurations to explain (CSV or Parquet)."),
     rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    verbose: bool = typer.Option(False, "--verbose", help="Under the table, what each column means and why a flagged share is uncertain."),
 ):
     """Energy per request broken down by where it goes (compute, memory, TP, EP, PP bubbles, overhead, idle GPUs)
     in J and %, and the prefill phase as `predict` gives it; shares resting on a coefficient the data did not
@@ -198,14 +199,37 @@ def explain(
     if json_out:
         typer.echo(json.dumps(_records(shown), indent=2))
         return
-    view, title, caption = _explain_table(model, shown)
-    print_table(view, title=title, drop_order=constant_first(view, EXPLAIN_DROP_ORDER), compact=False, caption=caption)
+    view, title, notes = _explain_table(model, shown, verbose)
+    print_table(view, title=title, drop_order=_explain_drop_order(view), compact=True, footer=notes)
 
 
-# explain's columns left out on a narrow terminal, first ones first (after those equal on every shown row:
-# `constant_first`); the row number, J/req and the term shares stay.
-EXPLAIN_DROP_ORDER = ("n", "pp", "ep", "dp", "precision", "in", "out", "model", "gpu", "meas. pf%", "pf J", "tp",
-                      "batch")
+# What explain's label column is called, and the columns that always stay: the row's identity and its energy.
+EXPLAIN_LABEL = "configuration"
+EXPLAIN_KEEP = ("#", EXPLAIN_LABEL, "J/req")
+
+
+def _explain_drop_order(view) -> list[str]:
+    """explain's columns in the order a narrow terminal leaves them out: those equal on every shown row, then the
+    prefill-phase figures, then the term shares from the smallest largest share up; the row's number, its
+    configuration label and J/req stay."""
+    shares = [c for c in view.columns if c.endswith("%") and c not in ("pf%", "meas. pf%")]
+    magnitude = {c: max((float(str(v).rstrip("*")) for v in view[c]), default=0.0) for c in shares}
+    order = ["pf J", "meas. pf%", "pf%", *sorted(shares, key=lambda c: magnitude[c])]
+    return constant_first(view, [c for c in order if c in view.columns and c not in EXPLAIN_KEEP])
+
+
+def _label(row, with_model: bool, with_precision: bool, with_dp: bool) -> str:
+    """'H100-SXM x4 tp2·pp2, batch 16, 512→256 tok': what tells a configuration apart, in one short label
+    (the model first when the rows' models differ, the precision when theirs differ)."""
+    from ._recommend_view import layout
+
+    dp = int(row["dp"]) if with_dp and "dp" in row and row["dp"] == row["dp"] else 1
+    lay = layout(row["tp"], row["pp"], row["ep"] if row["ep"] == row["ep"] else 1, dp)
+    parts = [f"{str(row['model']).split('/')[-1]} " if with_model else "",
+             f"{row['gpu']} x{int(row['num_gpus'])}{'' if lay == 'single' else ' ' + lay}",
+             f", batch {int(row['batch_size'])}, {fmt(row['input_tokens'])}→{fmt(row['output_tokens'])} tok",
+             f", {row['precision']}" if with_precision else ""]
+    return "".join(parts)
 
 
 def _explained(model, df):
@@ -229,38 +253,53 @@ def _records(shown) -> list[dict]:
     return [{k: clean(v) for k, v in r.items()} for r in shown.to_dict(orient="records")]
 
 
-def _explain_table(model, shown):
+EXPLAIN_DEFINITIONS = ("configuration: GPU x count, the parallel degrees above 1 (tp, pp, ep, dp), batch (concurrent "
+                       "requests), prompt→output tokens; J/req: predicted energy per request, all GPUs; <group>%: "
+                       "share of J/req by where it goes (docs/MODEL.md): static power over each part of the time plus "
+                       "the dynamic energy of that work (compute, memory, TP and EP collectives, pipeline bubbles, "
+                       "launch and host overhead, idle GPUs of replicas without a request); pf J and pf%: the prefill "
+                       "phase, as predict's pred_prefill_energy_j; meas. pf%: the measured prefill share, where the "
+                       "file has it")
+
+
+def _explain_table(model, shown, verbose: bool = False):
+    """(table, title, lines under it) of explain: each row's identity in one label, its energy and the shares."""
+    import pandas as pd
+
     from ..model.identification import UNSUPPORTED
     from ..model.terms import GROUP_LABELS, GROUPS
 
-    view = shown[["row", "model", "gpu", "num_gpus", "tp", "pp", "ep"]].copy()
-    view["model"] = view["model"].str.split("/").str[-1]
-    for col in ("dp", "precision"):  # shown only where they tell rows apart
-        if col in shown and shown[col].nunique(dropna=False) > 1:
-            view[col] = shown[col]
-    view = view.assign(batch=shown["batch_size"], **{"in": shown["input_tokens"], "out": shown["output_tokens"],
-                                                      "J/req": shown["total_j"], "pf J": shown["pred_prefill_energy_j"]})
-    view = view.rename(columns={"row": "#", "num_gpus": "n"})
-    flagged = shown["shares_not_identified"]
+    def varies(col):
+        return col in shown and shown[col].nunique(dropna=False) > 1
+
+    models = shown["model"].astype(str).unique()
+    label = [_label(r, varies("model"), varies("precision"), "dp" in shown) for _, r in shown.iterrows()]
+    view = pd.DataFrame({"#": shown["row"].to_numpy(), EXPLAIN_LABEL: label, "J/req": shown["total_j"].to_numpy(),
+                         "pf J": shown["pred_prefill_energy_j"].to_numpy()})
+    flagged = shown["shares_not_identified"].tolist()
     mark = lambda share, col: [f"{v:.1f}*" if share in f else f"{v:.1f}" for v, f in zip(shown[col], flagged)]
     for g in GROUPS:  # where the energy goes (both phases together); the phase split is beside them
         if (shown[f"{g}_pct"].fillna(0) != 0).any():
             view[f"{GROUP_LABELS[g]}%"] = mark(g, f"{g}_pct")
     view["pf%"] = mark("prefill_share", "prefill_share_pct")
     if "measured_prefill_share_pct" in shown:
-        view["meas. pf%"] = shown["measured_prefill_share_pct"].round(1)
-    title = ("Energy per request by where it goes, percent of total (static power over each part of the time plus "
-             "the dynamic energy of that work; pf J and pf%: the prefill phase, predict's pred_prefill_energy_j)")
-    caption = None
+        view["meas. pf%"] = shown["measured_prefill_share_pct"].round(1).to_numpy()
+    title = "Energy per request by where it goes, % of J/req" + (f": {models[0]}" if len(models) == 1 else "")
+    notes = []
     hit = {g for f in flagged for g in f}
     if hit:  # the coefficients behind the flags: those scaling a flagged group
         groups_of = {c.name: set(c.groups) for c in model.structure_.coefficients}
         coefs = model.coefficients()
         touches = coefs["name"].map(lambda n: bool(groups_of.get(n, set()) & hit))
         weak = coefs[touches & coefs["status"].isin(UNSUPPORTED)]
-        caption = plain("*: rests on a coefficient the data did not identify: "
-                        + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
-    return view, title, caption
+        if verbose:
+            notes.append("*: rests on a coefficient the data did not identify: "
+                         + "; ".join(f"{r.name} ({r.identification})" for r in weak.itertuples()))
+        else:
+            notes.append(f"*: rests on a coefficient the data did not identify: {', '.join(weak['name'])}.")
+    notes.append(f"{EXPLAIN_DEFINITIONS}." if verbose else "pf J, pf%: the prefill phase (predict's prefill "
+                 "energy); the other shares: where the energy goes; --verbose: definitions, --json: every field.")
+    return view, title, notes
 
 
 def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),

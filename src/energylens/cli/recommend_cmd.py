@@ -28,12 +28,15 @@ def recommend(
     json_out: bool = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table: every shown row with the full term breakdown."),
     wide: bool = typer.Option(False, "--wide", help="Every column: TP, PP, EP, DP apart and each term group's share (the default table fits the terminal, dropping the least needed columns first)."),
     objective: str = typer.Option("energy", "--objective", help="Rank by energy (J/request), cost (USD per million output tokens) or carbon (gCO2e per 1000 requests)."),
-    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="USD per GPU-hour: H100=2.5,B200=5, or a TOML file of lines H100 = 2.5 (tables gpu.H100 with usd_per_hour, optional source and date, work too); they replace the shipped cloud rental prices (catalog/data/gpu_prices.toml)."),
-    electricity_usd_per_kwh: Optional[float] = typer.Option(None, "--electricity-usd-per-kwh", help="USD/kWh on facility energy, charged on top of GPU-hours (default: US industrial average, as for owned hardware); 0 for a cloud rental, whose GPU-hour price includes power."),
+    pricing: str = typer.Option("cloud", "--pricing", help="cloud: on-demand rental prices per GPU-hour, which include power (no electricity added); owned: electricity x PUE plus an amortized hardware price per GPU-hour (--hardware-usd-per-gpu-hour)."),
+    gpu_hour_usd: Optional[str] = typer.Option(None, "--gpu-hour-usd", help="Cloud rental USD per GPU-hour: H100=2.5,B200=5, or a TOML file of lines H100 = 2.5 (tables gpu.H100 with usd_per_hour, optional source and date, work too); they replace the shipped prices (catalog/data/gpu_prices.toml)."),
+    hardware_usd_per_gpu_hour: Optional[str] = typer.Option(None, "--hardware-usd-per-gpu-hour", help="With --pricing owned: the hardware's purchase price spread over its hours of service, USD per GPU-hour: one figure for every GPU (1.2) or H100=1.2,B200=2.5 (default: not counted)."),
+    electricity_usd_per_kwh: Optional[float] = typer.Option(None, "--electricity-usd-per-kwh", help="USD/kWh on facility energy (GPU energy x PUE), charged on top of the GPU-hour prices (default: none for --pricing cloud, US industrial average for owned)."),
     grid_gco2_per_kwh: Optional[float] = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity (gCO2e/kWh); or --region."),
-    region: Optional[str] = typer.Option(None, "--region", help="Grid region of catalog/data/grid_intensity.toml (default: world)."),
+    region: Optional[str] = typer.Option(None, "--region", help="Grid of a country, by name or ISO code (us, de, fr, in, cn, ...; catalog/data/grid_intensity.toml; default: world average)."),
     pue: Optional[float] = typer.Option(None, "--pue", help="Power usage effectiveness, facility / IT energy (default: 1.58, Uptime Institute 2023)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the energy vs latency Pareto front (PNG)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Under the table, every definition, assumption and source (by default a few lines; --json always carries them)."),
 ):
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
     from ._paths import check_output
@@ -53,7 +56,8 @@ def recommend(
               model_config=model_config, hardware_catalog_file=hardware_catalog_file,
               model_catalog_file=model_catalog_file, return_all=True, visual_tokens=visual_tokens, engine=engine,
               objective=objective, gpu_hour_usd=gpu_hour_usd, electricity_usd_per_kwh=electricity_usd_per_kwh,
-              grid_gco2_per_kwh=grid_gco2_per_kwh, region=region, pue=pue)
+              grid_gco2_per_kwh=grid_gco2_per_kwh, region=region, pue=pue, pricing=pricing,
+              hardware_usd_per_gpu_hour=hardware_usd_per_gpu_hour)
     from . import _recommend_view as view
     model = str(res["model"].iloc[0]) if model is None else model
 
@@ -71,12 +75,13 @@ def recommend(
             "meeting_slo": res.attrs.get("meeting_slo"), "engine": res.attrs.get("engine"),
             "objective": res.attrs.get("objective"), "assumptions": res.attrs.get("assumptions"),
             "columns": RECOMMEND_COLUMN_NOTES,
+            "footnotes": view.footer_lines(res, shown, top, output_tokens, [], itl_slo_ms, ttft_slo_ms, verbose=True),
             "recommendations": json.loads(shown.to_json(orient="records")),
         }
         typer.echo(json.dumps(payload, indent=2))
         return
     frame, drop_order = view.table_frame(shown, res, wide=wide)
-    console.print(view.header_line(res, model), markup=False, highlight=False)
+    console.print(view.header_line(res, model, input_tokens, output_tokens), markup=False, highlight=False)
     if wide:  # every column at its natural width, wider than the terminal if need be (never a cell cut)
         printed, dropped = table(frame, compact=True, no_wrap=True), []
         with console.at_least(table_width(printed)):
@@ -84,7 +89,6 @@ def recommend(
     else:
         printed, dropped = fitted_table(frame, drop_order)
         console.print(printed)
-    for line in view.footer_lines(res, shown, top, output_tokens, dropped, itl_slo_ms, ttft_slo_ms):
+    for line in view.footer_lines(res, shown, top, output_tokens, dropped, itl_slo_ms, ttft_slo_ms, verbose=verbose,
+                                  width=console.width):
         console.print(line, markup=False, highlight=False)
-    if res.attrs.get("structure"):
-        console.print(f"Model structure: {res.attrs['structure']}", markup=False, highlight=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ J_PER_KWH = 3.6e6
 # objective -> (column ranked, lowest first; what it measures)
 OBJECTIVES: dict[str, tuple[str, str]] = {
     "energy": ("energy_request_j", "predicted GPU energy per request (J)"),
-    "cost": ("cost_usd_per_million_tokens", "USD per million output tokens (GPU-hours + electricity)"),
+    "cost": ("cost_usd_per_million_tokens", "USD per million output tokens (GPU-hours, plus electricity when owned)"),
     "carbon": ("carbon_gco2e_per_1000_requests", "operational gCO2e per 1000 requests"),
 }
 # The columns add_objectives writes, in this order.
@@ -43,6 +43,37 @@ OBJECTIVE_COLUMNS = ("gpu_seconds_per_request", "gpu_hour_usd", "cost_usd_per_re
 TIME_PER_REQUEST = ("GPU time per request = num_gpus x latency_s / batch_size: the deployment's GPUs are held for "
                     "the whole run and, at full load, finish batch_size requests every latency_s (Little's law; "
                     "no idle time assumed, so real costs are higher at lower load)")
+
+
+# --pricing: what a GPU-hour costs and whether electricity is added (the names, in order, and their meaning).
+PRICING: dict[str, str] = {
+    "cloud": ("on-demand rental prices per GPU-hour (the shipped table or --gpu-hour-usd), which include the "
+              "power the GPUs draw: no electricity is added"),
+    "owned": ("electricity on facility energy (GPU energy x PUE) plus an amortized hardware price per GPU-hour "
+              "(--hardware-usd-per-gpu-hour: purchase price over service hours; not counted when not given)"),
+}
+DEFAULT_PRICING = "cloud"
+
+
+def pricing_note() -> str:
+    """What the default pricing charges, in words, for a form beside an electricity field."""
+    return (f"Prices are cloud rental rates by default, which include the power the GPUs draw: no electricity is "
+            f"added. An electricity price entered is {electricity_basis(1.0)}.")
+
+
+def default_electricity_usd_per_kwh(pricing=None) -> float:
+    """The electricity price a preset charges when none is given (cloud: none; owned: the shipped one)."""
+    if check_pricing(pricing) == "cloud":
+        return 0.0
+    return shipped_prices().electricity_usd_per_kwh.value
+
+
+def check_pricing(pricing) -> str:
+    if pricing is None:
+        return DEFAULT_PRICING
+    if not isinstance(pricing, str) or pricing.strip().lower() not in PRICING:
+        raise EnergyLensError(f"--pricing must be one of {', '.join(PRICING)}, got {clip(pricing)!r}")
+    return pricing.strip().lower()
 
 
 def check_objective(objective) -> str:
@@ -71,24 +102,67 @@ class Assumptions:
     pue: Priced
     grid_gco2_per_kwh: Priced
     region: str  # the grid region, or '' when the intensity was given as a number
+    pricing: str = DEFAULT_PRICING
+    gpu_hour_default: Priced | None = None  # the price of a GPU not in gpu_hour_usd (owned: one figure for all)
+    unpriced: dict[str, str] = field(default_factory=dict)  # canonical GPU name -> why the shipped table has none
+
+    def price(self, gpu: str) -> Priced | None:
+        """The GPU-hour price of `gpu`, or None when there is none (its cost columns are then empty)."""
+        return self.gpu_hour_usd.get(gpu, self.gpu_hour_default)
+
+    def missing(self, gpu: str, effect: str = "") -> str:
+        """Why `gpu` has no price and how to give one, in words (for a footnote or an error); `effect` says
+        what that leaves out ('its cost columns are empty')."""
+        effect = f": {effect}" if effect else ""
+        if self.pricing == "owned":
+            return (f"no hardware price for {gpu}{effect}; give --hardware-usd-per-gpu-hour {gpu}=USD (or one "
+                    "figure for every GPU)")
+        why = self.unpriced.get(gpu) or "not in the shipped price table"
+        return f"no GPU-hour price for {gpu} ({why}){effect}; give --gpu-hour-usd {gpu}=USD"
+
+    def _electricity(self) -> str:
+        e = self.electricity_usd_per_kwh
+        if e.value == 0:
+            return f"electricity: none added ({e.source})"
+        basis = electricity_basis(e.value, cloud=self.pricing == "cloud")
+        return f"electricity {e.value:g} USD/kWh ({e.cited()}) on facility energy = GPU energy x PUE, {basis}"
+
+    def _grid(self) -> str:
+        c = self.grid_gco2_per_kwh
+        return f"grid {fmt_figure(c.value)} gCO2e/kWh" + (f", region {self.region}" if self.region else "") + \
+            f" ({c.cited()})"
+
+    def summary(self, gpus=None) -> str:
+        """The assumptions in one short sentence, for the default output (`statements` has them all)."""
+        shown = [g for g in (gpus or self.gpu_hour_usd) if self.price(g) is not None]
+        prices = ", ".join(f"{g} {self.price(g).value:g}" for g in shown)
+        e = self.electricity_usd_per_kwh.value
+        power = "power included" if e == 0 else f"plus electricity {e:g} USD/kWh x PUE"
+        if self.pricing == "cloud":
+            head = f"cloud rental, {power} (USD/GPU-hour: {prices or 'none known'})"
+        elif self.gpu_hour_default is not None and self.gpu_hour_default.value == 0:
+            head = f"owned, electricity {e:g} USD/kWh x PUE, hardware not counted"
+        else:
+            head = f"owned, electricity {e:g} USD/kWh x PUE, hardware USD/GPU-hour: {prices or 'none known'}"
+        c = self.grid_gco2_per_kwh
+        return (f"Prices: {head}; carbon: {fmt_figure(c.value)} gCO2e/kWh" + (f" ({self.region})" if self.region
+                                                                             else "") + f" x PUE {self.pue.value:g}.")
 
     def statements(self, gpus=None) -> list[str]:
         """The assumptions in words, for the output (prices only of `gpus` when given)."""
-        shown = [g for g in (gpus or self.gpu_hour_usd) if g in self.gpu_hour_usd]
-        missing = [g for g in (gpus or []) if g not in self.gpu_hour_usd]
-        out = [TIME_PER_REQUEST]
-        for g in shown:
-            p = self.gpu_hour_usd[g]
-            out.append(f"{g}: {p.value:g} USD per GPU-hour ({p.cited()})")
-        if missing:
-            out.append(f"no GPU-hour price for {', '.join(missing)}: their cost columns are empty "
-                       "(give --gpu-hour-usd NAME=USD)")
-        e, u, c = self.electricity_usd_per_kwh, self.pue, self.grid_gco2_per_kwh
-        out += [f"electricity {e.value:g} USD/kWh ({e.cited()}) on facility energy = GPU energy x PUE, "
-                f"{electricity_basis(e.value)}",
+        gpus = list(gpus or self.gpu_hour_usd)
+        out = [TIME_PER_REQUEST, f"pricing {self.pricing}: {PRICING[self.pricing]}"]
+        for g in gpus:
+            p = self.price(g)
+            if p is not None:
+                word = "USD per GPU-hour" if self.pricing == "cloud" else "USD per GPU-hour of hardware"
+                out.append(f"{g}: {p.value:g} {word}: {p.cited_in_full()}")
+        missing = [g for g in gpus if self.price(g) is None]
+        out += [self.missing(g, "its cost columns are empty") for g in missing]
+        u = self.pue
+        out += [self._electricity(),
                 f"PUE {u.value:g} ({u.cited()})",
-                f"grid {c.value:g} gCO2e/kWh" + (f", region {self.region}" if self.region else "") + f" ({c.cited()}); "
-                "carbon = GPU energy x PUE x grid intensity, operational only (no embodied carbon)",
+                self._grid() + "; carbon = GPU energy x PUE x grid intensity, operational only (no embodied carbon)",
                 "USD per million output tokens = cost per request / output tokens x 1,000,000; GPU energy is the "
                 "model's prediction for all GPUs of the deployment"]
         return out
@@ -96,50 +170,105 @@ class Assumptions:
     def as_dict(self, gpus=None) -> dict:
         gpus = list(gpus or self.gpu_hour_usd)
         return {
-            "gpu_hour_usd": {g: {"usd": p.value, "source": p.source, "date": p.date}
-                             for g, p in self.gpu_hour_usd.items() if g in gpus},
-            "electricity_usd_per_kwh": {"value": self.electricity_usd_per_kwh.value,
-                                        "source": self.electricity_usd_per_kwh.source},
-            "pue": {"value": self.pue.value, "source": self.pue.source},
-            "grid_gco2_per_kwh": {"value": self.grid_gco2_per_kwh.value, "source": self.grid_gco2_per_kwh.source,
-                                  "region": self.region or None},
+            "pricing": self.pricing,
+            "pricing_definition": PRICING[self.pricing],
+            "gpu_hour_usd": {g: self.price(g).as_dict("usd") for g in gpus if self.price(g) is not None},
+            "no_price": {g: self.missing(g) for g in gpus if self.price(g) is None},
+            "electricity_usd_per_kwh": self.electricity_usd_per_kwh.as_dict(),
+            "pue": self.pue.as_dict(),
+            "grid_gco2_per_kwh": {**self.grid_gco2_per_kwh.as_dict(), "region": self.region or None},
             "time_per_request": TIME_PER_REQUEST,
+            "summary": self.summary(gpus),
             "statements": self.statements(gpus),
         }
 
 
-def _user_prices(gpu_hour_usd) -> dict[str, Priced]:
+def fmt_figure(x: float) -> str:
+    """A sourced figure as published, to 4 significant digits (369.473 -> 369.5)."""
+    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def _user_prices(gpu_hour_usd, option: str = "--gpu-hour-usd") -> dict[str, Priced]:
     """--gpu-hour-usd as {name as given: Priced}: a dict, 'H100=2.5,B200=5', or a TOML price file."""
     if gpu_hour_usd is None:
         return {}
     if isinstance(gpu_hour_usd, dict):
-        return {str(k): Priced(_number(f"--gpu-hour-usd {clip(k)}", v, GPU_HOUR_USD), "given by the caller")
+        return {str(k): Priced(_number(f"{option} {clip(k)}", v, GPU_HOUR_USD), "given by the caller")
                 for k, v in gpu_hour_usd.items()}
     text = os.fspath(gpu_hour_usd) if isinstance(gpu_hour_usd, os.PathLike) else gpu_hour_usd
     if isinstance(text, str) and "=" not in text and (text.endswith(".toml") or Path(text).is_file()):
         return read_prices(text).gpu_hour_usd
-    return {k: Priced(v, "given by --gpu-hour-usd") for k, v in parse_gpu_hour_usd(text).items()}
+    return {k: Priced(v, f"given by {option}") for k, v in parse_gpu_hour_usd(text, option).items()}
+
+
+def _one_figure(value, option: str) -> Priced | None:
+    """A single number for every GPU ('1.2' or 1.2), or None when `value` names GPUs (NAME=USD pairs)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Priced(_number(option, value, GPU_HOUR_USD), f"given by {option}")
+    if isinstance(value, str) and "=" not in value and not value.strip().endswith(".toml"):
+        try:
+            float(value)
+        except ValueError:
+            return None
+        return Priced(_number(option, value, GPU_HOUR_USD), f"given by {option}")
+    return None
+
+
+def _canonical(table: dict[str, Priced], hw, source: str) -> dict[str, Priced]:
+    out = {}
+    for name, p in table.items():
+        canonical = hw.canonical(name)
+        if canonical is None:
+            raise EnergyLensError(f"{source}: unknown GPU {clip(name)!r} (a name or alias of the hardware catalog, "
+                                  "e.g. H100=2.5)")
+        out[canonical] = p
+    return out
 
 
 def assumptions(gpu_hour_usd=None, electricity_usd_per_kwh=None, grid_gco2_per_kwh=None, region=None, pue=None,
-                hardware=None) -> Assumptions:
-    """The figures of a run: the shipped tables, overridden per GPU or per figure by what the caller gives.
-    `hardware` (a HardwareCatalog) resolves price names to canonical GPU names."""
+                hardware=None, pricing=None, hardware_usd_per_gpu_hour=None) -> Assumptions:
+    """The figures of a run: the `pricing` preset's (cloud: shipped rental prices, no electricity; owned:
+    electricity plus the hardware price given, if any), overridden per GPU or per figure by what the caller
+    gives. `hardware` (a HardwareCatalog) resolves price names to canonical GPU names."""
     from ..catalog import hardware_catalog
 
+    pricing = check_pricing(pricing)
     hw = hardware if hardware is not None else hardware_catalog()
-    prices: dict[str, Priced] = {}
-    for source, table in (("built-in gpu_prices.toml", shipped_prices().gpu_hour_usd), ("--gpu-hour-usd", _user_prices(gpu_hour_usd))):
-        for name, p in table.items():
-            canonical = hw.canonical(name)
-            if canonical is None:
-                raise EnergyLensError(f"{source}: unknown GPU {clip(name)!r} (a name or alias of the hardware catalog, "
-                                      "e.g. H100=2.5)")
-            prices[canonical] = p  # the caller's price replaces the shipped one
-    shipped = shipped_prices().electricity_usd_per_kwh
-    elec = (shipped if electricity_usd_per_kwh is None else
-            Priced(_number("--electricity-usd-per-kwh", electricity_usd_per_kwh, ELECTRICITY_USD_PER_KWH),
-                   "given by --electricity-usd-per-kwh"))
+    shipped = shipped_prices()
+    default = None
+    if pricing == "cloud":
+        if hardware_usd_per_gpu_hour is not None:
+            raise EnergyLensError("--hardware-usd-per-gpu-hour prices owned hardware: give it with --pricing owned "
+                                  "(cloud rental prices are --gpu-hour-usd)")
+        prices = {**_canonical(shipped.gpu_hour_usd, hw, "built-in gpu_prices.toml"),
+                  **_canonical(_user_prices(gpu_hour_usd), hw, "--gpu-hour-usd")}  # the caller's replace the shipped
+        unpriced = {hw.canonical(g) or g: why for g, why in shipped.unpriced.items()}
+        elec = (Priced(0.0, "cloud rental prices include power") if electricity_usd_per_kwh is None else
+                Priced(_number("--electricity-usd-per-kwh", electricity_usd_per_kwh, ELECTRICITY_USD_PER_KWH),
+                       "given by --electricity-usd-per-kwh"))
+    else:
+        if gpu_hour_usd is not None:
+            raise EnergyLensError("--gpu-hour-usd sets cloud rental prices (--pricing cloud); with --pricing owned "
+                                  "give --hardware-usd-per-gpu-hour")
+        option = "--hardware-usd-per-gpu-hour"
+        default = _one_figure(hardware_usd_per_gpu_hour, option)
+        if default is None and hardware_usd_per_gpu_hour is not None:
+            try:
+                given = _user_prices(hardware_usd_per_gpu_hour, option)
+            except EnergyLensError as exc:
+                if "NAME=USD" not in str(exc) or "=" in str(hardware_usd_per_gpu_hour):
+                    raise
+                raise EnergyLensError(f"{option} expects one USD figure for every GPU (1.2) or NAME=USD pairs "
+                                      f"(H100=1.2,B200=2.5), got {clip(hardware_usd_per_gpu_hour)!r}") from None
+            prices = _canonical(given, hw, option)
+        else:
+            prices = {}
+        if hardware_usd_per_gpu_hour is None:
+            default = Priced(0.0, "hardware not counted: no --hardware-usd-per-gpu-hour given")
+        unpriced = {}
+        elec = (shipped.electricity_usd_per_kwh if electricity_usd_per_kwh is None else
+                Priced(_number("--electricity-usd-per-kwh", electricity_usd_per_kwh, ELECTRICITY_USD_PER_KWH),
+                       "given by --electricity-usd-per-kwh"))
     grid = grid_table()
     u = grid.pue if pue is None else Priced(_number("--pue", pue, PUE), "given by --pue")
     if grid_gco2_per_kwh is not None and region is not None:
@@ -149,17 +278,16 @@ def assumptions(gpu_hour_usd=None, electricity_usd_per_kwh=None, grid_gco2_per_k
                              "given by --grid-gco2-per-kwh")
     else:
         name, g = grid.get(grid.default_region if region is None else region)
-    return Assumptions(prices, elec, u, g, name)
+    return Assumptions(prices, elec, u, g, name, pricing, default, unpriced)
 
 
 def require_prices(a: Assumptions, gpus, objective: str) -> None:
     """Ranking by cost needs a price for every GPU of the pool: say which are missing, before any work."""
     if objective != "cost":
         return
-    missing = [g for g in gpus if g not in a.gpu_hour_usd]
+    missing = [g for g in gpus if a.price(g) is None]
     if missing:
-        raise EnergyLensError(f"--objective cost: no GPU-hour price for {', '.join(missing)}; give --gpu-hour-usd "
-                              f"{missing[0]}=USD (prices known for: {', '.join(a.gpu_hour_usd) or 'none'})")
+        raise EnergyLensError(f"--objective cost: {'; '.join(a.missing(g) for g in missing)}")
 
 
 def add_objectives(res: pd.DataFrame, a: Assumptions, output_tokens: float) -> pd.DataFrame:
@@ -170,7 +298,7 @@ def add_objectives(res: pd.DataFrame, a: Assumptions, output_tokens: float) -> p
     else:
         held = out["num_gpus"].to_numpy(float) * out["latency_s"].to_numpy(float) / out["batch_size"].to_numpy(float)
     codes, gpus = pd.factorize(out["gpu"])  # one price look-up per GPU type, not per row
-    price = np.array([a.gpu_hour_usd[g].value if g in a.gpu_hour_usd else np.nan for g in gpus], dtype=float)[codes]
+    price = np.array([a.price(g).value if a.price(g) is not None else np.nan for g in gpus], dtype=float)[codes]
     facility_kwh = out["energy_request_j"].to_numpy(float) * a.pue.value / J_PER_KWH
     cost = held / 3600.0 * price + facility_kwh * a.electricity_usd_per_kwh.value
     out["gpu_seconds_per_request"] = held

@@ -151,10 +151,17 @@ def _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches
     batches = batches or list(DEFAULT_BATCHES)
     df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
+    no_room, over = _memory_masks(df, f)
+    return df, f, no_room, over
+
+
+def _memory_masks(df: pd.DataFrame, f) -> tuple[np.ndarray, np.ndarray]:
+    """(no_room, over) of the structurally valid rows: the weights leave no KV-cache room, or the requested
+    concurrency does not fit the KV cache (the features cap it softly; here it is a hard limit)."""
     valid = (df["reason"] == "").to_numpy()
     no_room = ~f.kv_fits & valid
     over = (df["batch_size"].to_numpy() / df["dp"].to_numpy() > 1.02 * f.batch) & valid & ~no_room
-    return df, f, no_room, over
+    return no_room, over
 
 
 def _memory_reasons(df: pd.DataFrame, f, no_room: np.ndarray, over: np.ndarray) -> None:
@@ -176,9 +183,10 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
               ttft_slo_ms: float | None = DEFAULT_TTFT_SLO_MS, model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
               model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None,
               objective: str = "energy", gpu_hour_usd=None, electricity_usd_per_kwh: float | None = None,
-              grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None):
+              grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None,
+              pricing: str | None = None, hardware_usd_per_gpu_hour=None):
     """Feasible deployments ranked by predicted energy per request (lowest first), or by cost or carbon
-    (`objective`; prices, grid intensity and PUE as in recommendation/objectives.py, every row carries
+    (`objective`; prices (`pricing` cloud or owned), grid intensity and PUE as in recommendation/objectives.py, every row carries
     cost_usd_per_million_tokens and carbon_gco2e_per_1000_requests, `res.attrs["assumptions"]` says why).
 
     Returns a DataFrame with the configuration, predicted energy per request and per output token,
@@ -200,7 +208,8 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
         top = _whole("--top", top, 1, 2**62)
     objective = objectives.check_objective(objective)
     hw = hardware_catalog(hardware_catalog_file)
-    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue, hw)
+    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue, hw,
+                                   pricing, hardware_usd_per_gpu_hour)
     gpu_specs = _resolve_gpus(gpus, hw=hw)
     objectives.require_prices(costs, [g.name for g in gpu_specs], objective)
     est = load_model(model_file, estimator=False) if model_file else default_model()
@@ -348,25 +357,151 @@ def _default_row(res: pd.DataFrame, best) -> int | None:
 
 
 def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms, f=None, no_room=None, over=None) -> str:
-    """Why nothing is recommended; with the memory check's (f, no_room, over), its reasons are written first."""
-    if f is not None:
-        _memory_reasons(cand, f, no_room, over)
-    reasons = cand["reason"].replace("", np.nan).dropna()
+    """Why nothing is recommended, in one line: the binding constraint with its numbers (weights per GPU
+    against memory, what the KV cache holds, the SLO no deployment meets), how many candidates fail on what,
+    and the smallest change that makes a deployment feasible. With the memory check's (f, no_room, over)
+    the memory reasons are written first."""
     parts = []
+    if f is not None:
+        structural = (cand["reason"] == "").to_numpy() | no_room | over
+        _memory_reasons(cand, f, no_room, over)
+        if res is None and structural.any():
+            parts.append(_memory_binding(cand, f, structural, no_room))
+    reasons = cand["reason"].replace("", np.nan).dropna()
     if len(reasons):
         kinds = reasons.str.split(":").str[0].value_counts()
         for kind, n in kinds.items():
             example = reasons[reasons.str.startswith(kind)].iloc[0]
             parts.append(f"{n} of {len(cand)} candidates fail on {kind} (e.g. {example.split(': ', 1)[1]})")
     if res is not None and len(res):
-        itl_ok = res["itl_ms"] <= itl_slo_ms if itl_slo_ms is not None else True
-        ttft_ok = res["ttft_ms"] <= ttft_slo_ms if ttft_slo_ms is not None else True
-        if itl_slo_ms is not None and not np.any(itl_ok):
-            parts.append(f"best predicted ITL {res['itl_ms'].min():.1f} ms exceeds the ITL SLO {itl_slo_ms:g} ms")
-        if ttft_slo_ms is not None and not np.any(ttft_ok):
-            parts.append(f"best predicted TTFT {res['ttft_ms'].min():.0f} ms exceeds the TTFT SLO {ttft_slo_ms:g} ms")
-        if itl_slo_ms is not None and ttft_slo_ms is not None and np.any(itl_ok) and np.any(ttft_ok):
-            parts.append(f"no deployment meets both the TTFT SLO {ttft_slo_ms:g} ms and the ITL SLO {itl_slo_ms:g} ms "
-                         f"(lowest TTFT {res['ttft_ms'].min():.0f} ms, lowest ITL {res['itl_ms'].min():.1f} ms)")
-        parts.append("--ttft-slo-ms none / --itl-slo-ms none lift them")
-    return "no feasible deployment: " + "; ".join(parts) if parts else "no feasible deployment"
+        parts += _slo_binding(res, itl_slo_ms, ttft_slo_ms)
+    elif f is not None:
+        change = _memory_change(cand, structural, no_room, over, f)
+        if change:
+            parts.append(change)
+    return "no feasible deployment: " + "; ".join(p for p in parts if p) if parts else "no feasible deployment"
+
+
+def _memory_binding(cand: pd.DataFrame, f, structural: np.ndarray, no_room: np.ndarray) -> str:
+    """The memory constraint with its numbers, at the layout that spreads the weights over the most GPUs:
+    '671 GB of weights > 8 x 80 GB of H100-SXM', or what the KV cache holds per replica."""
+    model = str(cand["model"].iloc[0]).split("/")[-1]
+    if no_room[structural].all():  # the weights leave no room for one request's KV cache anywhere
+        engine = getattr(f, "G", None)  # GPUs that hold one copy of the weights
+        engine = cand["num_gpus"].to_numpy() / cand["dp"].to_numpy() if engine is None else engine
+        spread = np.where(structural, engine * cand["gpu_mem_gb"].to_numpy(), -1.0)
+        i = int(np.argmax(spread))
+        weights_gb, gpus, mem = f.weight_bytes[i] / 1e9, int(round(engine[i])), float(cand["gpu_mem_gb"].iloc[i])
+        gpu, tokens = cand["gpu"].iloc[i], cand["input_tokens"].iloc[i] + cand["output_tokens"].iloc[i]
+        if weights_gb > gpus * mem:
+            return f"{model}'s {weights_gb:.0f} GB of weights > {gpus} x {mem:.0f} GB of {gpu}"
+        return (f"{model}'s {weights_gb:.0f} GB of weights ({weights_gb / gpus:.0f} GB per GPU over {gpus} {gpu} of "
+                f"{mem:.0f} GB) leave no room for the KV cache of one {tokens:,.0f}-token request")
+    return ""  # the weights fit; the concurrency asked for does not (_memory_change says how much fits)
+
+
+# Largest deployment a suggestion looks at: far beyond one node, still quick to enumerate.
+SUGGEST_MAX_GPUS = 4096
+
+
+def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarray, over: np.ndarray, f) -> str:
+    """The smallest change that lets a deployment fit: more GPUs of the pool's types (the next powers of two
+    of --max-gpus), another GPU of the catalog at this --max-gpus, or a smaller --batch. '' when none does.
+    Suggestions are searched with the same candidate table and memory check as recommend."""
+    if not structural.any():
+        return ""
+    room = structural & ~no_room
+    try:  # a suggestion must never hide the reason above
+        spec, pool, batches, workload = _workload(cand)
+        max_gpus = int(cand["num_gpus"].max())
+        if room.any():  # the weights fit; the concurrency asked for does not: the most that fits, by bisection
+            low, high = 1, min(batches)  # `low` fits (room for one request), `high` does not
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (mid, high) if _fits(spec, pool, max_gpus, [mid], *workload).any() else (low, mid)
+            return (f"at most {low} concurrent request{'s' if low != 1 else ''} fit the KV cache of {max_gpus} "
+                    f"{'/'.join(g.name for g in pool)} (the smallest --batch is {min(batches)}): try --batch {low}")
+        more = next((n for n in (max_gpus * 2 ** k for k in range(1, 13)) if n <= min(SUGGEST_MAX_GPUS, MAX_GPUS)
+                     and _fits(spec, pool, n, batches, *workload).any()), None)
+        from ..catalog.costs import shipped_prices
+
+        hw = hardware_catalog()
+        rented = {hw.canonical(g) for g in shipped_prices().gpu_hour_usd}
+        others = [g for name, g in hw.specs.items() if name not in {p.name for p in pool}]
+        fits = _fits(spec, others, max_gpus, batches, *workload) if others else np.zeros(0, bool)
+        alternatives = sorted((g for g, ok in zip(others, fits) if ok), key=lambda g: (g.name not in rented, g.mem_gb))
+    except Exception:  # noqa: BLE001 (the reason is still told; only the suggestion is lost)
+        return ""
+    options = [f"--max-gpus {more}"] if more else []
+    if alternatives:
+        named = [f"{g.name} ({g.mem_gb:g} GB)" for g in alternatives[:3]]
+        options.append("--gpu " + (", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0]))
+    if not options:
+        return (f"no catalog GPU fits it at --max-gpus {max_gpus}, nor {', '.join(g.name for g in pool)} up to "
+                f"{SUGGEST_MAX_GPUS} GPUs: shorten --input-tokens / --output-tokens")
+    return "try " + ", or ".join(options)
+
+
+def _workload(cand: pd.DataFrame):
+    """(model spec, GPU specs, batches, (input, output, visual tokens)) of a candidate table, to search it again."""
+    from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
+    from ..catalog.models import ModelSpec
+
+    row = cand.iloc[0]
+    fields = {k: row[k] for k in ("params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
+                                  "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb",
+                                  "kv_cache_dim", "sliding_window", "sliding_layers")}
+    attention = row["attention_layers"]
+    spec = ModelSpec(name=str(row["model"]), arch=str(row["arch"]), precision=str(row["precision"]),
+                     attention_layers=None if pd.isna(attention) else int(attention), **fields)
+    first = cand.drop_duplicates("gpu")
+    pool = [GpuSpec(name=str(r["gpu"]), **{field: float(r[col]) for col, field in HARDWARE_COLUMNS.items()})
+            for _, r in first.iterrows()]
+    batches = [int(b) for b in pd.unique(cand["batch_size"])]
+    return spec, pool, batches, (float(row["input_tokens"]), float(row["output_tokens"]), float(row["visual_tokens"]))
+
+
+def _fits(spec, gpus, max_gpus: int, batches, input_tokens: float, output_tokens: float, visual_tokens: float):
+    """For each GPU of `gpus`: whether any deployment of at most `max_gpus` of it passes recommend's memory check."""
+    df = candidate_table(spec, gpus, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
+    f = compute_features(df)
+    no_room, over = _memory_masks(df, f)
+    ok = (df["reason"] == "").to_numpy() & ~no_room & ~over
+    return np.array([ok[(df["gpu"] == g.name).to_numpy()].any() for g in gpus])
+
+
+def _slo_binding(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms) -> list[str]:
+    """Which SLO binds, with the best predicted figure, and the smallest relaxation that admits a deployment."""
+    itl, ttft = res["itl_ms"].to_numpy(), res["ttft_ms"].to_numpy()
+    itl_ok = itl <= itl_slo_ms if itl_slo_ms is not None else np.ones(len(res), bool)
+    ttft_ok = ttft <= ttft_slo_ms if ttft_slo_ms is not None else np.ones(len(res), bool)
+    parts, tries = [], []
+    if not itl_ok.any():
+        parts.append(f"best predicted ITL {itl.min():.1f} ms exceeds the ITL SLO {itl_slo_ms:g} ms")
+    if not ttft_ok.any():
+        parts.append(f"best predicted TTFT {ttft.min():.0f} ms exceeds the TTFT SLO {ttft_slo_ms:g} ms")
+    if itl_ok.any() and ttft_ok.any():  # each is met by some deployment, never both by one
+        parts.append(f"no deployment meets both the TTFT SLO {ttft_slo_ms:g} ms and the ITL SLO {itl_slo_ms:g} ms "
+                     f"(lowest TTFT {ttft.min():.0f} ms, lowest ITL {itl.min():.1f} ms)")
+        tries = [f"--itl-slo-ms {_above(itl[ttft_ok].min())}", f"--ttft-slo-ms {_above(ttft[itl_ok].min())}"]
+    else:  # relax the SLOs no deployment meets, each to the best figure among those meeting the other
+        if not itl_ok.any():
+            tries.append(f"--itl-slo-ms {_above(itl[ttft_ok].min() if ttft_ok.any() else itl.min())}")
+        if not ttft_ok.any():
+            tries.append(f"--ttft-slo-ms {_above(ttft[itl_ok].min() if itl_ok.any() else ttft.min())}")
+        if not itl_ok.any() and not ttft_ok.any():  # one deployment must meet both relaxed SLOs
+            best = np.argmin(np.maximum(itl / itl_slo_ms, ttft / ttft_slo_ms))
+            tries = [f"--itl-slo-ms {_above(itl[best])} --ttft-slo-ms {_above(ttft[best])}"]
+    joint = " (together)" if len(tries) == 1 and "--itl" in tries[0] and "--ttft" in tries[0] else ""
+    parts.append(f"try {' or '.join(tries)}{joint}, or more or faster GPUs; --ttft-slo-ms none / --itl-slo-ms none "
+                 "lift them")
+    return parts
+
+
+def _above(ms: float) -> str:
+    """A round SLO just above a predicted latency: 15.17 -> '16', 0.42 -> '0.5', 1234.5 -> '1300'."""
+    if ms <= 0:
+        return "1"
+    step = 10 ** (math.floor(math.log10(ms)) - 1)  # two significant digits
+    value = math.ceil(ms / step * (1 + 1e-9)) * step
+    return f"{value:.10g}"

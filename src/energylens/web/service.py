@@ -57,9 +57,12 @@ RECOMMEND_FIELDS = (
     Field("engine", "--engine", "coefficient group of the model file, or 'shared'"),
     Field("top", "--top", "distinct layouts in 'table' (default 10)"),
     Field("objective", "--objective", "energy, cost or carbon"),
+    Field("pricing", "--pricing", "cloud (rental prices, power included) or owned (electricity + hardware price)"),
     Field("gpu_hour_usd", "--gpu-hour-usd", "USD per GPU-hour: text 'H100=2.5,B200=5' or an object {\"H100\": 2.5}"),
+    Field("hardware_usd_per_gpu_hour", "--hardware-usd-per-gpu-hour",
+          "with pricing owned: amortized hardware USD per GPU-hour, one number or 'H100=1.2,B200=2.5'"),
     Field("electricity_usd_per_kwh", "--electricity-usd-per-kwh",
-          "USD/kWh on facility energy, charged on top of GPU-hours (0 for a cloud rental that includes power)"),
+          "USD/kWh on facility energy, charged on top of GPU-hours (default: none for cloud pricing)"),
     Field("grid_gco2_per_kwh", "--grid-gco2-per-kwh", "grid carbon intensity, gCO2e/kWh"),
     Field("region", "--region", "grid region (see /api/options)"),
     Field("pue", "--pue", "power usage effectiveness"),
@@ -168,24 +171,22 @@ def options(default_model_file=None) -> dict:
     import inspect
 
     from ..catalog import hardware_catalog, model_catalog
-    from ..catalog.costs import electricity_basis, grid_table, shipped_prices
+    from ..catalog.costs import grid_table, shipped_prices
     from ..model.terms import GROUP_LABELS, GROUPS
-    from ..recommendation.objectives import OBJECTIVES
+    from ..recommendation.objectives import OBJECTIVES, default_electricity_usd_per_kwh, pricing_note
     from ..recommendation.search import recommend
 
     defaults = {k: p.default for k, p in inspect.signature(recommend).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     grid = grid_table()
-    elec = shipped_prices().electricity_usd_per_kwh
     return {
         "models": model_catalog().names(), "gpus": hardware_catalog().names(),
         "objectives": {k: {"column": c, "label": label} for k, (c, label) in OBJECTIVES.items()},
         "regions": {name: grid.regions[key].value for key, name in grid.names.items()},
         "default_region": grid.default_region,
         "gpu_hour_usd": {g: p.value for g, p in shipped_prices().gpu_hour_usd.items()},
-        "electricity_usd_per_kwh": elec.value,
-        "electricity_basis": f"Electricity {elec.value:g} USD/kWh by default, "
-                             f"{electricity_basis(elec.value, zero='enter 0 above')}.",
+        "electricity_usd_per_kwh": default_electricity_usd_per_kwh(),
+        "electricity_basis": pricing_note(),
         "terms": {g: GROUP_LABELS[g] for g in GROUPS},
         "defaults": {k: defaults.get(k) for k in ("max_gpus", "input_tokens", "output_tokens", "itl_slo_ms",
                                                    "ttft_slo_ms")},

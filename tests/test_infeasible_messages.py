@@ -1,0 +1,79 @@
+"""'No feasible deployment' names the binding constraint with its numbers and the smallest change that makes a
+deployment feasible; the change it suggests does make one feasible, and a smaller one does not."""
+import re
+
+import pytest
+
+from energylens import recommend
+from energylens.errors import InfeasibleError
+from energylens.recommendation.search import _above
+
+
+def why(*args, **kw) -> str:
+    with pytest.raises(InfeasibleError) as e:
+        recommend(*args, **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("no feasible deployment: ")
+    return msg
+
+
+def test_weights_larger_than_the_pool_say_so_and_suggest_more_gpus_or_a_larger_gpu():
+    msg = why("deepseek-ai/DeepSeek-V3", ["H100"], max_gpus=8)
+    assert "671 GB of weights > 8 x 80 GB of H100-SXM" in msg, msg
+    m = re.search(r"try --max-gpus (\d+), or --gpu (.+)$", msg)
+    assert m and int(m.group(1)) == 16, msg
+    assert "H200 (141 GB)" in m.group(2)
+    # the suggestions are feasible ...
+    assert len(recommend("deepseek-ai/DeepSeek-V3", ["H100"], max_gpus=16, batches=[64])) > 0
+    assert len(recommend("deepseek-ai/DeepSeek-V3", ["H200"], max_gpus=8, batches=[64])) > 0
+
+
+def test_the_gpu_count_suggested_is_the_smallest_power_of_two_that_fits():
+    msg = why("meta-llama/Llama-3.1-405B", ["H100"], max_gpus=4)
+    assert "812 GB of weights > 4 x 80 GB" in msg and "try --max-gpus 16" in msg, msg
+    with pytest.raises(InfeasibleError):  # 8 x 80 GB is still too small
+        recommend("meta-llama/Llama-3.1-405B", ["H100"], max_gpus=8)
+    assert len(recommend("meta-llama/Llama-3.1-405B", ["H100"], max_gpus=16, batches=[16])) > 0
+
+
+def test_a_batch_the_kv_cache_cannot_hold_says_how_many_it_holds():
+    msg = why("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[100_000])
+    m = re.search(r"at most (\d+) concurrent requests fit the KV cache of 1 H100-SXM \(the smallest --batch is "
+                  r"100000\): try --batch (\d+)$", msg)
+    assert m and m.group(1) == m.group(2), msg
+    held = int(m.group(1))
+    assert len(recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[held])) == 1
+    with pytest.raises(InfeasibleError):  # one more does not fit: the suggestion is the smallest change
+        recommend("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, batches=[held + 1])
+
+
+def test_a_request_too_long_for_any_gpu_says_where_the_memory_goes():
+    msg = why("meta-llama/Llama-3.1-8B", ["H100"], max_gpus=1, input_tokens=10_000_000, output_tokens=10_000_000,
+              batches=[1])
+    assert "16 GB of weights" in msg and "KV cache of one 20,000,000-token request" in msg, msg
+
+
+@pytest.mark.parametrize("kw, slo, option", [
+    (dict(itl_slo_ms=5), "best predicted ITL", "--itl-slo-ms"),
+    (dict(ttft_slo_ms=10), "best predicted TTFT", "--ttft-slo-ms"),
+])
+def test_an_slo_no_deployment_meets_is_named_with_the_relaxation_that_admits_one(kw, slo, option):
+    msg = why("meta-llama/Llama-3.1-70B", ["H100"], max_gpus=8, **kw)
+    assert slo in msg and "none lift them" in msg, msg
+    relaxed = float(re.search(rf"try {option} ([\d.]+)", msg).group(1))
+    key = "itl_slo_ms" if option == "--itl-slo-ms" else "ttft_slo_ms"
+    assert len(recommend("meta-llama/Llama-3.1-70B", ["H100"], max_gpus=8, **{key: relaxed})) > 0
+
+
+def test_two_slos_no_deployment_meets_together_are_relaxed_together():
+    msg = why("meta-llama/Llama-3.1-70B", ["H100"], max_gpus=8, itl_slo_ms=5, ttft_slo_ms=10)
+    m = re.search(r"try --itl-slo-ms ([\d.]+) --ttft-slo-ms ([\d.]+) \(together\)", msg)
+    assert m, msg
+    res = recommend("meta-llama/Llama-3.1-70B", ["H100"], max_gpus=8, itl_slo_ms=float(m.group(1)),
+                    ttft_slo_ms=float(m.group(2)))
+    assert len(res) > 0
+
+
+@pytest.mark.parametrize("ms, text", [(15.17, "16"), (0.42, "0.43"), (1234.5, "1300"), (58.0, "59"), (9.99, "10")])
+def test_round_slos_lie_just_above_the_prediction(ms, text):
+    assert _above(ms) == text and float(text) > ms
