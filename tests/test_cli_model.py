@@ -6,7 +6,7 @@ import pytest
 
 from energylens.evaluation.synthetic import synthetic_profiles
 
-MEASURED = ["energy_request_j", "energy_token_j", "prefill_energy_j", "decode_energy_j", "itl_s", "ttft_s"]
+MEASURED = ["energy_request_j", "energy_token_j", "prefill_energy_j", "decode_energy_j", "itl_s", "ttft_s", "avg_power_w"]
 
 
 @pytest.fixture
@@ -31,14 +31,14 @@ def test_fit_predict_explain_show(files, run_cli):
     assert len(p) == 12 and {"pred_energy_request_j", "pred_energy_token_j", "pred_prefill_energy_j",
                              "pred_decode_energy_j", "pred_ttft_s", "pred_itl_s"} <= set(p.columns)
     code, out = run_cli("explain", model, train, "--rows", 3)
-    assert code == 0 and "prefill%" in out and "meas. pf%" in out and "pf%" in out
+    assert code == 0 and "memory%" in out and "meas. pf%" in out and "pf%" in out
     code, out = run_cli("explain", model, cfg, "--json")
     rows = json.loads(out)
     from energylens.model.terms import GROUPS
 
     assert len(rows) == 10 and abs(sum(rows[0][f"{g}_pct"] for g in GROUPS) - 100) < 1e-6
     code, out = run_cli("show", model, "--latex")
-    assert code == 0 and "theta_prefill" in out and "E_{request}" in out and "fitted numbers" in out
+    assert code == 0 and "tau_mem" in out and r"E_{\mathrm{request}}" in out and "fitted numbers" in out
 
 
 def test_fit_more_samples_than_rows(files, run_cli):
@@ -77,14 +77,12 @@ def test_recalibration_keeps_structure_coefficients(files, run_cli, tmp_path):
     new_csv = tmp / "new.csv"
     new.to_csv(new_csv, index=False)
     tuned = tmp / "tuned.json"
-    code, out = run_cli("fit", new_csv, "--from", base, "-o", tuned)
+    code, out = run_cli("fit", new_csv, "--from", base, "--choose", "recalibrate", "-o", tuned)
     assert code == 0, out
     b, t = json.loads(base.read_text()), json.loads(tuned.read_text())
-    for name in ("theta_attn", "theta_kv", "theta_tp", "theta_pp", "theta_ep", "theta_moe"):
-        assert t["energy_coefficients"][name]["value"] == pytest.approx(b["energy_coefficients"][name]["value"])
-    refit = [n for n in ("theta_weights", "theta_prefill", "tau_memory", "tau_step")
-             if t["energy_coefficients"].get(n, t["time_coefficients"].get(n))["value"]
-             != b["energy_coefficients"].get(n, b["time_coefficients"].get(n))["value"]]
+    for name in ("tau_comm", "tau_moe", "a_comm"):  # structural: never recalibrated
+        assert t["shared"]["values"][name] == pytest.approx(b["shared"]["values"][name])
+    refit = [n for n in ("tau_mem", "s_static", "a_mem", "tau_host") if t["shared"]["values"][n] != b["shared"]["values"][n]]
     assert refit, "recalibration moved no hardware/engine coefficient"
     rec = t["provenance"]["recalibrated_from"]
-    assert rec["file"] == str(base) and "theta_weights" in rec["refit"] and rec["base_provenance"]["rows"] == 80
+    assert rec["file"] == str(base) and "s_static" in rec["refit"] and rec["base_provenance"]["rows"] == 80

@@ -66,7 +66,7 @@ def test_headers_carry_units_and_the_100_column_table_has_every_needed_column(se
     header = flat(" ".join(out.splitlines()[:6]))
     for unit in ("J/req", "J/tok", "TTFT", "ITL", "ms", "batch", "layout", "GPUs", "main", "term"):
         assert unit in header, (unit, header)
-    assert re.search(r"(prefill|decode|overhead|TP|PP|EP) \d+%", out)  # the main term's share per row
+    assert re.search(r"(compute|memory|overhead|TP|PP|EP|idle GPUs) \d+%", out)  # the main share per row
     # at 80 columns the lowest priorities go first (the energy figures stay), and the footer says which
     header80 = flat(" ".join(seventy_b[80].splitlines()[:6]))
     assert "J/tok" in header80 and "J/req" in header80 and "main" not in header80
@@ -141,7 +141,7 @@ def test_wide_shows_every_term_and_degree():
     out = render(["recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "2",
                   "--wide", "--top", "3"], 100)
     header = flat(" ".join(out.splitlines()[:5]))
-    for col in ("TP", "PP", "EP", "DP", "prefill %", "decode %"):
+    for col in ("TP", "PP", "EP", "DP", "compute %", "memory %"):
         assert col in header
     assert "…" not in out and not EXPONENT.search(out)
 

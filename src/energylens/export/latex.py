@@ -28,4 +28,4 @@ def definition_latex(model=None, digits: int | None = 4, structure=None) -> list
 def formula_latex(model=None, digits: int | None = 4, structure=None) -> str:
     lines = [f"{_name(name)} &= {tex}" for name, tex in definition_latex(model, digits, structure)]
     lines.append(r"E_{\mathrm{request}} &= e_{\mathrm{prefill}} + e_{\mathrm{decode}}")
-    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+    return "\\begin{aligned} " + " \\\\ ".join(lines) + " \\end{aligned}"  # one line: copied, never wrapped

@@ -1,17 +1,18 @@
 """Cost and carbon from the recommender's predictions, and ranking by energy, cost or carbon.
 
-Pure functions over the frame `recommend` builds (energy_request_j, latency_s, num_gpus, batch_size, gpu):
+Pure functions over the frame `recommend` builds (energy_request_j, gpu_seconds_per_request, gpu):
 
-    gpu_seconds_per_request        = num_gpus * latency_s / batch_size
+    gpu_seconds_per_request        = the energy model's GPU time per request (given by recommend)
     cost_usd_per_request           = gpu_seconds_per_request / 3600 * gpu_hour_usd[gpu]
                                      + energy_request_j * pue / 3.6e6 * electricity_usd_per_kwh
     cost_usd_per_million_tokens    = cost_usd_per_request / output_tokens * 1e6
     carbon_gco2e_per_1000_requests = 1000 * energy_request_j * pue / 3.6e6 * grid_gco2_per_kwh
 
-Why GPU-seconds are num_gpus * latency_s / batch_size: the deployment's GPUs are held for the whole run;
-at full load it serves batch_size requests at once, each taking latency_s end to end, so it completes
-batch_size requests every latency_s (Little's law) and each request holds all num_gpus GPUs for
-latency_s / batch_size seconds.
+GPU-seconds are the time the energy integrates (model/terms.py, gpu_seconds): every GPU of the deployment,
+idle replicas included, over the engine time a request takes at full load (its share of the batch prefill
+and of the decode steps of its running batch). Cost and energy then price the same time, and energy over it is
+the mean power per GPU. A frame without that column (a hand-built one) falls back to num_gpus * latency_s /
+batch_size (Little's law at full load).
 """
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
 OBJECTIVE_COLUMNS = ("gpu_seconds_per_request", "gpu_hour_usd", "cost_usd_per_request", "cost_usd_per_million_tokens",
                      "carbon_gco2e_per_1000_requests")
 
-TIME_PER_REQUEST = ("GPU time per request = num_gpus x latency_s / batch_size: the deployment's GPUs are held for "
-                    "the whole run and, at full load, finish batch_size requests every latency_s (Little's law; "
-                    "no idle time assumed, so real costs are higher at lower load)")
+TIME_PER_REQUEST = ("GPU time per request = gpu_seconds_per_request, the time the energy integrates: every GPU of the "
+                    "deployment (idle replicas included) over the engine time a request takes at full load (its share "
+                    "of the batch prefill and of the decode steps); at lower load the GPUs also wait, so real costs "
+                    "are higher")
 
 
 # --pricing: what a GPU-hour costs and whether electricity is added (the names, in order, and their meaning).
