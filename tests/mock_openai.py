@@ -149,6 +149,29 @@ class MockServer:
         self.sock.close()
 
 
+class MockServerProcess:
+    """The mock server in its own process (no GIL shared with the client being timed); url only."""
+
+    def __init__(self, prefill_s: float, token_s: float):
+        self.args = (prefill_s, token_s)
+
+    def __enter__(self) -> "MockServerProcess":
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, __file__, *map(str, self.args)], stdout=subprocess.PIPE,
+                                     text=True)
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            self.proc.kill()
+            raise RuntimeError("mock server process did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def main() -> None:
     """`python tests/mock_openai.py PREFILL_S TOKEN_S`: serve until killed, printing the URL (for a subprocess)."""
     import sys

@@ -23,7 +23,7 @@ from energylens.profile.endpoint_sweep import EndpointSpec, Level, run_endpoint_
 from energylens.profile.sweep import failed_path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mock_openai import MockServer  # noqa: E402
+from mock_openai import MockServer, MockServerProcess  # noqa: E402
 
 H100 = "NVIDIA H100 80GB HBM3"
 # A long prefill keeps the client's own overhead (a few ms on a busy 2-core machine) far below 5% of it.
@@ -47,7 +47,7 @@ def test_timings_and_energy_match_the_configured_server_and_power(tmp_path):
     out = tmp_path / "runs.csv"
     # a counter that moves every 10 ms: the window must last 100 steps (1 s) for 1% resolution
     gpus = [gpu(250.0, update_period_s=0.01), FakeGpu(index=1, name=H100, power_w=150.0)]
-    with MockServer(prefill_s=PREFILL_S, token_s=TOKEN_S) as server:
+    with MockServerProcess(PREFILL_S, TOKEN_S) as server:  # its own process: no GIL shared with the client
         counts = run_endpoint_sweep(spec(server.url, [Level(Load("concurrency", 1), 32, OUT),
                                                       Level(Load("concurrency", 4), 32, OUT)], tp=2,
                                                 min_requests=2),
@@ -76,6 +76,21 @@ def test_timings_and_energy_match_the_configured_server_and_power(tmp_path):
     assert df["raw_counter_update_s"].tolist() == pytest.approx([0.01, 0.01], rel=0.3)
     valid = load_profiles(out)  # rows validate against the schema
     assert valid["gpu"].unique().tolist() == ["H100-SXM"] and len(valid) == 2
+    documented = _documented_columns()
+    assert [c for c in df.columns if c.startswith("raw_") and c not in documented] == []
+
+
+def _documented_columns() -> set:
+    """The `code` names of docs/SCHEMA.md, `{a,b}` alternatives expanded."""
+    import itertools
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "SCHEMA.md").read_text()
+    names = set()
+    for name in re.findall(r"`([a-z0-9_{},.]+)`", doc):
+        parts = [p.split(",") for p in re.split(r"[{}]", name)]
+        names.update("".join(combo) for combo in itertools.product(*parts))
+    return names
 
 
 def test_rate_level_and_chat_api(tmp_path):
@@ -87,7 +102,7 @@ def test_rate_level_and_chat_api(tmp_path):
     row = pd.read_csv(out).iloc[0]
     assert row["raw_level"] == "rate=20" and row["batch_size"] == 64 and row["raw_batch_size_from"] == "--max-num-seqs"
     assert row["input_tokens"] == 16 and row["raw_api"] == "chat"  # the chat template's tokens are calibrated away
-    assert row["ttft_s"] == pytest.approx(0.05, rel=0.2) and row["throughput_tok_s"] > 0
+    assert 0.05 <= row["ttft_s"] < 0.1 and row["throughput_tok_s"] > 0  # the prefill delay, plus the client's own
     load_profiles(out)
 
 
@@ -307,17 +322,13 @@ def test_profile_without_gpu_names_allow_cpu(run_cli, tmp_path, monkeypatch):
     assert code == 2 and "--allow-cpu" in text
 
 
-def test_no_gpu_message_says_how_to_proceed():
+def test_no_gpu_message_says_how_to_proceed(monkeypatch):
     from energylens.errors import NoGpuError
     from energylens.profile.devices import open_gpus
 
-    try:
-        import pynvml  # noqa: F401
-    except ImportError:
-        with pytest.raises(NoGpuError, match="--allow-cpu"):
-            open_gpus()
-    else:
-        pytest.skip("nvidia-ml-py is installed here; the message without it cannot be produced")
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # as without nvidia-ml-py: `import pynvml` fails
+    with pytest.raises(NoGpuError, match="nvidia-ml-py is not installed.*--allow-cpu"):
+        open_gpus()
 
 
 def test_gpu_ids_parse_indices_and_uuids():

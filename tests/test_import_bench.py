@@ -151,8 +151,8 @@ def test_dcgm_dump_with_time_lines(tmp_path):
     lines = []
     for k in range(11):
         lines += [f"{1740830400 + k}.000000000", "# HELP DCGM_FI_DEV_POWER_USAGE Power draw (in W).",
-                  f'DCGM_FI_DEV_POWER_USAGE{{gpu="0",UUID="GPU-a",modelName="NVIDIA A100-SXM4-80GB"}} 200',
-                  f'DCGM_FI_DEV_POWER_USAGE{{gpu="1",UUID="GPU-b",modelName="NVIDIA A100-SXM4-80GB"}} 100',
+                  'DCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-a",modelName="NVIDIA A100-SXM4-80GB"} 200',
+                  'DCGM_FI_DEV_POWER_USAGE{gpu="1",UUID="GPU-b",modelName="NVIDIA A100-SXM4-80GB"} 100',
                   'DCGM_FI_DEV_GPU_UTIL{gpu="0"} 99']
     p = tmp_path / "dcgm.txt"
     p.write_text("\n".join(lines) + "\n")

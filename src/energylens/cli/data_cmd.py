@@ -65,10 +65,10 @@ def import_(
             raise EnergyLensError(f"--min-overlap expects a share between 0 and 1, got {min_overlap:g}")
         if not math.isfinite(power_offset):
             raise EnergyLensError("--power-offset expects a finite number of seconds")
-        from ..profile.devices import parse_gpu_ids
-
-        options = BenchOptions(power=power, tz=tz, power_offset_s=power_offset,
-                               gpus=None if gpus is None else [str(g) for g in parse_gpu_ids(gpus)], gpu=gpu,
+        chosen = None if gpus is None else list(dict.fromkeys(g.strip() for g in gpus.split(",")))
+        if chosen is not None and (not all(chosen) or not all(g.isprintable() for g in chosen)):
+            raise EnergyLensError(f"--gpus expects the power log's GPU names, comma-separated (e.g. 0,1), got '{gpus[:60]}'")
+        options = BenchOptions(power=power, tz=tz, power_offset_s=power_offset, gpus=chosen, gpu=gpu,
                                model=model, tp=tp, pp=pp, ep=ep, dp=dp, max_num_seqs=max_num_seqs,
                                min_overlap=min_overlap)
     else:

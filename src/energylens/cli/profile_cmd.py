@@ -75,7 +75,7 @@ def profile(
     from ..errors import EnergyLensError, NoGpuError
     from ..profile.devices import open_gpus
     from ..profile.engines import make_engine
-    from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, failed_path, run_sweep
+    from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, run_sweep
 
     if not math.isfinite(idle_seconds) or not 0 <= idle_seconds <= 3600:
         raise EnergyLensError(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {idle_seconds:g}")

@@ -387,7 +387,7 @@ class Workload:
         return prompt_text(self.cal.words_for(tokens_in), self.rng, self.serial), tokens_out
 
     def gap_s(self, index: int, time_scale: float) -> float:
-        """Seconds between trace arrivals `index - 1` and `index` (cycling), scaled."""
+        """Seconds between trace arrivals `index - 1` and `index` (cycling: 0 at each start of the trace), scaled."""
         n = len(self.trace)
         a, b = self.trace[(index - 1) % n].arrival_s, self.trace[index % n].arrival_s
         return max(b - a, 0.0) / time_scale if index % n else 0.0
@@ -434,9 +434,9 @@ async def run_level(client: Client, load: Load, workload: Workload, rule: Window
         while not state["stop"] and run.error is None:
             if load.kind == "rate":
                 await asyncio.sleep(rng.expovariate(load.value))
-            else:
-                index += 1
+            else:  # the trace's own gaps: its first request at once, then each after its predecessor's gap
                 await asyncio.sleep(workload.gap_s(index, load.time_scale))
+                index += 1
             if state["stop"]:
                 break
             if len(tasks) >= rule.max_in_flight:

@@ -13,12 +13,12 @@ import asyncio
 import math
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..data.schema import CPU_GPU
 from ..errors import EnergyLensError
-from .endpoint import Client, EndpointError, Load, Workload, WindowRule, level_statistics, run_level
+from .endpoint import Client, Load, Workload, WindowRule, level_statistics, run_level
 from .monitor import counter_update_period_s, make_monitor, min_window_s
 from .sweep import append_row, drop_failed, failed_path, _keys_of
 
@@ -66,7 +66,6 @@ class EndpointSpec:
     retries: int = 2
     api_key_env: str | None = None
     seed: int = 0
-    counts: dict = field(default_factory=dict)
 
     @property
     def workload(self) -> str:
