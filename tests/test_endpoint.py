@@ -366,3 +366,19 @@ def test_mock_server_json_is_what_the_client_expects():
                                                                "stream": True, "stream_options": {"include_usage": True}})
     events = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]" and json.loads(events[-2])["usage"]["prompt_tokens"] == 3
+
+
+def test_damaged_output_is_named_on_resume(tmp_path):
+    from energylens.errors import DataError
+    from energylens.profile.endpoint_sweep import KEY, TEXT_KEY, key_of
+    from energylens.profile.sweep import _keys_of
+
+    out = tmp_path / "runs.csv"
+    row = {"model": "m", "tp": 1, "pp": 1, "ep": 1, "dp": 1, "raw_level": "concurrency=8", "raw_workload": "fixed",
+           "raw_asked_input_tokens": 128, "raw_asked_output_tokens": 64}
+    local = {"model": "m", "tp": 1, "pp": 1, "ep": 1, "dp": 1}  # a local-sweep row in the same file: not a level
+    pd.DataFrame([row, local]).to_csv(out, index=False)
+    assert _keys_of(out, key_of, KEY, TEXT_KEY) == {("m", 1, 1, 1, 1, "concurrency=8", "fixed", 128, 64)}
+    pd.DataFrame([{**row, "raw_asked_input_tokens": "many"}]).to_csv(out, index=False)
+    with pytest.raises(DataError, match="row 1, column 'raw_asked_input_tokens'"):
+        _keys_of(out, key_of, KEY, TEXT_KEY)

@@ -237,7 +237,7 @@ class Client:
         path = API_PATHS[self.api]
         for _ in range(3):
             rec = RequestRecord(time.perf_counter())
-            status, text = await self._stream(self.body("1 2 3", 2), rec)
+            status, text = await self.stream(self.body("1 2 3", 2), rec)
             if status == 200 and rec.error is None:
                 return
             refused = status in (400, 422) and text
@@ -275,7 +275,7 @@ class Client:
             return None, None
         return running_and_waiting(r.text) if r.status_code == 200 else (None, None)
 
-    async def _stream(self, body: dict, rec: RequestRecord) -> tuple[int | None, str]:
+    async def stream(self, body: dict, rec: RequestRecord) -> tuple[int | None, str]:
         """Send one streaming request, filling `rec`; returns (HTTP status, error body)."""
         path = API_PATHS[self.api]
         rec.start = time.perf_counter()
@@ -321,11 +321,6 @@ class Client:
             rec.error = f"{path} streamed no token"
         return status, text
 
-    async def request(self, text: str, max_tokens: int) -> RequestRecord:
-        rec = RequestRecord(time.perf_counter())
-        await self._stream(self.body(text, max_tokens), rec)
-        return rec
-
 
 def _body(text: str) -> str:
     return " ".join(str(text).split())[:ERROR_ECHO]
@@ -337,7 +332,6 @@ def _body(text: str) -> str:
 class Load:
     kind: str  # concurrency, rate or trace (arrival times of the trace)
     value: float | None = None
-    time_scale: float = 1.0  # trace arrival times are divided by this
 
     @property
     def label(self) -> str:
@@ -345,7 +339,7 @@ class Load:
             return f"concurrency={int(self.value)}"
         if self.kind == "rate":
             return f"rate={self.value:g}"
-        return "rate=trace" + (f"x{self.time_scale:g}" if self.time_scale != 1 else "")
+        return "rate=trace"
 
 
 @dataclass(frozen=True)
@@ -386,11 +380,11 @@ class Workload:
             tokens_in, tokens_out = self.fixed
         return prompt_text(self.cal.words_for(tokens_in), self.rng, self.serial), tokens_out
 
-    def gap_s(self, index: int, time_scale: float) -> float:
-        """Seconds between trace arrivals `index - 1` and `index` (cycling: 0 at each start of the trace), scaled."""
+    def gap_s(self, index: int) -> float:
+        """Seconds between trace arrivals `index - 1` and `index` (cycling: 0 at each start of the trace)."""
         n = len(self.trace)
         a, b = self.trace[(index - 1) % n].arrival_s, self.trace[index % n].arrival_s
-        return max(b - a, 0.0) / time_scale if index % n else 0.0
+        return max(b - a, 0.0) if index % n else 0.0
 
 
 async def run_level(client: Client, load: Load, workload: Workload, rule: WindowRule, begin, end,
@@ -415,7 +409,7 @@ async def run_level(client: Client, load: Load, workload: Workload, rule: Window
         text, max_tokens = workload.next()
         rec = RequestRecord(time.perf_counter())
         run.records.append(rec)
-        await client._stream(client.body(text, max_tokens), rec)
+        await client.stream(client.body(text, max_tokens), rec)
         finished(rec)
 
     async def closed_loop(delay: float) -> None:
@@ -435,7 +429,7 @@ async def run_level(client: Client, load: Load, workload: Workload, rule: Window
             if load.kind == "rate":
                 await asyncio.sleep(rng.expovariate(load.value))
             else:  # the trace's own gaps: its first request at once, then each after its predecessor's gap
-                await asyncio.sleep(workload.gap_s(index, load.time_scale))
+                await asyncio.sleep(workload.gap_s(index))
                 index += 1
             if state["stop"]:
                 break

@@ -29,7 +29,14 @@ SOURCE_PREFIX = "energylens-endpoint"
 MIN_SERVER_SAMPLES = 5  # /metrics readings a window needs before its mean running batch replaces the client's
 
 
-def key_of(row) -> tuple:
+TEXT_KEY = ("model", "raw_level", "raw_workload")
+
+
+def key_of(row) -> tuple | None:
+    """A level's key; None for a row of another kind of profile (no raw_level) sharing the file."""
+    level = row["raw_level"]
+    if not isinstance(level, str) or not level:
+        return None
     return (str(row["model"]), *(int(float(row[k])) for k in ("tp", "pp", "ep", "dp")), str(row["raw_level"]),
             str(row["raw_workload"]), int(float(row["raw_asked_input_tokens"])),
             int(float(row["raw_asked_output_tokens"])))
@@ -121,7 +128,8 @@ async def _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, pr
     model = spec.model or info.root or info.served_model
     dep, dep_source = _deployment(spec, info, gpus)
     base = {"model": model, **dep}
-    measured, failed_before = _keys_of(output, key_of, KEY), _keys_of(failed_path(output), key_of, KEY)
+    measured = _keys_of(output, key_of, KEY, TEXT_KEY)
+    failed_before = _keys_of(failed_path(output), key_of, KEY, TEXT_KEY)
     todo, counts, seen = [], {"measured": 0, "skipped": 0, "failed": 0, "previously_failed": 0}, set()
     for level in spec.levels:
         k = _level_key(base, spec, level)

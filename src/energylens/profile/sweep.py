@@ -104,8 +104,9 @@ def failed_path(output) -> Path:
     return output.with_name(output.stem + ".failed.csv")
 
 
-def _keys_of(path, key=None, columns=KEY) -> set:
-    """Keys (key(row), default `_key`) of the rows of `path` that have all `columns`."""
+def _keys_of(path, key=None, columns=KEY, text_columns=("model",)) -> set:
+    """Keys (key(row), default `_key`) of the rows of `path` that have all `columns`; a row whose key is None
+    is not one of the sweep's (another kind of profile in the same file)."""
     key = key or _key
     path = Path(path)
     keys = set()
@@ -114,11 +115,13 @@ def _keys_of(path, key=None, columns=KEY) -> set:
         if all(k in df.columns for k in columns):
             for i, (_, r) in enumerate(df.iterrows(), start=1):
                 try:
-                    keys.add(key(r))
+                    k = key(r)
                 except (TypeError, ValueError, OverflowError):  # a damaged file: say where, do not crash
-                    bad = next((k for k in columns if k != "model" and not _is_whole(r[k])), columns[-1])
+                    bad = next((k for k in columns if k not in text_columns and not _is_whole(r[k])), columns[-1])
                     raise DataError(f"cannot resume from this file: expected a whole number, got {r[bad]!r}",
                                     path=path, row=i, column=bad) from None
+                if k is not None:
+                    keys.add(k)
     return keys
 
 
