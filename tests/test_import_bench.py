@@ -184,6 +184,20 @@ def test_power_log_parser_never_crashes(tmp_path, junk, where):
         assert all(np.all(np.diff(s.power_t) >= 0) for s in log.series.values())
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60), max_size=4),
+       numbers=st.lists(st.integers(min_value=-10**30, max_value=10**400), max_size=2))
+def test_dcgm_parser_never_crashes(tmp_path, junk, numbers):
+    base = (BENCH / "dcgm_exporter_dump.txt").read_text().splitlines()[:12]
+    extra = [f'DCGM_FI_DEV_POWER_USAGE{{gpu="0"}} 5 {n}' for n in numbers] + [str(n) for n in numbers]
+    p = tmp_path / "junk.txt"
+    p.write_text("\n".join(base[:6] + junk + extra + base[6:]) + "\n", encoding="utf-8")
+    try:
+        read_power_log(p)
+    except DataError as exc:
+        assert "\n" not in str(exc)
+
+
 @settings(max_examples=40, deadline=None)
 @given(watts=st.floats(min_value=1, max_value=2000), start=st.floats(min_value=0, max_value=50),
        length=st.floats(min_value=0.5, max_value=40), step=st.sampled_from([0.1, 0.5, 1.0]))

@@ -172,7 +172,7 @@ def _nvsmi_time(cell: str, tz) -> float:
     for fmt in NVSMI_TIME_FORMATS:
         try:
             return local_epoch(datetime.strptime(cell, fmt), tz)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # not this format, or a date no clock reaches
             continue
     raise ValueError(cell)
 
@@ -250,11 +250,9 @@ def _marker_time(line: str) -> float | None:
         return float(s)
     try:
         when = datetime.fromisoformat(s.replace(",", "."))
-    except ValueError:
+        return when.timestamp() if when.tzinfo is not None else None  # zone-less: ambiguous, not a time line
+    except (ValueError, OverflowError, OSError):
         return None
-    if when.tzinfo is None:
-        return None  # a zone-less time line is ambiguous; samples then need their own timestamps
-    return when.timestamp()
 
 
 def _read_dcgm(path: Path, text: str) -> PowerLog:
@@ -280,7 +278,10 @@ def _read_dcgm(path: Path, text: str) -> PowerLog:
         metric, labels, value, stamp = m.group(1), _labels(m.group(3)), m.group(4), m.group(5)
         if metric not in (DCGM_POWER, DCGM_ENERGY):
             continue
-        t = int(stamp) / 1000.0 if stamp is not None else scrape_time
+        try:
+            t = int(stamp) / 1000.0 if stamp is not None else scrape_time
+        except OverflowError:
+            raise DataError(f"DCGM dump: timestamp {stamp[:20]}... is out of range", path=path, row=n) from None
         if t is None:
             raise DataError("DCGM dump: a sample without a time; give each sample its timestamp (milliseconds) or "
                             "precede each scrape with a line holding `date +%s.%N`", path=path, row=n)
