@@ -32,6 +32,7 @@ class MockConfig:
     fail_from: int | None = None  # the n-th generation request (1-based) and all after it answer HTTP 500
     fail_max_tokens: int | None = None  # requests asking for this many tokens answer HTTP 500
     metrics: bool = True
+    report_usage: bool = True  # False: no usage in any answer (token counts must come from the stream)
     engines: int = 1  # data-parallel engines shown in /metrics
     seen_auth: list = field(default_factory=list)
     generations: int = 0
@@ -86,8 +87,8 @@ def make_app(cfg: MockConfig):
             await asyncio.sleep(cfg.prefill_s)
             choice = {"index": 0, "message": {"role": "assistant", "content": "x " * n}} if chat else \
                 {"index": 0, "text": "x " * n}
-            return JSONResponse({"id": "mock", "choices": [choice], "usage": usage})
-        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return JSONResponse({"id": "mock", "choices": [choice], **({"usage": usage} if cfg.report_usage else {})})
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage")) and cfg.report_usage
 
         async def stream():
             cfg.in_flight += 1

@@ -125,6 +125,23 @@ def test_trace_replay_uses_the_traces_lengths(tmp_path):
     assert df["input_tokens"].between(10, 70).all() and df["output_tokens"].between(4, 10).all()
 
 
+def test_server_without_usage_records_the_asked_and_streamed_lengths(tmp_path):
+    trace = tmp_path / "trace.csv"
+    pd.DataFrame({"input_tokens": [10, 30], "output_tokens": [4, 6]}).to_csv(trace, index=False)
+    from energylens.profile.workload import read_trace
+
+    out = tmp_path / "runs.csv"
+    with MockServer(prefill_s=0.02, token_s=0.005, report_usage=False) as server:
+        counts = run_endpoint_sweep(spec(server.url, [Level(Load("concurrency", 2))], trace=read_trace(trace),
+                                         trace_name=trace.name, min_requests=6), [gpu()], out, idle_seconds=0)
+    assert counts["measured"] == 1
+    row = pd.read_csv(out).iloc[0]
+    assert row["raw_input_tokens_from"] == "asked" and row["raw_output_tokens_from"] == "stream chunks"
+    assert 10 <= row["input_tokens"] <= 30 and 4 <= row["output_tokens"] <= 6
+    assert row["raw_prompt_calibration"].startswith("assumed")
+    load_profiles(out)
+
+
 def test_azure_trace_reads(data_dir):
     from energylens.profile.workload import read_trace
 
@@ -243,7 +260,7 @@ def test_cli_sweep_and_api_key_never_written(tmp_path, run_cli, fake_gpus, monke
         code, text = run_cli("profile", "--endpoint", server.url + "/v1", "--concurrency", "1,2", "--input-tokens", 16,
                              "--output-tokens", 8, "--min-window", 0.5, "--requests", 3, "--warmup-requests", 1,
                              "--idle-seconds", 0, "--tp", 1, "--api-key-env", "MOCK_SERVER_KEY", "-o", out)
-        assert code == 0 and "2 measured" in text, text
+        assert code == 0 and "2 measured" in text and "windows of at least 0.5 s" in text, text
         assert f"Bearer {secret}" in server.cfg.seen_auth  # the key was sent ...
         assert secret not in text and secret not in out.read_text()  # ... and never printed or written
         code, text = run_cli("profile", "--endpoint", server.url, "--concurrency", 1, "-o", tmp_path / "r2.csv",

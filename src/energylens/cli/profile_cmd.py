@@ -258,7 +258,8 @@ def _profile_endpoint(a: dict) -> None:
             bar.update(task, total=n, completed=i, description="profiling" if level is None else level.describe())
 
         counts = run_endpoint_sweep(spec, devices, a["output"], idle_seconds=a["idle_seconds"] if devices else 0,
-                                    retry_failed=a["retry_failed"], progress=progress)
+                                    retry_failed=a["retry_failed"], progress=progress,
+                                    announce=lambda text: console.print(text, markup=False, highlight=False))
     _report(counts, a["output"])
 
 

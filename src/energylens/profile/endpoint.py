@@ -86,6 +86,7 @@ class RequestRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None
+    asked_input_tokens: int | None = None  # what the prompt was built for (used where the server reports no usage)
 
     @property
     def ok(self) -> bool:
@@ -371,14 +372,15 @@ class Workload:
         self.cal, self.fixed = calibration, (input_tokens, output_tokens)
         self.trace, self.rng, self.serial = trace, random.Random(seed), 0
 
-    def next(self) -> tuple[str, int]:
+    def next(self) -> tuple[str, int, int]:
+        """(prompt, max_tokens, the prompt tokens it was built for)."""
         self.serial += 1
         if self.trace:
             req = self.trace[(self.serial - 1) % len(self.trace)]
             tokens_in, tokens_out = req.input_tokens, req.output_tokens
         else:
             tokens_in, tokens_out = self.fixed
-        return prompt_text(self.cal.words_for(tokens_in), self.rng, self.serial), tokens_out
+        return prompt_text(self.cal.words_for(tokens_in), self.rng, self.serial), tokens_out, tokens_in
 
     def gap_s(self, index: int) -> float:
         """Seconds between trace arrivals `index - 1` and `index` (cycling: 0 at each start of the trace)."""
@@ -406,8 +408,8 @@ async def run_level(client: Client, load: Load, workload: Workload, rule: Window
         changed.set()
 
     async def one() -> None:
-        text, max_tokens = workload.next()
-        rec = RequestRecord(time.perf_counter())
+        text, max_tokens, asked = workload.next()
+        rec = RequestRecord(time.perf_counter(), asked_input_tokens=asked)
         run.records.append(rec)
         await client.stream(client.body(text, max_tokens), rec)
         finished(rec)
@@ -560,16 +562,19 @@ def level_statistics(run: LevelRun) -> dict:
     gaps = [b - a for r in started for a, b in zip(r.chunks, r.chunks[1:])]
     e2e = [r.end - r.start for r in started]
     prompt = [r.prompt_tokens for r in started if r.prompt_tokens]
+    asked = [r.asked_input_tokens for r in started if r.asked_input_tokens]
     out = {
         "requests": len(started), "tokens_in_window": tokens_in_window, "window_s": length,
         "throughput_tok_s": tokens_in_window / length, "client_concurrency": busy / length,
         "output_tokens": (sum(r.tokens for r in started) / len(started)) if started else math.nan,
-        "input_tokens": (sum(prompt) / len(prompt)) if prompt else math.nan,
         "input_tokens_reported": len(prompt) == len(started) and bool(started),
         "output_tokens_reported": all(r.completion_tokens for r in started) and bool(started),
         "peak_in_flight": _peak(run.records, t0, t1),
         "ttft": _percentiles(ttft), "tpot": _percentiles(tpot), "itl": _percentiles(gaps), "e2e": _percentiles(e2e),
     }
+    # prompt lengths as the server counted them; where it reported none, the lengths the prompts were built for
+    use = prompt if out["input_tokens_reported"] else asked
+    out["input_tokens"] = (sum(use) / len(use)) if use else math.nan
     samples = [s for s in run.server_samples if s[0] is not None]
     out["server_samples"] = len(samples)
     out["server_running"] = (sum(s[0] for s in samples) / len(samples)) if samples else math.nan

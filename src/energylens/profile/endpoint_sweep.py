@@ -100,10 +100,11 @@ def api_key(spec: EndpointSpec) -> str | None:
 
 
 def run_endpoint_sweep(spec: EndpointSpec, gpus, output, *, idle_seconds: float = 2.0, retry_failed: bool = False,
-                       progress=None) -> dict:
-    """Measure every level of `spec` not yet in `output`; returns counts as `sweep.run_sweep` does."""
+                       progress=None, announce=None) -> dict:
+    """Measure every level of `spec` not yet in `output`; returns counts as `sweep.run_sweep` does.
+    `announce(text)` hears, once, what the server is and how long a window lasts at least."""
     key = api_key(spec)
-    return asyncio.run(_sweep(spec, list(gpus), output, key, idle_seconds, retry_failed, progress))
+    return asyncio.run(_sweep(spec, list(gpus), output, key, idle_seconds, retry_failed, progress, announce))
 
 
 def _gpu_name(info: dict) -> str:
@@ -113,17 +114,17 @@ def _gpu_name(info: dict) -> str:
     return gpu
 
 
-async def _sweep(spec, gpus, output, key, idle_seconds, retry_failed, progress) -> dict:
+async def _sweep(spec, gpus, output, key, idle_seconds, retry_failed, progress, announce) -> dict:
     client = Client(spec.url, spec.api, timeout_s=spec.request_timeout_s, retries=spec.retries, api_key=key,
                     max_connections=max([int(lv.load.value) for lv in spec.levels if lv.load.kind == "concurrency"]
                                         + [512]))
     try:
-        return await _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, progress)
+        return await _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, progress, announce)
     finally:
         await client.close()
 
 
-async def _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, progress) -> dict:
+async def _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, progress, announce) -> dict:
     info = await client.probe(spec.served_model or spec.model)
     model = spec.model or info.root or info.served_model
     dep, dep_source = _deployment(spec, info, gpus)
@@ -154,6 +155,11 @@ async def _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, pr
         idle = monitor.idle_power_w(max(idle_seconds, floor))  # the same resolution rule as a level's window
     gpu_info = gpus[0].info() if gpus else {"name": CPU_GPU}
     meter = type(monitor).__name__
+    if announce:
+        step = f"energy counter step {period * 1000:.0f} ms, " if period else ""
+        announce(f"{info.engine}{' ' + info.version if info.version else ''} at {client.root} serving "
+                 f"{info.served_model}; {len(todo)} level(s) to measure; {step}windows of at least {floor:.3g} s"
+                 + (f"; idle {idle:.1f} W" if idle is not None else ""))
     for i, level in enumerate(todo):
         if progress:
             progress(i, len(todo), level)
@@ -221,8 +227,7 @@ def _row(spec, level, run, info, ident, dep_source, gpus, gpu_info, idle, period
     energy = run.measurement.total_energy_j if gpus else None
     has_energy = energy is not None and energy > 0 and st["tokens_in_window"] > 0
     out_tokens = st["output_tokens"]
-    in_tokens = st["input_tokens"] if st["input_tokens_reported"] else (
-        level.input_tokens or nan)  # asked length where the server reports none
+    in_tokens = st["input_tokens"]
     if level.load.kind == "concurrency":
         batch, batch_from = int(level.load.value), "concurrency"
     elif spec.max_num_seqs:
