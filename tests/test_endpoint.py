@@ -59,7 +59,7 @@ def test_timings_and_energy_match_the_configured_server_and_power(tmp_path):
         assert row["raw_ttft_p50_s"] == pytest.approx(PREFILL_S, rel=0.05)
         assert row["itl_s"] == pytest.approx(TOKEN_S, rel=0.05)  # mean time per output token after the first
         assert row["raw_itl_p50_s"] == pytest.approx(TOKEN_S, rel=0.05)  # median gap between stream chunks
-        assert row["raw_window_s"] >= 1.0  # 100 counter steps of 10 ms
+        assert row["raw_window_s"] >= 100 * row["raw_counter_update_s"] * (1 - 1e-9)  # 100 counter steps
         # energy: the counters integrate 250 W + 150 W
         assert row["raw_window_energy_j"] == pytest.approx(400.0 * row["raw_window_s"], rel=0.01)
         assert row["avg_power_w"] == pytest.approx(400.0, rel=0.01)
@@ -73,7 +73,7 @@ def test_timings_and_energy_match_the_configured_server_and_power(tmp_path):
     assert df["avg_batch_size"].round(1).tolist() == [1.0, 4.0]
     assert df["gpu_idle_w"].tolist() == pytest.approx([200.0, 200.0], rel=0.01)  # 400 W over 2 GPUs, before the sweep
     assert (df["source"] == "energylens-endpoint:vllm").all() and (df["num_gpus"] == 2).all() and (df["tp"] == 2).all()
-    assert df["raw_counter_update_s"].tolist() == pytest.approx([0.01, 0.01], rel=0.3)
+    assert df["raw_counter_update_s"].tolist() == pytest.approx([0.01, 0.01], rel=0.05)  # found by polling
     valid = load_profiles(out)  # rows validate against the schema
     assert valid["gpu"].unique().tolist() == ["H100-SXM"] and len(valid) == 2
     documented = _documented_columns()
@@ -364,7 +364,7 @@ def test_window_rule_keeps_counter_steps_below_one_percent():
 
     g = FakeGpu(power_w=200.0, update_period_s=0.01)
     period = counter_update_period_s([g, FakeGpu(index=1)], seconds=0.3)
-    assert period == pytest.approx(0.01, rel=0.3)
+    assert period == pytest.approx(0.01, rel=0.05)
     window = min_window_s(period, floor_s=0.1)
     assert window == pytest.approx(100 * period)
     mon = EnergyMonitor([g])

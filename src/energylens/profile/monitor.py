@@ -104,23 +104,23 @@ STEPS_PER_WINDOW = round(1 / RESOLUTION_TARGET)
 
 
 def counter_update_period_s(gpus: list[GpuDevice], seconds: float = 0.5) -> float | None:
-    """The longest, over `gpus`, of the median time between changes of the energy counter, found by polling
-    all of them for `seconds`; None where a GPU has no counter. Polling at idle is enough: the counter's update
+    """The longest, over `gpus`, of the mean time between changes of the energy counter, found by polling all
+    of them for `seconds`; None where a GPU has no counter. Polling at idle is enough: the counter's update
     period is a property of the driver, not of the load."""
     last = [g.energy_mj() for g in gpus]
-    if any(v is None for v in last):
+    if not gpus or any(v is None for v in last):
         return None
+    changes: list[list[float]] = [[] for _ in gpus]
     start = time.perf_counter()
-    changed_at = [start] * len(gpus)
-    steps: list[list[float]] = [[] for _ in gpus]
     while time.perf_counter() - start < seconds:
         for i, g in enumerate(gpus):
             now, value = time.perf_counter(), g.energy_mj()
             if value != last[i]:
-                steps[i].append(now - changed_at[i])
-                last[i], changed_at[i] = value, now
-    # the first change ends a partial step; a counter that moved less than twice steps at least `seconds`
-    return max((sorted(s[1:])[len(s[1:]) // 2] if len(s) >= 3 else seconds) for s in steps) if gpus else None
+                changes[i].append(now)
+                last[i] = value
+    # (last change - first change) / steps between them: a late poll shortens one step and lengthens the
+    # next, so only the two ends carry polling jitter; a counter that moved less than twice steps >= `seconds`
+    return max(((c[-1] - c[0]) / (len(c) - 1) if len(c) >= 3 else seconds) for c in changes)
 
 
 def min_window_s(update_period_s: float | None, floor_s: float) -> float:
