@@ -119,7 +119,8 @@ def counter_update_period_s(gpus: list[GpuDevice], seconds: float = 0.5) -> floa
                 changes[i].append(now)
                 last[i] = value
     # (last change - first change) / steps between them: a late poll shortens one step and lengthens the
-    # next, so only the two ends carry polling jitter; a counter that moved less than twice steps >= `seconds`
+    # next, so only the two ends carry polling jitter; a poll late by a whole step misses one, which can only
+    # lengthen the estimate (and the window: the safe side). A counter that moved less than twice: >= `seconds`.
     return max(((c[-1] - c[0]) / (len(c) - 1) if len(c) >= 3 else seconds) for c in changes)
 
 
