@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -10,21 +11,79 @@ from ._console import console, plain, plural, print_table
 app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True)
 
 
+def _kinds_help() -> str:
+    from ..data.importers import BENCHMARK_IMPORTERS, IMPORTERS
+
+    return (f"Dataset folder kinds: {', '.join(IMPORTERS)}; benchmark result files (need --power): "
+            f"{', '.join(BENCHMARK_IMPORTERS)}.")
+
+
 @app.command("import")
 def import_(
-    kind: str = typer.Argument(..., help="mlenergy-v3, mlenergy-v2, llm-inference-bench or splitwise."),
-    path: Path = typer.Argument(..., help="The dataset folder (e.g. ../shared/data/mlenergy-v3)."),
+    kind: str = typer.Argument(..., help="What PATH holds. " + _kinds_help()),
+    path: Path = typer.Argument(..., help="The dataset folder (e.g. ../shared/data/mlenergy-v3), or the result file "
+                                          "of vllm-bench (vllm bench serve --save-result) or guidellm (its .json report)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output CSV or Parquet file."),
+    power: Optional[Path] = typer.Option(None, "--power", help="vllm-bench, guidellm: the GPU power log of the same time "
+                                         "(nvidia-smi --query-gpu=timestamp,index,power.draw --format=csv CSV, a DCGM "
+                                         "exporter dump, or a Zeus power-timeline JSON), joined by time window."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", help="GPUs of the power log that served the benchmark, as the "
+                                       "log names them (indices or UUIDs; default: all in the log)."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU model (e.g. H100) where the power log does not name it."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name to record (default: the one the file names)."),
+    tp: Optional[int] = typer.Option(None, "--tp", min=1, help="Tensor-parallel degree of the server (default: the "
+                                     "file's metadata, else 1)."),
+    pp: Optional[int] = typer.Option(None, "--pp", min=1, help="Pipeline-parallel degree (default: metadata, else 1)."),
+    ep: Optional[int] = typer.Option(None, "--ep", min=1, help="Expert-parallel degree (default: metadata, else 1)."),
+    dp: Optional[int] = typer.Option(None, "--dp", min=1, help="Data-parallel replicas (default: metadata, else 1)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", min=1, help="The server's cap on running "
+                                               "requests, recorded as batch_size (default: the run's concurrency cap)."),
+    tz: Optional[str] = typer.Option(None, "--tz", help="Zone of times written without one (vLLM's date, nvidia-smi "
+                                     "timestamps): UTC or an offset like +02:00 (default: this machine's zone)."),
+    power_offset: float = typer.Option(0.0, "--power-offset", help="Seconds added to the power log's times, for a "
+                                       "known skew between the two clocks."),
+    min_overlap: float = typer.Option(0.9, "--min-overlap", help="Share of each result's window the power log must "
+                                      "cover (0 to 1; gaps beyond it are refused, smaller ones filled and reported)."),
 ):
-    """Convert a public dataset into the profiling schema (raw values kept in source_* columns)."""
+    """Convert a public dataset, or benchmark results plus a power log, into the profiling schema (raw values kept
+    in source_* columns). A benchmark whose window the power log does not cover is refused with one line (exit 2),
+    and nothing is written."""
+    import math
+
     from ._paths import check_output
-    check_output(output, inputs=[path])
-    from ..data.importers import drop_summary, import_dataset
+    check_output(output, inputs=[path, power])
+    from ..data.importers import BENCHMARK_IMPORTERS, BenchOptions, drop_summary, import_dataset
+    from ..errors import EnergyLensError
     from ..io import write_table
 
-    df = import_dataset(kind, path)
+    bench_only = {"--power": power, "--gpus": gpus, "--gpu": gpu, "--model": model, "--tp": tp, "--pp": pp,
+                  "--ep": ep, "--dp": dp, "--max-num-seqs": max_num_seqs, "--tz": tz,
+                  "--power-offset": power_offset or None}
+    options = None
+    if kind in BENCHMARK_IMPORTERS:
+        if not (math.isfinite(min_overlap) and 0 < min_overlap <= 1):
+            raise EnergyLensError(f"--min-overlap expects a share between 0 and 1, got {min_overlap:g}")
+        if not math.isfinite(power_offset):
+            raise EnergyLensError("--power-offset expects a finite number of seconds")
+        chosen = None if gpus is None else list(dict.fromkeys(g.strip() for g in gpus.split(",")))
+        if chosen is not None and (not all(chosen) or not all(g.isprintable() for g in chosen)):
+            raise EnergyLensError(f"--gpus expects the power log's GPU names, comma-separated (e.g. 0,1), got '{gpus[:60]}'")
+        options = BenchOptions(power=power, tz=tz, power_offset_s=power_offset, gpus=chosen, gpu=gpu,
+                               model=model, tp=tp, pp=pp, ep=ep, dp=dp, max_num_seqs=max_num_seqs,
+                               min_overlap=min_overlap)
+    else:
+        given = [name for name, value in bench_only.items() if value is not None]
+        if given:
+            raise EnergyLensError(f"{given[0]} applies to benchmark results ({', '.join(BENCHMARK_IMPORTERS)}), "
+                                  f"not to {kind}")
+    df = import_dataset(kind, path, options)
     write_table(df, output)
-    console.print(f"wrote {plural(len(df), 'row')} from {kind} to {output}; {drop_summary(df)}", markup=False, highlight=False)
+    message = f"wrote {plural(len(df), 'row')} from {kind} to {output}; {drop_summary(df)}"
+    if options is not None and "source_power_overlap" in df.columns:
+        low = float(df["source_power_overlap"].min())
+        filled = float(df["source_power_filled_j"].sum())
+        message += (f"; power log overlap {low:.1%} at worst" + (f" ({filled:.4g} J filled in gaps)" if filled else ""))
+    console.print(message, markup=False, highlight=False)
 
 
 @app.command("validate")

@@ -14,32 +14,60 @@ from ._options import int_list as _ints  # one parser of number lists for every 
 
 
 SWEEP_FAILED = 3  # exit code: every configuration this run tried failed (documented in `profile --help`)
+DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS = "128,1024", "64,256"
+DEFAULT_CONCURRENCY = "1,8,64,256"  # --endpoint without --concurrency or --rate
 
 
 def profile(
-    model: str = typer.Option(..., "--model", help="Catalog model name or a config.json (random weights, no download)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Catalog model name or a config.json (random weights, no download). With --endpoint: the name recorded in the rows (default: the model the server names)."),
     engine: str = typer.Option("vllm", "--engine", metavar="BACKEND", help="Inference backend that runs the sweep: vllm or transformers. Rows record it as source 'energylens-profile:BACKEND', the engine group that `fit --engine-column source` fits and `recommend --engine` prices with."),
-    tp: str = typer.Option("1", "--tp", help="Tensor-parallel degrees, comma-separated."),
-    pp: str = typer.Option("1", "--pp", help="Pipeline-parallel degrees, comma-separated."),
+    tp: Optional[str] = typer.Option(None, "--tp", help="Tensor-parallel degrees, comma-separated (default 1). With --endpoint: the server's degree, one value."),
+    pp: Optional[str] = typer.Option(None, "--pp", help="Pipeline-parallel degrees, comma-separated (default 1). With --endpoint: the server's degree, one value."),
     batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),
-    input_tokens: str = typer.Option("128,1024", "--input-tokens", help="Prompt lengths, comma-separated."),
-    output_tokens: str = typer.Option("64,256", "--output-tokens", help="Generated lengths, comma-separated."),
+    input_tokens: Optional[str] = typer.Option(None, "--input-tokens", help="Prompt lengths, comma-separated (default 128,1024)."),
+    output_tokens: Optional[str] = typer.Option(None, "--output-tokens", help="Generated lengths, comma-separated (default 64,256)."),
     repeats: int = typer.Option(3, "--repeats", min=1, help="Measured repeats per configuration (after a warm-up)."),
     plan_file: Optional[Path] = typer.Option(None, "--plan", help="Sweep file from `energylens plan` (replaces the grid options)."),
     output: Path = typer.Option(..., "-o", "--output", help="CSV to append measurements to (resumes if it exists)."),
-    gpus: Optional[str] = typer.Option(None, "--gpus", help="GPU indices to measure, comma-separated (default: all)."),
-    allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Without an NVIDIA GPU, run on the CPU; energy columns are left empty."),
-    idle_seconds: float = typer.Option(2.0, "--idle-seconds", min=0, help="Seconds of idle power measured before the sweep (at most 3600)."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", help="GPUs to measure, comma-separated indices or UUIDs (default: all). With --endpoint: every GPU the server runs on."),
+    allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Without an NVIDIA GPU, run on the CPU (with --endpoint: measure timings only); energy columns are left empty."),
+    idle_seconds: float = typer.Option(2.0, "--idle-seconds", min=0, help="Seconds of idle power measured before the sweep (at most 3600; with --endpoint at least the window the energy counter needs)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the configurations of this sweep recorded as failed in <output>.failed.csv (without it they are skipped); those that succeed leave that file."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="ray or ray=ADDRESS (e.g. ray=head:6379): one Ray task per configuration, asking for tp x pp GPUs on one node; plain ray starts a local Ray. Needs pip install 'energylens[cluster]'."),
-    retries: int = typer.Option(2, "--retries", min=0, max=100, help="With --cluster: times a configuration whose worker or node was lost runs again before it is recorded as failed."),
+    retries: int = typer.Option(2, "--retries", min=0, max=100, help="With --cluster: times a configuration whose worker or node was lost runs again before it is recorded as failed. With --endpoint: times a probe of the server (/v1/models) is retried on a connection error or HTTP 5xx."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="URL", help="Profile a running OpenAI-compatible server (vLLM, SGLang, TGI, ...) at this base URL, e.g. http://127.0.0.1:8000: a sweep of load levels, GPU energy over each level's steady state. Only this URL is contacted."),
+    api: str = typer.Option("completions", "--api", help="With --endpoint: completions (/v1/completions) or chat (/v1/chat/completions)."),
+    served_model: Optional[str] = typer.Option(None, "--served-model", help="With --endpoint: the model name to request, where the server serves several."),
+    concurrency: Optional[str] = typer.Option(None, "--concurrency", help="With --endpoint: requests kept in flight, one level per value, comma-separated (default 1,8,64,256 unless --rate is given)."),
+    rate: Optional[str] = typer.Option(None, "--rate", help="With --endpoint: Poisson arrival rates in requests/s, comma-separated; or 'trace' to replay the arrival times of --trace."),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="With --endpoint: replay the prompt and output lengths (and, with --rate trace, arrival times) of a trace CSV: the Azure LLM trace layout (TIMESTAMP, ContextTokens, GeneratedTokens) or input_tokens, output_tokens[, arrival_s]."),
+    ep: Optional[int] = typer.Option(None, "--ep", min=1, help="With --endpoint: the server's expert-parallel degree (default 1)."),
+    dp: Optional[int] = typer.Option(None, "--dp", min=1, help="With --endpoint: the server's data-parallel replicas (default: vLLM's /metrics engines, else 1)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", min=1, help="With --endpoint and --rate: the server's cap on running requests, recorded as batch_size (default: the peak in flight)."),
+    min_window: float = typer.Option(10.0, "--min-window", help="With --endpoint: shortest steady-state window in seconds; longer where the energy counter's steps need it (100 steps, for 1% resolution)."),
+    min_requests: Optional[int] = typer.Option(None, "--requests", min=1, help="With --endpoint: requests that must start and complete within a level's window (default: 2 x concurrency, at least 16)."),
+    warmup_requests: Optional[int] = typer.Option(None, "--warmup-requests", min=0, help="With --endpoint: completed requests before the window opens (default: the concurrency, at least 4)."),
+    request_timeout: float = typer.Option(120.0, "--request-timeout", help="With --endpoint: seconds a request may wait for its next byte (and the drain for the last requests) before the level fails."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME", help="With --endpoint: the environment variable holding the server's API key (sent as a bearer token; never printed or written)."),
 ):
-    """Measure energy of prefill and decode in separate windows over a sweep of configurations.
+    """Measure energy of prefill and decode in separate windows over a sweep of configurations; or, with --endpoint URL, the energy, latency and throughput of a running server under a sweep of load levels.
 
     Resumable: configurations already in the output are skipped. Failed ones (out of memory, ...) are recorded in <output>.failed.csv with the reason and skipped on resume unless --retry-failed.
 
     Exit codes: 3 "sweep failed" when every configuration this run tried failed; 0 otherwise, partial failures included (the summary counts them and names the failed file); 2 for bad input.
     """
+    if endpoint is not None:
+        return _profile_endpoint(locals())
+    if model is None:
+        raise _error("--model is required (a catalog model or config.json), or --endpoint URL to profile a running server")
+    endpoint_only = {"--api": api != "completions", "--served-model": served_model, "--concurrency": concurrency,
+                     "--rate": rate, "--trace": trace, "--ep": ep, "--dp": dp, "--max-num-seqs": max_num_seqs,
+                     "--requests": min_requests, "--warmup-requests": warmup_requests, "--api-key-env": api_key_env}
+    given = [name for name, value in endpoint_only.items() if value not in (None, False)]
+    if given:
+        raise _error(f"{given[0]} applies to --endpoint URL (profiling a running server)")
+    tp, pp = tp or "1", pp or "1"
+    input_tokens, output_tokens = input_tokens or DEFAULT_INPUT_TOKENS, output_tokens or DEFAULT_OUTPUT_TOKENS
     from ._paths import check_output
     check_output(output, inputs=[plan_file, Path(model)])  # an existing output is resumed, not an input
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -47,11 +75,13 @@ def profile(
     from ..errors import EnergyLensError, NoGpuError
     from ..profile.devices import open_gpus
     from ..profile.engines import make_engine
-    from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, failed_path, run_sweep
+    from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, run_sweep
 
     if not math.isfinite(idle_seconds) or not 0 <= idle_seconds <= 3600:
         raise EnergyLensError(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {idle_seconds:g}")
-    gpu_indices = _ints(gpus, "--gpus", minimum=0) if gpus is not None else None
+    from ..profile.devices import parse_gpu_ids
+
+    gpu_indices = parse_gpu_ids(gpus) if gpus is not None else None
     if cluster is not None:
         from ..profile.cluster import parse_cluster
 
@@ -97,6 +127,13 @@ def profile(
         else:
             counts = run_sweep(configs, eng, devices, output, repeats=repeats,
                                idle_seconds=idle_seconds if devices else 0, progress=progress, retry_failed=retry_failed)
+    _report(counts, output)
+
+
+def _report(counts: dict, output: Path) -> None:
+    """The sweep's summary line; exit code 3 when every configuration tried failed."""
+    from ..profile.sweep import failed_path
+
     failed_file = failed_path(output)
     summary = f"{counts['measured']} measured, {counts['skipped']} already in {output}, {counts['failed']} failed"
     if counts["previously_failed"]:
@@ -109,6 +146,121 @@ def profile(
     if counts["failed"]:
         summary += f"; {counts['failed']} of {counts['failed'] + counts['measured']} tried failed, reasons in {failed_file}"
     console.print(summary, markup=False, highlight=False)
+
+
+def _error(message: str):
+    from ..errors import EnergyLensError
+
+    return EnergyLensError(message)
+
+
+def _one_degree(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    values = _ints(text, option, maximum=100_000)
+    if len(values) != 1:
+        raise _error(f"{option} with --endpoint is the server's degree: one value, got '{text}'")
+    return values[0]
+
+
+def _rates(text: str) -> list:
+    """Rates in requests/s (> 0), or the word 'trace'."""
+    import math
+
+    if text.strip().lower() == "trace":
+        return ["trace"]
+    out = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= 1_000_000):
+            raise _error(f"--rate expects requests per second > 0, comma-separated (e.g. 0.5,2), or 'trace'; got '{text}'")
+        out.append(value)
+    return list(dict.fromkeys(out))
+
+
+def _seconds(value: float, option: str, low: float, high: float) -> float:
+    import math
+
+    if not (math.isfinite(value) and low < value <= high):
+        raise _error(f"{option} expects seconds > {low:g} and <= {high:g}, got {value:g}")
+    return value
+
+
+def _profile_endpoint(a: dict) -> None:
+    """`profile --endpoint URL`: a load sweep against a running server (profile/endpoint_sweep.py)."""
+    import math
+
+    from ._paths import check_output
+    check_output(a["output"], inputs=[a["trace"]])
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..errors import NoGpuError
+    from ..profile.devices import open_gpus, parse_gpu_ids
+    from ..profile.endpoint import Load, check_url
+    from ..profile.endpoint_sweep import EndpointSpec, Level, run_endpoint_sweep
+    from ..profile.sweep import LIMITS
+
+    for option in ("--plan", "--cluster"):
+        if a[{"--plan": "plan_file", "--cluster": "cluster"}[option]] is not None:
+            raise _error(f"{option} does not apply to --endpoint (the server runs the model)")
+    check_url(a["endpoint"])  # a bad URL is reported before any device is opened
+    if not math.isfinite(a["idle_seconds"]) or not 0 <= a["idle_seconds"] <= 3600:
+        raise _error(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {a['idle_seconds']:g}")
+    min_window = _seconds(a["min_window"], "--min-window", 0, 86_400)
+    timeout = _seconds(a["request_timeout"], "--request-timeout", 0, 86_400)
+    loads = []
+    if a["concurrency"] is not None or a["rate"] is None:
+        loads += [Load("concurrency", c) for c in _ints(a["concurrency"] or DEFAULT_CONCURRENCY, "--concurrency",
+                                                         maximum=100_000)]
+    trace = None
+    if a["trace"] is not None:
+        from ..profile.workload import read_trace
+
+        trace = read_trace(a["trace"])
+    if a["rate"] is not None:
+        for r in _rates(a["rate"]):
+            if r == "trace":
+                if trace is None or trace[0].arrival_s is None:
+                    raise _error("--rate trace replays the arrival times of --trace FILE: give a trace with times "
+                                 "(TIMESTAMP or arrival_s)")
+                loads.append(Load("trace"))
+            else:
+                loads.append(Load("rate", r))
+    if trace is not None:
+        if a["input_tokens"] is not None or a["output_tokens"] is not None:
+            raise _error("--trace gives each request's prompt and output lengths: drop --input-tokens/--output-tokens")
+        levels = [Level(load) for load in loads]
+    else:
+        ins = _ints(a["input_tokens"] or DEFAULT_INPUT_TOKENS, "--input-tokens", maximum=LIMITS["input_tokens"])
+        outs = _ints(a["output_tokens"] or DEFAULT_OUTPUT_TOKENS, "--output-tokens", maximum=LIMITS["output_tokens"])
+        levels = [Level(load, i, o) for i in ins for o in outs for load in loads]
+    spec = EndpointSpec(a["endpoint"], levels, api=a["api"], model=a["model"], served_model=a["served_model"],
+                        trace=trace, trace_name=a["trace"].name if a["trace"] is not None else None,
+                        tp=_one_degree(a["tp"], "--tp"), pp=_one_degree(a["pp"], "--pp"), ep=a["ep"], dp=a["dp"],
+                        max_num_seqs=a["max_num_seqs"], min_window_s=min_window, min_requests=a["min_requests"],
+                        warmup_requests=a["warmup_requests"], request_timeout_s=timeout, retries=a["retries"],
+                        api_key_env=a["api_key_env"])
+    try:
+        devices = open_gpus(parse_gpu_ids(a["gpus"]) if a["gpus"] is not None else None)
+    except NoGpuError:
+        if not a["allow_cpu"]:
+            raise
+        devices = []
+        console.print("no NVIDIA GPU found: measuring timings only, energy columns will be empty (never estimated)")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("profiling", total=len(levels))
+
+        def progress(i, n, level):
+            bar.update(task, total=n, completed=i, description="profiling" if level is None else level.describe())
+
+        counts = run_endpoint_sweep(spec, devices, a["output"], idle_seconds=a["idle_seconds"] if devices else 0,
+                                    retry_failed=a["retry_failed"], progress=progress,
+                                    announce=lambda text: console.print(text, markup=False, highlight=False))
+    _report(counts, a["output"])
 
 
 def _last_reason(path) -> str:

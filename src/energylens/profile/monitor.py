@@ -94,3 +94,36 @@ def make_monitor(gpus: list[GpuDevice], sync=None):
         except ImportError:
             pass
     return EnergyMonitor(gpus, sync)
+
+
+# The energy counter moves in steps (NVML updates it every 20-100 ms on recent GPUs), so each reading may be
+# up to one step old: a window's energy is off by at most one step's worth. A window of STEPS_PER_WINDOW
+# steps keeps that error below 1 / STEPS_PER_WINDOW = 1%.
+RESOLUTION_TARGET = 0.01
+STEPS_PER_WINDOW = round(1 / RESOLUTION_TARGET)
+
+
+def counter_update_period_s(gpus: list[GpuDevice], seconds: float = 0.5) -> float | None:
+    """The longest, over `gpus`, of the mean time between changes of the energy counter, found by polling all
+    of them for `seconds`; None where a GPU has no counter. Polling at idle is enough: the counter's update
+    period is a property of the driver, not of the load."""
+    last = [g.energy_mj() for g in gpus]
+    if not gpus or any(v is None for v in last):
+        return None
+    changes: list[list[float]] = [[] for _ in gpus]
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i, g in enumerate(gpus):
+            now, value = time.perf_counter(), g.energy_mj()
+            if value != last[i]:
+                changes[i].append(now)
+                last[i] = value
+    # (last change - first change) / steps between them: a late poll shortens one step and lengthens the
+    # next, so only the two ends carry polling jitter; a poll late by a whole step misses one, which can only
+    # lengthen the estimate (and the window: the safe side). A counter that moved less than twice: >= `seconds`.
+    return max(((c[-1] - c[0]) / (len(c) - 1) if len(c) >= 3 else seconds) for c in changes)
+
+
+def min_window_s(update_period_s: float | None, floor_s: float) -> float:
+    """Shortest steady-state window whose energy the counter resolves to RESOLUTION_TARGET, at least `floor_s`."""
+    return max(float(floor_s), STEPS_PER_WINDOW * (update_period_s or 0.0))

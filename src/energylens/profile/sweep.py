@@ -104,19 +104,24 @@ def failed_path(output) -> Path:
     return output.with_name(output.stem + ".failed.csv")
 
 
-def _keys_of(path) -> set:
+def _keys_of(path, key=None, columns=KEY, text_columns=("model",)) -> set:
+    """Keys (key(row), default `_key`) of the rows of `path` that have all `columns`; a row whose key is None
+    is not one of the sweep's (another kind of profile in the same file)."""
+    key = key or _key
     path = Path(path)
     keys = set()
     if path.exists() and path.stat().st_size > 0:
         df = read_table(path)
-        if all(k in df.columns for k in KEY):
+        if all(k in df.columns for k in columns):
             for i, (_, r) in enumerate(df.iterrows(), start=1):
                 try:
-                    keys.add(_key(r))
+                    k = key(r)
                 except (TypeError, ValueError, OverflowError):  # a damaged file: say where, do not crash
-                    bad = next(k for k in KEY[1:] if not _is_whole(r[k]))
+                    bad = next((k for k in columns if k not in text_columns and not _is_whole(r[k])), columns[-1])
                     raise DataError(f"cannot resume from this file: expected a whole number, got {r[bad]!r}",
                                     path=path, row=i, column=bad) from None
+                if k is not None:
+                    keys.add(k)
     return keys
 
 
@@ -142,13 +147,15 @@ def done_keys(output) -> set:
     return measured_keys(output) | failed_keys(output)
 
 
-def drop_failed(output, key: tuple, replacement: dict | None = None) -> None:
+def drop_failed(output, key: tuple, replacement: dict | None = None, key_of=None, columns=KEY) -> None:
     """Remove a configuration's records from `<output>.failed.csv`, adding `replacement` in their place,
-    in one atomic rewrite (the file is removed when nothing is left)."""
+    in one atomic rewrite (the file is removed when nothing is left). `key_of` and `columns`: how a record's
+    key is read (default: the local sweep's `_key` over KEY)."""
+    key_of = key_of or _key
     path = failed_path(output)
     old = read_table(path) if path.exists() and path.stat().st_size > 0 else None
-    if old is not None and all(k in old.columns for k in KEY):
-        old = old[[_key(r) != key for _, r in old.iterrows()]]
+    if old is not None and all(k in old.columns for k in columns):
+        old = old[[key_of(r) != key for _, r in old.iterrows()]]
     parts = [df for df in (old, None if replacement is None else pd.DataFrame([replacement])) if df is not None and len(df)]
     if parts:
         write_table(pd.concat(parts, ignore_index=True), path)

@@ -1,4 +1,5 @@
-"""Importers for public measurement sets, registered by name: each turns a folder into schema rows."""
+"""Importers registered by name: public measurement sets (a folder each) and benchmark results joined with a
+GPU power log (vllm-bench, guidellm), each turned into schema rows."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import DataError
-from . import llm_inference_bench, mlenergy_v2, mlenergy_v3, splitwise
+from . import guidellm, llm_inference_bench, mlenergy_v2, mlenergy_v3, splitwise, vllm_bench
+from ._bench import BenchOptions
 from ._common import drop_summary
 
-__all__ = ["IMPORTERS", "detect_kind", "drop_summary", "import_dataset"]
+__all__ = ["BENCHMARK_IMPORTERS", "IMPORTERS", "KINDS", "BenchOptions", "detect_kind", "drop_summary",
+           "import_dataset"]
 
 IMPORTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "mlenergy-v3": mlenergy_v3.read,
@@ -18,20 +21,31 @@ IMPORTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "llm-inference-bench": llm_inference_bench.read,
     "splitwise": splitwise.read,
 }
+# Results of a load generator run against a live server: a file, plus the GPU power log of the same time.
+BENCHMARK_IMPORTERS: dict[str, Callable[[Path, BenchOptions], pd.DataFrame]] = {
+    "vllm-bench": vllm_bench.read,
+    "guidellm": guidellm.read,
+}
+KINDS = (*IMPORTERS, *BENCHMARK_IMPORTERS)
 
 
-def import_dataset(kind: str, path) -> pd.DataFrame:
-    """Read a public dataset folder (or file) into validated schema rows. The frame's
-    attrs["dropped"] counts the source rows left out by reason, attrs["rows_read"] those read
-    (`drop_summary` words them)."""
+def import_dataset(kind: str, path, options: BenchOptions | None = None) -> pd.DataFrame:
+    """Read a public dataset folder (or file), or a benchmark result file with `options` (its power log and
+    deployment), into validated schema rows. The frame's attrs["dropped"] counts the source rows left out
+    by reason, attrs["rows_read"] those read (`drop_summary` words them)."""
     from ..schema import validate
 
-    if kind not in IMPORTERS:
-        raise DataError(f"unknown dataset kind '{kind}'; expected one of {', '.join(IMPORTERS)}")
+    if kind not in KINDS:
+        raise DataError(f"unknown dataset kind '{kind}'; expected one of {', '.join(KINDS)}")
     path = Path(path)
     if not path.exists():
         raise DataError("not found", path=path)
-    df = IMPORTERS[kind](path)
+    if kind in BENCHMARK_IMPORTERS:
+        if path.is_dir():
+            raise DataError(f"{kind} reads a result file, not a folder", path=path)
+        df = BENCHMARK_IMPORTERS[kind](path, options or BenchOptions())
+    else:
+        df = IMPORTERS[kind](path)
     if df.empty:
         why = drop_summary(df)
         raise DataError(f"no {kind} measurements found" + (f" ({why})" if df.attrs.get("dropped") else ""), path=path)
