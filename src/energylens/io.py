@@ -49,6 +49,15 @@ def clip(value, limit: int = MAX_ECHO) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def visible(text) -> str:
+    """`text` with its control characters (ESC, BEL, newlines, ...) written as escapes, whole: what any text
+    read from a file becomes before a terminal or a page shows it (a raw ESC would drive the terminal)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 # ---------------------------------------------------------------- checks of a place to write
 
 

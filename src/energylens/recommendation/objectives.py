@@ -152,13 +152,15 @@ def assumptions(gpu_hour_usd=None, electricity_usd_per_kwh=None, grid_gco2_per_k
     return Assumptions(prices, elec, u, g, name)
 
 
-def require_prices(a: Assumptions, gpus, objective: str) -> None:
-    """Ranking by cost needs a price for every GPU of the pool: say which are missing, before any work."""
+def require_prices(a: Assumptions, gpus, objective: str, spell=lambda name: "--" + name.replace("_", "-")) -> None:
+    """Ranking by cost needs a price for every GPU of the pool: say which are missing, before any work
+    (`spell`: how the caller's front end spells an option, e.g. RecommendOptions.spell)."""
     if objective != "cost":
         return
     missing = [g for g in gpus if g not in a.gpu_hour_usd]
     if missing:
-        raise EnergyLensError(f"--objective cost: no GPU-hour price for {', '.join(missing)}; give --gpu-hour-usd "
+        raise EnergyLensError(f"{spell('objective')} cost: no GPU-hour price for {', '.join(missing)}; give "
+                              f"{spell('gpu_hour_usd')} "
                               f"{missing[0]}=USD (prices known for: {', '.join(a.gpu_hour_usd) or 'none'})")
 
 
