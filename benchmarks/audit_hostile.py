@@ -324,8 +324,8 @@ def parquet_cases(a: Audit):
             y = pd.read_csv(d / "plain-out.csv")
         except Exception as exc:  # noqa: BLE001
             return f"unreadable output: {exc}"
-        if list(x["gpu"]) != list(df["gpu"]):
-            return f"gpu column became {list(x['gpu'])}"
+        if list(x["gpu"]) != list(y["gpu"]):
+            return f"gpu column became {list(x['gpu'])}, not {list(y['gpu'])}"
         return None if (abs(x["pred_energy_request_j"] / y["pred_energy_request_j"] - 1) < 1e-9).all() else \
             "predictions differ from the same rows in CSV"
 
@@ -611,8 +611,12 @@ def _web_security(a: Audit, server):
 
     r1 = no_leak("model = server-side .json path", {**BASE, "model": str(secret)})
     r2 = no_leak("model = missing server-side .json path", {**BASE, "model": str(missing)})
+    def shape(r, path):  # the answer with the name and the names it suggests (they follow the text) taken out
+        import re
+        return r.status_code, re.sub(r"; closest known: [^(]*", "", r.text.replace(str(path), "P"))
+
     same = not isinstance(r1, Exception) and r1 is not None and not isinstance(r2, Exception) and r2 is not None and \
-        r1.status_code == r2.status_code and r1.text.replace(str(secret), "P") == r2.text.replace(str(missing), "P")
+        shape(r1, secret) == shape(r2, missing)
     a.record("web-security", "no file-existence oracle (existing vs missing path)", same,
              f"{getattr(r1, 'text', r1)!s:.100} vs {getattr(r2, 'text', r2)!s:.100}")
     no_leak("model = server-side FIFO path", {**BASE, "model": str(fifo)})
