@@ -226,6 +226,8 @@ def _configs(body, store: Store, default_model_file=None):
     from ..model.modelfile import load_model
 
     f = fields(body, CONFIG_FIELDS, required=("configs",))
+    path = store.get(f["model_file"], "model", "model_file") if "model_file" in f else \
+        (default_model_file or "default")
     configs = f["configs"]
     if not isinstance(configs, list) or not configs or not all(isinstance(r, dict) for r in configs):
         raise RequestError("configs must be a non-empty list of rows (objects of schema columns)", "configs")
@@ -239,8 +241,6 @@ def _configs(body, store: Store, default_model_file=None):
                 raise RequestError(f"configs, row {i}, column {clip(key)!r}: expected a number or text, got "
                                    f"{'an object' if isinstance(value, dict) else 'a list'}", "configs")
     df = validate(pd.DataFrame(configs), "configs", require_energy=False)
-    path = store.get(f["model_file"], "model", "model_file") if "model_file" in f else \
-        (default_model_file or "default")
     return load_model(path, estimator=False), df
 
 
