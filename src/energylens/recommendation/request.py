@@ -362,7 +362,7 @@ class RecommendOptions:
                                      "follow when not among them).", low=1, high=MAX_TOP, cli="--top"))
     objective: str = option("energy", Opt(
         "choice", "Rank by energy (J/request), cost (USD per million output tokens) or carbon (gCO2e per 1000 "
-        "requests).", choices=_objectives, cli="--objective"))
+        "requests).", choices=_objectives, cli="--objective", web_help="what the ranking minimizes"))
     gpu_hour_usd: Any = option(None, Opt(
         "prices", "USD per GPU-hour: H100=2.5,B200=5, or a TOML file of lines H100 = 2.5 (tables gpu.H100 with "
         "usd_per_hour, optional source and date, work too); they replace the shipped cloud rental prices "
