@@ -746,6 +746,8 @@ def _web_dos(a: Audit, server):
 
     half = threading.Thread(target=_half_sent, args=(a, server), daemon=True)
     half.start()
+    heads = threading.Thread(target=_half_sent, args=(a, server), kwargs={"head_only": True}, daemon=True)
+    heads.start()
     bounded("20,000 batch sizes x max_gpus 4096", {**BASE, "max_gpus": 4096, "batches": list(range(1, 20001))})
     bounded("200 batch sizes x max_gpus 100,000 x all GPUs",
             {**BASE, "max_gpus": 100_000, "batches": list(range(1, 201)),
@@ -802,17 +804,22 @@ def _web_dos(a: Audit, server):
                       f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
             time.sleep(0.05)
     half.join(timeout=40)
+    heads.join(timeout=40)
     a.record("web-dos", "server alive after all cases", server.alive(), "the server died")
 
 
-def _half_sent(a: Audit, server, n=40, wait=16.0):
-    """n connections that send headers and part of a body, then nothing: the server must close them."""
+def _half_sent(a: Audit, server, n=40, wait=16.0, head_only=False):
+    """n connections that send headers and part of a body (or part of the headers), then nothing: the server
+    must close them."""
     socks = []
     for _ in range(n):
         try:
             s = socket.create_connection(("127.0.0.1", server.port), timeout=2)
-            s.sendall(f"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: "
-                      f"application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\"".encode())
+            if head_only:
+                s.sendall(f"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n".encode())
+            else:
+                s.sendall(f"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: "
+                          f"application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\"".encode())
             socks.append(s)
         except OSError:
             pass
@@ -828,7 +835,8 @@ def _half_sent(a: Audit, server, n=40, wait=16.0):
         except OSError:
             closed += 1
         s.close()
-    a.record("web-dos", f"{n} half-sent bodies closed within {wait:g} s", closed == len(socks) and socks,
+    a.record("web-dos", f"{n} half-sent {'request heads' if head_only else 'bodies'} closed within {wait:g} s",
+             closed == len(socks) and socks,
              f"{len(socks) - closed} of {len(socks)} still open")
 
 

@@ -268,3 +268,39 @@ def test_any_json_body_gets_2xx_or_a_4xx_json_error(client, body, route):
     if r.status_code >= 400:
         err = r.json()["error"]
         assert isinstance(err, str) and err and "\n" not in err and "Traceback" not in r.text, r.text
+
+
+def test_a_half_sent_request_head_is_closed_and_whole_requests_are_served():
+    import socket
+    import time
+
+    import httpx
+    import uvicorn
+
+    from energylens.web.protocol import HeaderTimeoutProtocol
+
+    class Quick(HeaderTimeoutProtocol):
+        header_timeout_s = 0.3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", http=Quick))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
+            c.settimeout(20)
+            assert c.recv(100) == b""  # closed by the server
+        with httpx.Client() as client:  # keep-alive: a second request on the same connection
+            for _ in range(2):
+                assert client.get(f"http://127.0.0.1:{port}/api/options").status_code == 200
+                time.sleep(0.1)
+    finally:
+        server.should_exit = True
+        thread.join(10)

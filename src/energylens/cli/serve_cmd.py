@@ -37,8 +37,12 @@ def serve(
                      allowed_hosts=allowed_hosts(host, allowed_host or []), request_timeout_s=request_timeout,
                      max_heavy=max_heavy)
     typer.echo(f"EnergyLens explorer on http://{host if ':' not in host else f'[{host}]'}:{port}/ (Ctrl-C stops it)")
-    # limit_concurrency: connections and tasks at once (503 beyond); timeout_keep_alive: idle connections close
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=256, timeout_keep_alive=5)
+    from ..web.protocol import HeaderTimeoutProtocol
+
+    # limit_concurrency: connections and tasks at once (503 beyond); timeout_keep_alive: idle connections close;
+    # HeaderTimeoutProtocol: a request head not sent within 10 s closes its connection
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=256, timeout_keep_alive=5,
+                http=HeaderTimeoutProtocol)
 
 
 def allowed_hosts(host: str, extra: list[str]) -> list[str]:
