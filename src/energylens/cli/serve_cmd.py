@@ -17,7 +17,7 @@ def serve(
     max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", min=0.001, max=1024, help="Largest request body accepted (uploads of config.json or profiling CSV)."),
     allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host", metavar="NAME", help="A name clients reach the server by (the Host header), besides localhost and --host; repeat for several, '*' for any. Other names get 400 (defeats DNS rebinding)."),
     request_timeout: float = typer.Option(60.0, "--request-timeout", min=1, max=3600, help="Seconds a request may compute before it gets 503 (its body must arrive within 10 s)."),
-    max_heavy: int = typer.Option(2, "--max-heavy", min=1, max=64, help="Recommend and fit requests computed at once; more get 429 (each may hold about 1 GB at the candidate cap)."),
+    max_heavy: int = typer.Option(2, "--max-heavy", min=1, max=64, help="Recommend and fit requests computed at once; more get 429 (each may hold about 2 GB at the candidate cap)."),
 ):
     """Start the web explorer: pick a model, GPUs and workload, see ranked deployments, the Pareto front and
     each term's share; switch between energy, cost and carbon; fit or recalibrate on an uploaded CSV. Scripts POST

@@ -41,8 +41,8 @@ MAX_BATCH_SIZES = 1024  # batch sizes in one request
 MAX_NAME = 200  # characters of a model, GPU, engine or region name
 MAX_PRICES = 256  # GPU-hour prices in one request
 # Candidate deployments one request may enumerate (GPU types x layouts up to max_gpus x batch sizes): about
-# 0.4 kB each while ranked (7.7 GB for 18 M), so this bounds a request near 1 GB and 2 s; the defaults (all
-# catalog GPUs, 8 GPUs, 11 batch sizes) make a few thousand.
+# 1 kB each while ranked (1.65 GB peak and 4 s for 1.5 M, measured on 2 cores), so this bounds a request near
+# 2 GB; the defaults (all catalog GPUs, 8 GPUs, 11 batch sizes) make a few thousand.
 MAX_CANDIDATES = 2_000_000
 # Default latency SLOs: MLPerf Inference's server scenario for Llama-2-70B (loadgen/mlperf.conf:
 # ttft_latency = 2000 ms, tpot_latency = 200 ms, both p99 there; here they bound the predicted means).
