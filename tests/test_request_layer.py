@@ -100,10 +100,9 @@ def test_cross_field_rules_and_the_candidate_cap():
         RecommendOptions.parse({**BASE, "visual_tokens": 600, "input_tokens": 512}, JSON)
     with pytest.raises(RequestError, match="^give --region or --grid-gco2-per-kwh, not both"):
         RecommendOptions.parse({**BASE, "region": "france", "grid_gco2_per_kwh": 50}, CLI)
-    with pytest.raises(RequestError, match="over the limit of 2,000,000"):
-        RecommendOptions.parse({**BASE, "max_gpus": 4096, "batches": list(range(1, 1001)), "gpus": ["H100", "B200",
-                                                                                                 "A100"]}, JSON)
-    with pytest.raises(RequestError, match="at most 1,024 values"):
+    with pytest.raises(RequestError, match="^3 GPU type.* max_gpus 4,096 .* over the limit of 2,000,000"):
+        recommend(MODEL, ["H100", "B200", "A100"], max_gpus=4096, batches=list(range(1, 2001)))
+    with pytest.raises(RequestError, match="at most 10,000 values"):
         RecommendOptions.parse({**BASE, "batches": ",".join(map(str, range(1, 20_001)))}, JSON)
     with pytest.raises(RequestError, match="at most 64 values"):
         RecommendOptions.parse({**BASE, "gpus": ["H100"] * 100_000}, JSON)
@@ -112,11 +111,12 @@ def test_cross_field_rules_and_the_candidate_cap():
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(["meta-llama/Llama-3.1-8B", "Qwen/Qwen3-30B-A3B-Instruct-2507", "meta-llama/Llama-3.1-70B"]),
        st.integers(1, 40), st.lists(st.integers(1, 4096), min_size=1, max_size=4))
-def test_the_candidate_bound_bounds_the_candidates(model, max_gpus, batches):
+def test_the_candidate_count_is_the_candidates(model, max_gpus, batches):
+    from energylens.catalog import model_catalog
     from energylens.recommendation.search import enumerate_candidates
 
     n = len(enumerate_candidates(model, ["H100", "B200"], max_gpus, 1024, 256, batches))
-    assert n <= R.candidate_bound(2, max_gpus, len(set(batches)))
+    assert n == R.candidate_count(model_catalog().get(model), 2, max_gpus, len(set(batches)))
 
 
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats() | st.text(max_size=20),

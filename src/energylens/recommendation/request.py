@@ -37,7 +37,7 @@ MAX_GPUS = int(_MAX_GPUS)  # GPUs in one deployment
 MAX_BATCH = int(_MAX_BATCH)  # concurrent requests (one limit with the profiling schema's batch_size)
 MAX_TOP = 1_000_000  # rows of a table
 MAX_GPU_TYPES = 64  # GPU names in one request: the catalog holds a few dozen
-MAX_BATCH_SIZES = 1024  # batch sizes in one request
+MAX_BATCH_SIZES = 10_000  # batch sizes in one request (the candidate cap bounds the work they make)
 MAX_NAME = 200  # characters of a model, GPU, engine or region name
 MAX_PRICES = 256  # GPU-hour prices in one request
 # Candidate deployments one request may enumerate (GPU types x layouts up to max_gpus x batch sizes): about
@@ -431,13 +431,6 @@ class RecommendOptions:
                                f"{self.spell('model_config')} config.json", "model")
         if not self.gpus:
             raise RequestError(f"{self.spell('gpus')}: give at least one GPU type", "gpus")
-        n = candidate_bound(len(self.gpus), self.max_gpus, len(self.batches or _default_batches()))
-        if n > MAX_CANDIDATES:
-            raise RequestError(f"{len(self.gpus)} GPU type(s) x layouts up to {self.spell('max_gpus')} "
-                               f"{self.max_gpus:,} x {len(self.batches or _default_batches())} batch size(s) make up "
-                               f"to {n:,} candidate deployments, over the limit of {MAX_CANDIDATES:,}: give fewer GPU "
-                               f"types or batch sizes ({self.spell('batches')}) or a smaller {self.spell('max_gpus')}",
-                               "max_gpus")
 
     @classmethod
     def check(cls, values: Mapping[str, Any], front: str = PYTHON) -> dict:
@@ -477,15 +470,22 @@ def _default_batches():
     return DEFAULT_BATCHES
 
 
-def candidate_bound(gpu_types: int, max_gpus: int, batch_sizes: int) -> int:
-    """An upper bound of the candidates `space.candidate_table` enumerates, counted without building them:
-    per GPU count n, (tp, pp) pairs with tp x pp dividing n, twice (with and without expert parallelism)."""
-    from .space import _divisors, default_gpu_counts
+def candidate_count(model_spec, gpu_types: int, max_gpus: int, batch_sizes: int) -> int:
+    """How many candidates `space.candidate_table` enumerates for these, counted without building them."""
+    from .space import default_gpu_counts, parallel_layouts
 
-    layouts = 0
-    for n in default_gpu_counts(max_gpus):
-        layouts += 2 * sum(len(_divisors(n // tp)) for tp in _divisors(n))
-    return gpu_types * layouts * batch_sizes
+    return gpu_types * batch_sizes * sum(len(parallel_layouts(model_spec, n)) for n in default_gpu_counts(max_gpus))
+
+
+def check_candidates(model_spec, gpu_types: int, max_gpus: int, batch_sizes: int,
+                     spell: Callable[[str], str] = lambda name: _spelled(name, _OPTS[name], CLI)) -> None:
+    """Refuse a request whose candidates would exceed MAX_CANDIDATES (before any is built), naming what to lower."""
+    n = candidate_count(model_spec, gpu_types, max_gpus, batch_sizes)
+    if n > MAX_CANDIDATES:
+        raise RequestError(f"{gpu_types} GPU type(s) x the layouts up to {spell('max_gpus')} {max_gpus:,} x {batch_sizes} "
+                           f"batch size(s) make {n:,} candidate deployments, over the limit of {MAX_CANDIDATES:,}: give "
+                           f"fewer GPU types or batch sizes ({spell('batches')}) or a smaller {spell('max_gpus')}",
+                           "max_gpus")
 
 
 def _parse_one(name: str, opt: Opt, value, spelled: str, front: str, uploads):

@@ -15,7 +15,7 @@ from ..model.predictor import _rows, described, prepare
 from ..model.terms import GROUPS
 from . import objectives
 from .request import (CLI, DEFAULT_ITL_SLO_MS, DEFAULT_TTFT_SLO_MS, MAX_BATCH, MAX_GPUS, MAX_TOKENS, PYTHON,  # noqa: F401
-                      RecommendOptions, RequestError, python_signature)
+                      RecommendOptions, RequestError, check_candidates, python_signature)
 from .result import Recommendation, distinct_ranks
 from .space import DEFAULT_BATCHES, candidate_table
 
@@ -91,13 +91,14 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
 
 
 def _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config, model_catalog_file,
-                visual_tokens, allow_path: bool = True, hint: str | None = None):
+                visual_tokens, allow_path: bool = True, hint: str | None = None, spell=None):
     """(table, features, no_room, over): every candidate with its structural `reason` and features, and the
     structurally valid rows that fail on memory: weights leave no KV-cache room (no_room), or the requested
     concurrency does not fit the KV cache (over; the features cap it softly, here it is a hard limit).
     The workload is validated already (check_workload or RecommendOptions)."""
     spec = _resolve_model(model, model_config, model_catalog_file, allow_path, hint)
     batches = batches or list(DEFAULT_BATCHES)
+    check_candidates(spec, len(gpu_specs), max_gpus, len(batches), *([spell] if spell else []))  # before any is built
     df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
     valid = (df["reason"] == "").to_numpy()
@@ -165,7 +166,7 @@ def run(opts: RecommendOptions) -> Recommendation:
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand, f, no_room, over = _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config,
                                          model_catalog_file, visual_tokens, allow_path=opts.front != "json",
-                                         hint=opts.unknown_hint("model"))
+                                         hint=opts.unknown_hint("model"), spell=spell)
     feasible = (cand["reason"] == "").to_numpy() & ~no_room & ~over
     if not feasible.any():
         raise InfeasibleError(_why(cand, None, None, None, f, no_room, over, spell))
