@@ -141,7 +141,7 @@ while True:
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_during_a_write_leaves_no_temp_file(tmp_path, sig):
     target = tmp_path / "big.bin"
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stderr=subprocess.DEVNULL)

@@ -25,7 +25,7 @@ BODY = {"model": "meta-llama/Llama-3.1-8B", "gpus": ["H100", "B200"], "max_gpus"
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(max_upload_bytes=200_000)) as c:
+    with TestClient(create_app(max_upload_bytes=200_000), base_url="http://localhost") as c:
         yield c
 
 
@@ -175,11 +175,11 @@ def test_profile_upload_fits_and_recalibrates(client, tmp_path):
 
 
 def test_report_route(tmp_path):
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), base_url="http://localhost") as c:
         r = c.get("/report")
         assert r.status_code == 404 and "--report" in r.json()["error"]
     (tmp_path / "report.html").write_text("<html><nav>Contents</nav></html>")
-    with TestClient(create_app(report=tmp_path)) as c:
+    with TestClient(create_app(report=tmp_path), base_url="http://localhost") as c:
         assert c.get("/report").text.startswith("<html><nav>") and c.get("/api/options").json()["report"] is True
 
 
@@ -233,8 +233,8 @@ def test_cli_option_names_are_accepted_as_fields(client):
 
 
 def test_the_field_mapping_is_the_clis_and_the_python_apis():
-    """Each field's CLI option is an option of `energylens recommend`, each Python name a keyword of recommend()
-    (or an id of this server), and every CLI option with a JSON meaning has a field."""
+    """Each field's CLI option is an option of `energylens recommend`, each Python name a keyword of recommend(),
+    and every CLI option with a JSON meaning has a field."""
     import typer.main
 
     from energylens.cli.main import app
@@ -242,19 +242,19 @@ def test_the_field_mapping_is_the_clis_and_the_python_apis():
     command = typer.main.get_command(app).commands["recommend"]
     cli_options = {o for p in command.params for o in p.opts}
     keywords = set(inspect.signature(recommend).parameters)
-    for f in service.RECOMMEND_FIELDS:
-        assert f.option in cli_options, f
-        assert f.name in keywords or f.name in ("config_id", "model_id"), f
+    for f in service.recommend_fields():
+        assert f.cli in cli_options, f
+        assert f.name in keywords, f
     local_only = {"--hardware-catalog", "--model-catalog", "--json", "--wide", "--plot", "--verbose", "--help"}
-    assert cli_options - local_only == {f.option for f in service.RECOMMEND_FIELDS}
+    assert cli_options - local_only == {f.cli for f in service.recommend_fields()}
 
 
 def test_unknown_field_lists_the_cli_spellings(client):
     r = client.post("/api/recommend", json={**BODY, "colour": "red"})
     msg = r.json()["error"]
     assert r.status_code == 400 and msg.startswith("unknown field 'colour'; expected one of model, gpu (or gpus)")
-    for f in service.RECOMMEND_FIELDS:
-        assert f.cli_name in msg
+    for f in service.recommend_fields():
+        assert f.field in msg
 
 
 def test_error_body_has_no_cli_prefix_and_names_the_upload_not_a_flag(client, capsys):
@@ -268,44 +268,19 @@ def test_error_body_has_no_cli_prefix_and_names_the_upload_not_a_flag(client, ca
     assert msg.split(" (or ")[0] == cli.removeprefix("error: ").split(" (or ")[0]
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("--max-gpus must be a whole number", "max_gpus must be a whole number"),
-    ("give --region or --grid-gco2-per-kwh, not both", "give region or grid_gco2_per_kwh, not both"),
-    ("--gpu-hour-usd: 'x' is not NAME=USD", "gpu_hour_usd: 'x' is not NAME=USD"),
-    ("--gpu: give at least one GPU type", "gpu: give at least one GPU type"),
-    ("mode must be one of fit, recalibrate (fit, or fit --from default)",
-     "mode must be one of fit, recalibrate (fit, or fit --from default)"),  # not a field: unchanged
-    ("a--gpu-x and --gpux", "a--gpu-x and --gpux"),
-    ("unknown model 'x' (or pass --model-config path/to/config.json)", "unknown model 'x' (or upload its config.json "
-     "to POST /api/upload/config and pass the config_id it returns as model_config)"),
-])
-def test_api_message_names_fields(message, expected):
-    assert service.api_message(message) == expected
-
-
 def test_fields_are_documented_in_readme_and_on_the_page(client):
     api = client.get("/api/options").json()["api"]
     assert set(api) == {"/api/recommend", "/api/predict", "/api/explain"}
-    assert [f["field"] for f in api["/api/recommend"]] == [f.cli_name for f in service.RECOMMEND_FIELDS]
+    assert [f["field"] for f in api["/api/recommend"]] == [f.field for f in service.recommend_fields()]
     assert {f["field"]: f["alias"] for f in api["/api/recommend"]}["gpu"] == "gpus"
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     serve = " ".join(readme[readme.index("**Explore**"):readme.index("energylens serve [")].split())
-    for route, spec in service.API_FIELDS.items():
+    for route, spec in service.api_fields().items():
         assert route in serve
         for f in spec:
-            assert f"`{f.cli_name}`" in serve, f
-            if f.name != f.cli_name:
-                assert f"(`{f.name}`" in serve, f
+            assert f"`{f.field}`" in serve, f
+            for alias in f.aliases:
+                assert f"(`{alias}`" in serve, f
     page = client.get("/").text
     assert 'id="api-help"' in page and 'id="electricity-note"' in page
     assert "owned hardware" in client.get("/api/options").json()["electricity_basis"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=60), st.sampled_from([f.option for f in service.RECOMMEND_FIELDS]))
-def test_api_message_only_renames_options(text, option):
-    """Text without an option is kept as is; a known option inside a message becomes its field name."""
-    if "--" not in text:
-        assert service.api_message(text) == text
-    renamed = service.api_message(f"{option} must be positive")
-    assert renamed.endswith(" must be positive") and "--" not in renamed

@@ -7,7 +7,7 @@ Rules of every write:
 * The folder must exist: a missing folder is refused (EnergyLensError naming it), never created.
 * A new file gets the mode `open()` would give it (0666 minus the umask); a replaced file keeps its
   mode. A symbolic link is followed: the file it points to is replaced, the link stays.
-* SIGTERM or SIGINT during a write removes the temporary file before the process ends (with the
+* SIGTERM, SIGINT or SIGHUP during a write removes the temporary file before the process ends (with the
   signal's conventional exit status; main thread only, where Python can handle signals). Temporary
   files of this exact pattern left beside the target by a writer that died (SIGKILL, power loss)
   are removed by the next write to that target.
@@ -39,6 +39,7 @@ from .errors import DataError, EnergyLensError
 STALE_TEMP_AGE_S = 3600.0  # a temporary file this old is abandoned, whoever wrote it
 DEAD_WRITER_GRACE_S = 60.0  # a dead writer's temporary file is removed once it is this old
 MAX_ECHO = 60  # longest user value echoed back in an error message
+MAX_COLUMNS = 10_000  # columns of a table file: the schema has about 60; a million-column header is refused at once
 
 
 def clip(value, limit: int = MAX_ECHO) -> str:
@@ -47,6 +48,100 @@ def clip(value, limit: int = MAX_ECHO) -> str:
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def visible(text) -> str:
+    """`text` with its control characters (ESC, BEL, newlines, ...) written as escapes, whole: what any text
+    read from a file becomes before a terminal or a page shows it (a raw ESC would drive the terminal)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+# ---------------------------------------------------------------- checks of a file to read
+
+# Compressed data by its first bytes: read as text it would be noise (a .csv may be gzip whatever its name).
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
+               (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x04\x22\x4d\x18", "lz4"))
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+SNIFF_BYTES = 1 << 16  # the head of a file whose encoding is judged
+
+
+def input_problem(path) -> str | None:
+    """Why `path` cannot be read as an input file, or None: missing, a folder, a named pipe (FIFO), a device
+    or a socket (reading one would hang or never end), a symbolic link loop. Nothing is opened."""
+    try:
+        st = os.stat(path)  # follows links; a FIFO is not opened (opening one blocks until a writer comes)
+    except FileNotFoundError:
+        return "not found"
+    except NotADirectoryError:
+        return "a part of the path is a file, not a folder"
+    except PermissionError:
+        return "permission denied"
+    except (OSError, ValueError) as exc:
+        if getattr(exc, "errno", None) == 40:  # ELOOP
+            return "is a symbolic link loop"
+        return f"cannot be read ({getattr(exc, 'strerror', None) or clip(exc, 100)})"
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    return "is not a regular file"
+
+
+def require_file(path, what: str = "file", error=EnergyLensError, only_special: bool = False) -> None:
+    """Raise `error` in one line naming `path` unless it is a regular file that can be opened for reading
+    (`only_special`: refuse only what exists and is not a regular file, leaving a missing or unreadable one
+    to the open that follows, whose error the caller words)."""
+    problem = input_problem(path)
+    if only_special and problem in ("not found", "permission denied", "a part of the path is a file, not a folder"):
+        return
+    if problem is not None:
+        if problem == "not found":
+            raise error(f"{clip(path, 200)}: {what} not found")
+        raise error(f"{clip(path, 200)}: {problem}; expected a {what}")
+
+
+def text_encoding(path, what: str = "CSV file") -> str:
+    """The encoding to read a text table with: UTF-8 (with or without BOM), or UTF-16/32 with a BOM or, for
+    UTF-16, NUL bytes in every other place. Compressed, binary or other text (Latin-1, cp1252) raises a
+    DataError naming the file and the encoding expected."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            raise DataError(f"is {kind}-compressed data; expected a plain-text {what} in UTF-8: decompress it first",
+                            path=clip(path, 200))
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc
+    if b"\x00" in head:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"  # other NUL bytes are text's business (the schema names their cell)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a character cut at the end of the sample
+            raise DataError(not_utf8(exc, what), path=clip(path, 200)) from None
+    return "utf-8"
+
+
+def not_utf8(exc: UnicodeDecodeError, what: str = "CSV file") -> str:
+    """The message for text that is not UTF-8 (Latin-1, cp1252, ...): where, and what to do."""
+    return (f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start:,}); expected a {what} in "
+            "UTF-8 (or UTF-16 with a BOM): save it as UTF-8")
 
 
 # ---------------------------------------------------------------- checks of a place to write
@@ -72,17 +167,26 @@ def _write_target(path) -> Path:
 
 def _probe_folder(folder: Path, name: str = "energylens-probe") -> str | None:
     """Create and remove a temporary file in `folder`: the only sure test that it takes new files
-    (as root, os.access says yes to /proc and /sys). Named like a write's temp file of `name`, so
-    that one left by a kill at that instant is removed as stale by a later write."""
+    (as root, os.access says yes to /proc and /sys). Named like a write's temp file of `name`; a signal
+    meanwhile (SIGTERM, SIGINT, SIGHUP) removes it before the process ends, as a write's."""
+    probe = None
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+        with _SignalCleanup() as guard:
+            try:
+                with guard.masked():
+                    fd, probe = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+                os.close(fd)
+            finally:
+                if probe is not None:
+                    try:
+                        os.unlink(probe)
+                    except OSError:
+                        pass
+    except _Terminated as t:
+        os.kill(os.getpid(), t.signum)
+        raise SystemExit(128 + t.signum)
     except (OSError, ValueError) as exc:
         return f"cannot create files in folder {clip(folder, 200)} ({getattr(exc, 'strerror', None) or clip(exc, 100)})"
-    os.close(fd)
-    try:
-        os.unlink(probe)
-    except OSError:
-        pass
     return None
 
 
@@ -116,6 +220,8 @@ def output_problem(path, *, folder: bool = False, probe: bool = True) -> str | N
     p = _write_target(path)
     if not str(path):
         return "empty path; expected a file name"
+    if os.path.islink(path) and input_problem(path) == "is a symbolic link loop":
+        return "is a symbolic link loop (a link that leads back to itself); expected a file name"
     try:
         if _exists(p):
             st = os.stat(p)
@@ -225,14 +331,15 @@ class _Terminated(BaseException):
 
 
 class _SignalCleanup:
-    """While a write runs (main thread only): SIGTERM/SIGINT unwind it so its temp file is removed.
+    """While a write runs (main thread only): SIGTERM/SIGINT/SIGHUP unwind it so its temp file is removed.
 
     A Python handler installed before (e.g. SIGINT's KeyboardInterrupt) is called as it would have
     been; a default action (terminate) becomes an exception, and the caller re-delivers the signal
     once the temp file is gone and the previous handlers are back. Ignored signals stay ignored.
     """
 
-    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGINT", None)) if s is not None)
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGINT", None),
+                                getattr(signal, "SIGHUP", None)) if s is not None)
 
     def __enter__(self):
         self.prev, self.to_restore, self.fired, self.exiting, self.late = {}, {}, None, False, None
@@ -355,28 +462,38 @@ def atomic_write_json(path: str | os.PathLike, obj) -> None:
 # ---------------------------------------------------------------- tables
 
 
-def _csv_rows(path: Path):
+def _csv_rows(path: Path, encoding: str = "utf-8"):
     """Non-blank CSV records of `path` (the csv module, no limit on a field's size)."""
     old = csv.field_size_limit()
     csv.field_size_limit(sys.maxsize)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding="utf-8-sig" if encoding == "utf-8" else encoding) as f:
             for rec in csv.reader(f):
                 if rec:
                     yield rec
+    except UnicodeDecodeError as exc:
+        raise DataError(not_utf8(exc), path=path) from None
     finally:
         csv.field_size_limit(old)
 
 
-def _check_csv_header(path: Path) -> None:
-    """Refuse a header that names a column twice (pandas would silently rename the copy to 'x.1')."""
-    rows = _csv_rows(path)
+def check_columns(n: int, path) -> None:
+    if n > MAX_COLUMNS:
+        raise DataError(f"{n:,} columns; at most {MAX_COLUMNS:,} are read (the profiling schema has about 60)",
+                        path=path)
+
+
+def _check_csv_header(path: Path, encoding: str = "utf-8") -> None:
+    """Refuse a header that names a column twice (pandas would silently rename the copy to 'x.1'), or has
+    more than MAX_COLUMNS columns (pandas would take minutes over a million)."""
+    rows = _csv_rows(path, encoding)
     try:
         header = next(rows, None)
     finally:
         rows.close()
     if header is None:
         return
+    check_columns(len(header), path)
     seen = set()
     for name in header:
         if name in seen and name.strip():
@@ -384,10 +501,10 @@ def _check_csv_header(path: Path) -> None:
         seen.add(name)
 
 
-def _first_ragged_row(path: Path):
+def _first_ragged_row(path: Path, encoding: str = "utf-8"):
     """(1-based data row, its field count, the header's) of the first row with a non-empty field
     beyond the header, or None. Empty trailing fields (a trailing delimiter) hold no data and pass."""
-    rows = _csv_rows(path)
+    rows = _csv_rows(path, encoding)
     try:
         header = next(rows, None)
         if header is None:
@@ -407,21 +524,38 @@ def _ragged_error(path: Path, found) -> DataError:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    _check_csv_header(path)
+    encoding = text_encoding(path)
+    _check_csv_header(path, encoding)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
             # index_col=False: extra fields never turn the first column into the index (shifting every value).
-            df = pd.read_csv(path, low_memory=False, index_col=False)
+            df = pd.read_csv(path, low_memory=False, index_col=False, encoding=encoding)
         except pd.errors.ParserError:
-            found = _first_ragged_row(path)
+            found = _first_ragged_row(path, encoding)
             if found:
                 raise _ragged_error(path, found)
             raise
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        found = _first_ragged_row(path)
+        found = _first_ragged_row(path, encoding)
         if found:
             raise _ragged_error(path, found)
+    return df
+
+
+def parquet_columns(path) -> int:
+    """The column count of a Parquet file, from its footer (nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_columns
+
+
+def plain_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """Categorical (dictionary-encoded) columns as plain values: what pandas and Spark write for text
+    columns comes back categorical, which the schema's text checks must see as text."""
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.CategoricalDtype):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
 
 
@@ -432,15 +566,19 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     refused naming the row (1-based data row, as the schema's errors count) or the column.
     """
     path = Path(path)
-    if not path.exists():
+    problem = input_problem(path)
+    if problem == "not found":
         raise DataError("file not found", path=path)
-    if path.is_dir():
+    if problem == "is a folder":
         raise DataError("expected a CSV or Parquet file, got a folder", path=path)
+    if problem is not None:
+        raise DataError(f"{problem}; expected a CSV or Parquet file", path=path)
     suffix = path.suffix.lower()
     kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
     try:
         if kind == "Parquet":
-            return pd.read_parquet(path)
+            check_columns(parquet_columns(path), path)
+            return plain_strings(pd.read_parquet(path))
         if path.stat().st_size == 0:
             raise DataError("file is empty; expected a header row and at least one data row", path=path)
         return _read_csv(path)
@@ -452,7 +590,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError("file is empty; expected a header row and at least one data row", path=path)
     except UnicodeDecodeError as exc:
-        raise DataError(f"cannot be read as {kind}: not UTF-8 text (byte {exc.start})", path=path)
+        raise DataError(not_utf8(exc), path=path)
     except (pd.errors.ParserError, csv.Error, ValueError, OSError, MemoryError, RecursionError) as exc:
         lines = str(exc).strip().splitlines()
         msg = lines[0] if lines else type(exc).__name__
@@ -502,6 +640,7 @@ def _read_error(exc: BaseException, path: Path, error, what: str):
 def read_json(path, error=EnergyLensError, what: str = "file"):
     """Parsed JSON of `path`; a missing or unreadable file raises `error` with one line naming it."""
     path = Path(path)
+    require_file(path, what, error, only_special=True)
     try:
         return json.loads(path.read_bytes().decode("utf-8"))
     except json.JSONDecodeError as exc:
@@ -513,6 +652,7 @@ def read_json(path, error=EnergyLensError, what: str = "file"):
 def read_toml(path, error=EnergyLensError, what: str = "file"):
     """Parsed TOML of `path`, with the same one-line errors as read_json."""
     path = Path(path)
+    require_file(path, what, error, only_special=True)
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

@@ -7,7 +7,7 @@ import os
 from ..errors import CatalogError
 from ..io import read_toml
 from ._names import closest, normalize
-from ._validate import load, short
+from ._validate import load, oneline, short
 
 
 class NamedCatalog:
@@ -48,10 +48,13 @@ class NamedCatalog:
     def __contains__(self, name: str) -> bool:
         return self.canonical(name) is not None
 
-    def get(self, name: str):
+    def get(self, name: str, hint: str | None = None):
+        """The spec of `name`; unknown: a CatalogError with the closest names and `hint` (how to add it;
+        default: the catalog's own)."""
         key = self.canonical(name)
         if key is None:
+            hint_text = hint
             options = closest(name, self.names() + [a for s in self.specs.values() for a in s.aliases])
             hint = f"; closest known: {', '.join(options)}" if options else ""
-            raise CatalogError(f"unknown {self.kind} {short(name, 80)}{hint} ({self.unknown_hint})")
+            raise CatalogError(f"unknown {self.kind} {oneline(short(name, 80))}{hint} ({hint_text or self.unknown_hint})")
         return self.specs[key]

@@ -127,6 +127,8 @@ def _spec_from_entry(name: str, e: dict, origin: str, base: ModelSpec | None = N
     kv_heads = num("kv_heads", default=heads)
     if heads and kv_heads > heads:
         f.fail("kv_heads", f"must not exceed heads ({heads}), got {kv_heads}")
+    if hidden and heads > hidden:  # every head holds at least one dimension of the width
+        f.fail("heads", f"must not exceed hidden_size ({hidden}), got {heads}")
     head_dim = num("head_dim", default=hidden // heads if hidden and heads else 0)
     experts, k = num("experts"), num("active_experts")
     if experts and not 1 <= k <= experts:

@@ -1,7 +1,17 @@
-"""Option values shared by several commands: lists of whole numbers given as `64,256` or as repeated flags."""
+"""Options and option values shared by several commands: the random seed, and lists of whole numbers given as
+`64,256` or as repeated flags."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import typer
+
+MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
+
+
+def seed_option(help: str):
+    """--seed, bounded as the random generators need it (a bad value: one usage line, exit 2)."""
+    return typer.Option(0, "--seed", min=0, max=MAX_SEED, help=help)
 
 
 def int_list(text: str | Iterable[str], option: str, minimum: int = 1, maximum: int | None = None) -> list[int]:

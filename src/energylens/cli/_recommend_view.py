@@ -1,6 +1,6 @@
 """What `energylens recommend` shows of the ranked deployments: which rows, which columns, and the lines
-around the table that define them. Plain functions over the recommend DataFrame (no printing), so that
-the table's rules are testable without a terminal.
+around the table that define them. Plain functions over the Recommendation (no printing), so that the
+table's rules are testable without a terminal.
 
 Column priorities at narrow widths (`table_frame`'s drop order, first dropped first): the main term, the cost and
 carbon columns the ranking does not follow, TTFT, ITL, then J/tok and J/req (unless the ranking follows it): the
@@ -63,31 +63,14 @@ def time_unit(ms: pd.Series) -> tuple[str, float]:
     return ("s", 1e-3) if pd.notna(top) and top >= 10_000 else ("ms", 1.0)
 
 
-def _rank_labels(res: pd.DataFrame) -> pd.Series:
-    """'#' of every row: its rank among distinct layouts (data-parallel copies of a listed layout left
-    out, they have its per-request figures); a copy reads '(k)', k the rank of the layout it copies."""
-    distinct = ~res["replica_of_smaller"].to_numpy()
-    ranks = np.cumsum(distinct)
-    key = pd.DataFrame({"gpu": res["gpu"].to_numpy(), "tp": res["tp"].to_numpy(), "pp": res["pp"].to_numpy(),
-                        "ep": res["ep"].to_numpy(), "b": (res["batch_size"] / res["dp"]).to_numpy()})
-    first = key.groupby(list(key.columns), sort=False).cumcount() == 0  # the copied layout comes first
-    twin_rank = pd.Series(np.where(first, ranks, np.nan)).groupby([key[c] for c in key.columns]).transform("first")
-    return pd.Series([str(int(r)) if d else f"({int(t)})" for r, d, t in zip(ranks, distinct, twin_rank)],
-                     index=res.index)
-
-
-def shown_rows(res: pd.DataFrame, top: int) -> pd.DataFrame:
-    """The `top` best distinct layouts, then the latency-optimal and TP-default rows when not among them;
-    a column 'table_rank' holds each row's '#'."""
-    res = res.sort_values("rank", kind="mergesort")
-    labels = _rank_labels(res)
-    ranked = res[~res["replica_of_smaller"]].head(top)
-    flagged = res["latency_optimal"] | res["tp_default"]
-    shown = res[res.index.isin(ranked.index) | flagged].copy()
-    shown["table_rank"] = labels[shown.index]
-    # reference rows outside the top list go after it, in rank order
-    shown["_after"] = ~shown.index.isin(ranked.index)
-    return shown.sort_values(["_after", "rank"], kind="mergesort").drop(columns="_after")
+def shown_rows(rec, top: int | None = None) -> pd.DataFrame:
+    """The rows of the table (Recommendation.shown: the `top` best distinct layouts, then the latency-optimal
+    and TP-default rows when not among them), with a column 'table_rank' holding each row's '#': its rank,
+    or '(k)' for a data-parallel copy of layout k."""
+    shown = rec.shown(top).copy()
+    ranks = shown["rank"].astype(int).astype(str)
+    shown["table_rank"] = ranks.where(~shown["replica_of_smaller"], "(" + ranks + ")")
+    return shown
 
 
 # The note column's short labels (one line, even together), each explained in the footer by its long name.

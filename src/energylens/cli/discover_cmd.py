@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from ._options import seed_option
+
 from ._console import console, print_table
 
 
@@ -30,7 +32,7 @@ def comparison_view(compared):
 def discover(
     data: list[Path] = typer.Argument(..., help="Profiling data files (concatenated)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the chosen structure, fitted on the rows, as a model file (JSON)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the search and of the CV folds (reproducible)."),
+    seed: int = seed_option("Random seed of the search and of the CV folds (reproducible)."),
     time_budget: float = typer.Option(20.0, "--time-budget", min=1, help="Seconds the symbolic regression may take."),
     population: int = typer.Option(300, "--population", min=10, help="Population size."),
     max_length: int = typer.Option(15, "--max-length", min=3, help="Longest formula (nodes)."),

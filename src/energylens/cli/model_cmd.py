@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from ._options import seed_option
+
 from ._console import console, constant_first, fmt, metrics_text, percent, plain, plural, print_table
 
 
@@ -23,7 +25,7 @@ def fit(
     data: list[Path] = typer.Argument(..., help="Profiling data (CSV or Parquet in the schema); several files are concatenated."),
     output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the row draw and the fit's extra starts."),
+    seed: int = seed_option("Seed for the row draw and the fit's extra starts."),
     base: Optional[Path] = typer.Option(None, "--from", help="Start from this model ('default' = the shipped one): compare by cross-validation on these rows the model as it is, its recalibration (only the hardware- and engine-dependent coefficients refitted) and a fit from scratch, print the three errors and keep the best."),
     choose: str = typer.Option("auto", "--choose", help="With --from: keep 'auto' (the lowest CV error), 'base', 'recalibrate' or 'fresh'."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),

@@ -45,7 +45,7 @@ MAX_TOKENS = 1e7  # tokens per request: the longest context windows today are 1M
 MAX_GPUS = 1e5  # GPUs serving one configuration: a served replica set uses at most a few hundred; 1e5 is
 #                 the scale of the largest training clusters
 MAX_DEGREE = 1e5  # tp, pp, ep, dp: a parallel degree cannot exceed the GPU count
-MAX_BATCH = 1e7  # concurrent requests: a cap of 10M is far above any server's max_num_seqs
+MAX_BATCH = 1e6  # concurrent requests: far above any server's max_num_seqs (one limit: the recommender and the profiler use it)
 # Descriptors: the same upper bounds as the catalogs (MODEL_BOUNDS in catalog/models.py, HARDWARE_BOUNDS in
 # catalog/hardware.py), so that a row's own descriptor and a catalog entry obey one limit. Today's largest
 # models have ~2,000 billion parameters, 126 layers, width 16,384, 256 experts, head_dim 576, ~70 MB SSM state.

@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError, EnergyLensError
-from ..io import _check_csv_header, _first_ragged_row, _ragged_error, atomic_output, clip
+from ..io import (_check_csv_header, _first_ragged_row, _ragged_error, atomic_output, check_columns, clip, input_problem,
+                  not_utf8, parquet_columns, plain_strings, text_encoding)
 
 CHUNK_ROWS = 25_000  # a 50-column chunk and its copies (validation, predictions) stay far below 500 MB
 CSV_BLOCK_BYTES = 1 << 20  # pyarrow reads blocks ahead: 4 MB blocks held ~160 MB, 1 MB ones ~40 MB (same speed)
@@ -29,10 +30,13 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _check_input(path: Path) -> None:
-    if not path.exists():
+    problem = input_problem(path)  # a FIFO or a device would hang the reader: refused before it is opened
+    if problem == "not found":
         raise DataError("file not found", path=path)
-    if path.is_dir():
+    if problem == "is a folder":
         raise DataError("expected a CSV or Parquet file, got a folder", path=path)
+    if problem is not None:
+        raise DataError(f"{problem}; expected a CSV or Parquet file", path=path)
     if not _is_parquet(path) and path.stat().st_size == 0:
         raise DataError("file is empty; expected a header row and at least one data row", path=path)
 
@@ -69,12 +73,13 @@ def _parquet_batches(path: Path, chunk_rows: int):
     try:
         import pyarrow.parquet as pq
 
+        check_columns(parquet_columns(path), path)
         f = pq.ParquetFile(path)
         batches = f.iter_batches(batch_size=chunk_rows)
         first = True
         for batch in batches:
             first = False
-            yield batch.to_pandas()
+            yield plain_strings(batch.to_pandas())  # dictionary-encoded text (categoricals) as plain text
         if first:  # no row group: the header alone
             yield f.schema_arrow.empty_table().to_pandas()
     except ImportError as exc:
@@ -85,9 +90,31 @@ def _parquet_batches(path: Path, chunk_rows: int):
                         path=path)
 
 
+def _has_hex_numbers(path: Path) -> bool:
+    """Whether a field of the file starts with a hexadecimal number (0x20): pyarrow would read it as 32 where
+    the schema refuses it (pandas keeps it as text). A search over the mapped file, at memory speed."""
+    import mmap
+    import re
+
+    with open(path, "rb") as f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return False
+        with mm:
+            if mm.find(b"0x") < 0 and mm.find(b"0X") < 0:
+                return False
+            return re.search(rb'(?:^|[,\n\r"])[ \t]*[+-]?0[xX][0-9a-fA-F]', mm) is not None
+
+
 def _csv_frames(path: Path, chunk_rows: int):
-    """pyarrow's multi-threaded reader; from the first block it cannot convert, pandas' chunked reader."""
-    _check_csv_header(path)
+    """pyarrow's multi-threaded reader; from the first block it cannot convert, pandas' chunked reader (which
+    also reads the whole of a file in another encoding than UTF-8, or with hexadecimal numbers)."""
+    encoding = text_encoding(path)
+    _check_csv_header(path, encoding)
+    if encoding not in ("utf-8", "utf-8-sig") or _has_hex_numbers(path):
+        yield from _pandas_frames(path, chunk_rows, skip=0, encoding=encoding)
+        return
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -96,6 +123,9 @@ def _csv_frames(path: Path, chunk_rows: int):
         reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
         for batch in reader:  # blocks gathered into chunks: one conversion to pandas per chunk, not per block
+            if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in batch.schema):
+                failed = True  # text that is not UTF-8 (pyarrow reads it as bytes): pandas says where
+                break
             pending.append(batch)
             held += batch.num_rows
             if held >= chunk_rows:
@@ -110,32 +140,32 @@ def _csv_frames(path: Path, chunk_rows: int):
         yield from _pandas_frames(path, chunk_rows, skip=done)
 
 
-def _pandas_frames(path: Path, chunk_rows: int, skip: int):
+def _pandas_frames(path: Path, chunk_rows: int, skip: int, encoding: str = "utf-8"):
     import csv
     import warnings
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
-            reader = pd.read_csv(path, chunksize=chunk_rows, index_col=False, low_memory=False,
+            reader = pd.read_csv(path, chunksize=chunk_rows, index_col=False, low_memory=False, encoding=encoding,
                                  skiprows=range(1, skip + 1) if skip else None)
             for df in reader:
                 if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-                    found = _first_ragged_row(path)
+                    found = _first_ragged_row(path, encoding)
                     if found:
                         raise _ragged_error(path, found)
                 yield df
     except DataError:
         raise
     except pd.errors.ParserError:
-        found = _first_ragged_row(path)
+        found = _first_ragged_row(path, encoding)
         if found:
             raise _ragged_error(path, found) from None
         raise DataError("cannot be read as CSV", path=path) from None
     except pd.errors.EmptyDataError:
         raise DataError("file is empty; expected a header row and at least one data row", path=path) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"cannot be read as CSV: not UTF-8 text (byte {exc.start})", path=path) from None
+        raise DataError(not_utf8(exc), path=path) from None
     except (csv.Error, ValueError, OSError, MemoryError) as exc:
         lines = str(exc).strip().splitlines()
         raise DataError(f"cannot be read as CSV: {clip(lines[0] if lines else type(exc).__name__, 200)}",
@@ -234,6 +264,8 @@ def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
                 rows += len(df)
             if pending is not None:
                 pending.result()
+            if rows == 0:  # a header alone: nothing to predict, nothing written
+                raise DataError("no rows; expected a header and at least one configuration", path=configs)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             writer.close()

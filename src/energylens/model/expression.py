@@ -90,10 +90,11 @@ def _check(node, known, used, where, depth):
     elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         _check(node.operand, known, used, where, depth + 1)
     elif isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)) or not math.isfinite(node.value) \
-                or abs(node.value) > MAX_CONSTANT:
+        # size first: math.isfinite of an int of 1,500 digits overflows (an int compares exactly with a float)
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)) or abs(node.value) > MAX_CONSTANT \
+                or not math.isfinite(node.value):
             raise ExpressionError(f"{where}: constants must be finite numbers of size at most {MAX_CONSTANT:g}, "
-                                  f"got {str(node.value)[:40]}")
+                                  f"got {_constant_text(node.value)}")
     elif isinstance(node, ast.Name):
         if node.id not in known:
             raise ExpressionError(f"{where}: unknown symbol '{node.id[:60]}'")
@@ -110,6 +111,15 @@ def _check(node, known, used, where, depth):
     else:
         raise ExpressionError(f"{where}: '{type(node).__name__}' is not allowed (numbers, symbols, + - * / **, "
                               f"{', '.join(FUNCTIONS)})")
+
+
+def _constant_text(value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**40:
+        return f"an integer of {len(str(abs(value))) if abs(value) < 10**4000 else 'over 4,000'} digits"
+    try:
+        return str(value)[:40]
+    except ValueError:  # str() of an int beyond Python's digit limit
+        return f"a {type(value).__name__}"
 
 
 def _small_number(node) -> bool:

@@ -16,15 +16,16 @@ import json
 from pathlib import Path
 
 from ..errors import EnergyLensError
+from ..io import read_json
 
 
 def hf_config_dict(model: str) -> dict:
     """A Hugging Face config for `model`: a local config.json, or one built from the catalog."""
     p = Path(model)
     if p.suffix == ".json" and p.exists():
-        return json.loads(p.read_text())
+        return read_json(p, what="model config")  # refuses a FIFO or a device, which would hang a read
     if p.is_dir() and (p / "config.json").exists():
-        return json.loads((p / "config.json").read_text())
+        return read_json(p / "config.json", what="model config")
     from ..catalog import model_catalog
 
     spec = model_catalog().get(model)

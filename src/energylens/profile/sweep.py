@@ -20,14 +20,16 @@ import pandas as pd
 
 from ..data.schema import CPU_GPU
 from ..errors import DataError, EnergyLensError
+from ..data.schema import MAX_BATCH, MAX_DEGREE, MAX_TOKENS
 from ..io import read_table, write_table
 from .monitor import make_monitor
 
 KEY = ("model", "tp", "pp", "batch_size", "input_tokens", "output_tokens")
 
 
-# Bounds of a configuration (the recommender's bounds): beyond them a value is a typo, not a measurement.
-LIMITS = {"tp": 100_000, "pp": 100_000, "batch_size": 1_000_000, "input_tokens": 10_000_000, "output_tokens": 10_000_000}
+# Bounds of a configuration (the schema's, which the recommender uses too): beyond them a value is a typo.
+LIMITS = {"tp": int(MAX_DEGREE), "pp": int(MAX_DEGREE), "batch_size": int(MAX_BATCH), "input_tokens": int(MAX_TOKENS),
+          "output_tokens": int(MAX_TOKENS)}
 
 
 def _unique(values) -> list:

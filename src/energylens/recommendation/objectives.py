@@ -283,13 +283,14 @@ def assumptions(gpu_hour_usd=None, electricity_usd_per_kwh=None, grid_gco2_per_k
     return Assumptions(prices, elec, u, g, name, pricing, default, unpriced)
 
 
-def require_prices(a: Assumptions, gpus, objective: str) -> None:
-    """Ranking by cost needs a price for every GPU of the pool: say which are missing, before any work."""
+def require_prices(a: Assumptions, gpus, objective: str, spell=lambda name: "--" + name.replace("_", "-")) -> None:
+    """Ranking by cost needs a price for every GPU of the pool: say which are missing, before any work
+    (`spell`: how the caller's front end spells an option, e.g. RecommendOptions.spell)."""
     if objective != "cost":
         return
     missing = [g for g in gpus if a.price(g) is None]
     if missing:
-        raise EnergyLensError(f"--objective cost: {'; '.join(a.missing(g) for g in missing)}")
+        raise EnergyLensError(f"{spell('objective')} cost: {'; '.join(a.missing(g) for g in missing)}")
 
 
 def add_objectives(res: pd.DataFrame, a: Assumptions, output_tokens: float) -> pd.DataFrame:

@@ -10,21 +10,19 @@ import pandas as pd
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import Features, compute_features
+from ..io import clip, visible
 from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.predictor import _rows, described, prepare
 from ..model.terms import GROUPS
 from . import objectives
+from .request import (CLI, DEFAULT_ITL_SLO_MS, DEFAULT_TTFT_SLO_MS, MAX_BATCH, MAX_GPUS, MAX_TOKENS, PYTHON,  # noqa: F401
+                      RecommendOptions, RequestError, check_candidates, python_signature)
+from .result import Recommendation, distinct_ranks
 from .space import DEFAULT_BATCHES, candidate_table
 
 # The configuration columns of recommend's table, in order.
 SHOWN = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size")
-MAX_TOKENS = 10_000_000  # per request, prompt or output: far beyond any context window
-MAX_GPUS = 100_000  # GPUs in one deployment
-MAX_BATCH = 1_000_000  # concurrent requests
-# Default latency SLOs: MLPerf Inference's server scenario for Llama-2-70B (loadgen/mlperf.conf:
-# ttft_latency = 2000 ms, tpot_latency = 200 ms, both p99 there; here they bound the predicted means).
-DEFAULT_TTFT_SLO_MS = 2000.0
-DEFAULT_ITL_SLO_MS = 200.0
+# The limits and default SLOs are declared with the options (request.py), imported above.
 SLO_SOURCE = "MLPerf Inference server scenario (Llama-2-70B: TTFT 2 s, TPOT 200 ms)"
 # What the columns of a recommendation mean (printed with `recommend --json`).
 RECOMMEND_COLUMN_NOTES = {
@@ -53,59 +51,17 @@ RECOMMEND_COLUMN_NOTES = {
 }
 
 
-def _number(option: str, value, *, low: float, low_inclusive: bool, high: float | None = None,
-            what: str = "a finite number") -> float:
-    """`value` as a float; an EnergyLensError naming the option when it is not a finite number in range."""
-    bound = f"{'>=' if low_inclusive else '>'} {low:g}" + (f" and <= {high:,.0f}" if high is not None else "")
-    if isinstance(value, bool):
-        raise EnergyLensError(f"{option} must be {what} {bound}, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise EnergyLensError(f"{option} must be {what} {bound}, got {value!r}") from None
-    if not math.isfinite(x) or x < low or (x == low and not low_inclusive) or (high is not None and x > high):
-        raise EnergyLensError(f"{option} must be {what} {bound}, got {x:g}")
-    return x
+def check_workload(max_gpus, input_tokens, output_tokens, visual_tokens=0.0, batches=None, front: str = CLI):
+    """Validated (max_gpus, input_tokens, output_tokens, visual_tokens, batches) as recommend's options
+    (request.py) check them; batches de-duplicated in their order (None stays None). Every bad value raises a
+    RequestError naming its option as `front` spells it."""
+    v = RecommendOptions.check({"max_gpus": max_gpus, "input_tokens": input_tokens, "output_tokens": output_tokens,
+                                "visual_tokens": visual_tokens, "batches": batches}, front)
+    batches = list(v["batches"]) if v["batches"] else None
+    return v["max_gpus"], v["input_tokens"], v["output_tokens"], v["visual_tokens"], batches
 
 
-def _whole(option: str, value, low: int, high: int) -> int:
-    """`value` as an int in [low, high]; an EnergyLensError naming the option otherwise."""
-    try:
-        ok = not isinstance(value, bool) and float(value).is_integer()
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok or not low <= int(value) <= high:
-        shown = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
-        raise EnergyLensError(f"{option} must be a whole number between {low:,} and {high:,}, got {shown}")
-    return int(value)
-
-
-def check_workload(max_gpus, input_tokens, output_tokens, visual_tokens=0.0, batches=None):
-    """Validated (max_gpus, input_tokens, output_tokens, visual_tokens, batches); batches de-duplicated
-    in their order (None stays None). Every bad value raises an EnergyLensError naming its option."""
-    max_gpus = _whole("--max-gpus", max_gpus, 1, MAX_GPUS)
-    input_tokens = _number("--input-tokens", input_tokens, low=0, low_inclusive=True, high=MAX_TOKENS)
-    # Every request generates at least its first token (energy per token and cost per token divide by it).
-    output_tokens = _number("--output-tokens", output_tokens, low=1, low_inclusive=True, high=MAX_TOKENS)
-    visual_tokens = _number("--visual-tokens", visual_tokens, low=0, low_inclusive=True, high=MAX_TOKENS)
-    if visual_tokens > input_tokens:
-        raise EnergyLensError(f"--visual-tokens must be between 0 and --input-tokens ({input_tokens:g}); they are "
-                              f"part of the prompt, got {visual_tokens:g}")
-    if batches is not None:
-        if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
-            raise EnergyLensError(f"--batch expects a list of whole numbers, got {batches!r}")
-        batches = list(dict.fromkeys(_whole("--batch", b, 1, MAX_BATCH) for b in batches)) or None
-    return max_gpus, input_tokens, output_tokens, visual_tokens, batches
-
-
-def check_slo(option: str, value) -> float | None:
-    """A latency SLO in ms: None (or 'none', 'off': no SLO), or a finite number > 0."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off")):
-        return None
-    return _number(option, value, low=0, low_inclusive=False, what="a finite number of milliseconds")
-
-
-def _resolve_gpus(gpus, hardware_catalog_file=None, hw=None) -> list:
+def _resolve_gpus(gpus, hardware_catalog_file=None, hw=None, hint: str | None = None) -> list:
     """GpuSpecs of the requested GPU names, each canonical GPU once, in the order first asked for
     (`hw`: the hardware catalog when already loaded)."""
     if isinstance(gpus, str):
@@ -115,25 +71,30 @@ def _resolve_gpus(gpus, hardware_catalog_file=None, hw=None) -> list:
     hw = hw or hardware_catalog(hardware_catalog_file)
     specs = {}
     for g in gpus:
-        spec = hw.get(g)
+        spec = hw.get(g, hint=hint)
         specs.setdefault(spec.name, spec)
     return list(specs.values())
 
 
-def _resolve_model(model, model_config=None, model_catalog_file=None):
+def _resolve_model(model, model_config=None, model_catalog_file=None, allow_path: bool = True,
+                   hint: str | None = None):
+    """The ModelSpec of a request: from its config.json, a catalog name, or (`allow_path`: never over the web,
+    which opens no file a client names) a config.json path given as the model."""
     from pathlib import Path
 
     if model_config is not None:
         return model_from_hf_config(model_config, name=model if isinstance(model, str) else None)
-    if isinstance(model, str) and model.endswith(".json") and Path(model).exists():
+    if allow_path and isinstance(model, str) and model.endswith(".json") and Path(model).exists():
         return model_from_hf_config(model)
-    return model_catalog(model_catalog_file).get(model)
+    return model_catalog(model_catalog_file).get(model, hint=hint)
 
 
 def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output_tokens: float, batches=None,
                          model_config=None, hardware_catalog_file=None, model_catalog_file=None,
                          visual_tokens: float = 0.0) -> pd.DataFrame:
     """All candidate deployments with a `reason` column ('' when structurally and memory feasible)."""
+    max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
+        max_gpus, input_tokens, output_tokens, visual_tokens, batches)
     df, f, no_room, over = _candidates(model, _resolve_gpus(gpus, hardware_catalog_file), max_gpus, input_tokens,
                                        output_tokens, batches, model_config, model_catalog_file, visual_tokens)
     _memory_reasons(df, f, no_room, over)
@@ -141,14 +102,14 @@ def enumerate_candidates(model, gpus, max_gpus: int, input_tokens: float, output
 
 
 def _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config, model_catalog_file,
-                visual_tokens):
+                visual_tokens, allow_path: bool = True, hint: str | None = None, spell=None):
     """(table, features, no_room, over): every candidate with its structural `reason` and features, and the
     structurally valid rows that fail on memory: weights leave no KV-cache room (no_room), or the requested
-    concurrency does not fit the KV cache (over; the features cap it softly, here it is a hard limit)."""
-    max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
-        max_gpus, input_tokens, output_tokens, visual_tokens, batches)
-    spec = _resolve_model(model, model_config, model_catalog_file)
+    concurrency does not fit the KV cache (over; the features cap it softly, here it is a hard limit).
+    The workload is validated already (check_workload or RecommendOptions)."""
+    spec = _resolve_model(model, model_config, model_catalog_file, allow_path, hint)
     batches = batches or list(DEFAULT_BATCHES)
+    check_candidates(spec, len(gpu_specs), max_gpus, len(batches), *([spell] if spell else []))  # before any is built
     df = candidate_table(spec, gpu_specs, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
     no_room, over = _memory_masks(df, f)
@@ -162,6 +123,8 @@ def _memory_masks(df: pd.DataFrame, f) -> tuple[np.ndarray, np.ndarray]:
     no_room = ~f.kv_fits & valid
     over = (df["batch_size"].to_numpy() / df["dp"].to_numpy() > 1.02 * f.batch) & valid & ~no_room
     return no_room, over
+
+
 
 
 def _memory_reasons(df: pd.DataFrame, f, no_room: np.ndarray, over: np.ndarray) -> None:
@@ -178,47 +141,56 @@ def _memory_reasons(df: pd.DataFrame, f, no_room: np.ndarray, over: np.ndarray) 
                               for b, r in zip(f.batch[over], per_replica[over])]
 
 
-def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output_tokens: float = 256,
-              batches=None, itl_slo_ms: float | None = DEFAULT_ITL_SLO_MS,
-              ttft_slo_ms: float | None = DEFAULT_TTFT_SLO_MS, model_file=None, top: int | None = None, model_config=None, hardware_catalog_file=None,
-              model_catalog_file=None, return_all: bool = False, visual_tokens: float = 0.0, engine: str | None = None,
-              objective: str = "energy", gpu_hour_usd=None, electricity_usd_per_kwh: float | None = None,
-              grid_gco2_per_kwh: float | None = None, region: str | None = None, pue: float | None = None,
-              pricing: str | None = None, hardware_usd_per_gpu_hour=None):
+def recommend(model, gpus, **options) -> Recommendation:
     """Feasible deployments ranked by predicted energy per request (lowest first), or by cost or carbon
-    (`objective`; prices (`pricing` cloud or owned), grid intensity and PUE as in recommendation/objectives.py, every row carries
-    cost_usd_per_million_tokens and carbon_gco2e_per_1000_requests, `res.attrs["assumptions"]` says why).
+    (`objective`; prices, grid intensity and PUE as in recommendation/objectives.py, every row carries
+    cost_usd_per_million_tokens and carbon_gco2e_per_1000_requests, `.assumptions` says why).
 
-    Returns a DataFrame with the configuration, predicted energy per request and per output token,
-    TTFT, ITL, end-to-end latency, the per-term breakdown (percent) and flags for the latency-optimal
-    and the all-GPUs-in-one-TP-group default. Raises InfeasibleError (with the reasons) when nothing fits.
+    The keyword options are recommend's (request.py declares them, with their bounds and defaults; a bad
+    value raises a RequestError naming the keyword). Returns a Recommendation: `.table` holds every deployment
+    meeting the SLOs (configuration, predicted energy per request and per output token, TTFT, ITL, end-to-end
+    latency, the per-term breakdown in percent, flags for the latency-optimal and the all-GPUs-in-one-TP-group
+    default), `.shown(top)` the rows a table shows. Raises InfeasibleError (with the reasons) when nothing fits.
     TTFT and ITL are those of a request served under continuous batching with chunked prefill
     (model/serving.py); the SLOs default to MLPerf's server scenario (TTFT 2 s, ITL 200 ms), None lifts one.
     """
+    options.pop("return_all", None)  # earlier versions' switch: a Recommendation always holds every row
+    return run(RecommendOptions.parse({"model": model, "gpus": gpus, **options}, PYTHON))
+
+
+recommend.__signature__ = python_signature()
+
+
+def run(opts: RecommendOptions) -> Recommendation:
+    """The recommendation for validated options (RecommendOptions.parse); messages spell options as the
+    front end that parsed them does."""
     from ..model.default import default_model
     from ..model.modelfile import load_model
 
-    if isinstance(gpus, str):
-        gpus = [gpus]
-    # Numbers first, before any file is read: each bad value names its option.
-    max_gpus, input_tokens, output_tokens, visual_tokens, batches = check_workload(
-        max_gpus, input_tokens, output_tokens, visual_tokens, batches)
-    itl_slo_ms, ttft_slo_ms = check_slo("--itl-slo-ms", itl_slo_ms), check_slo("--ttft-slo-ms", ttft_slo_ms)
-    if top is not None:
-        top = _whole("--top", top, 1, 2**62)
-    objective = objectives.check_objective(objective)
-    hw = hardware_catalog(hardware_catalog_file)
-    costs = objectives.assumptions(gpu_hour_usd, electricity_usd_per_kwh, grid_gco2_per_kwh, region, pue, hw,
-                                   pricing, hardware_usd_per_gpu_hour)
-    gpu_specs = _resolve_gpus(gpus, hw=hw)
-    objectives.require_prices(costs, [g.name for g in gpu_specs], objective)
+    spell = opts.spell
+    model, gpus, max_gpus, batches = opts.model, list(opts.gpus), opts.max_gpus, opts.batches
+    input_tokens, output_tokens, visual_tokens = opts.input_tokens, opts.output_tokens, opts.visual_tokens
+    itl_slo_ms, ttft_slo_ms, engine, objective = opts.itl_slo_ms, opts.ttft_slo_ms, opts.engine, opts.objective
+    model_file, model_config, model_catalog_file = opts.model_file, opts.model_config, opts.model_catalog_file
+    batches = list(batches) if batches else None
+    hw = hardware_catalog(opts.hardware_catalog_file)
+    if isinstance(opts.gpu_hour_usd, dict):  # every priced name must be a GPU (checked here to name the option)
+        for name in opts.gpu_hour_usd:
+            if hw.canonical(name) is None:
+                raise RequestError(f"{spell('gpu_hour_usd')}: unknown GPU {clip(name)!r} (a name or alias of the "
+                                   "hardware catalog, e.g. H100=2.5)", "gpu_hour_usd")
+    costs = objectives.assumptions(opts.gpu_hour_usd, opts.electricity_usd_per_kwh, opts.grid_gco2_per_kwh,
+                                   opts.region, opts.pue, hw, opts.pricing, opts.hardware_usd_per_gpu_hour)
+    gpu_specs = _resolve_gpus(gpus, hw=hw, hint=opts.unknown_hint("gpus"))
+    objectives.require_prices(costs, [g.name for g in gpu_specs], objective, spell)
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand, f, no_room, over = _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config,
-                                         model_catalog_file, visual_tokens)
+                                         model_catalog_file, visual_tokens, allow_path=opts.front != "json",
+                                         hint=opts.unknown_hint("model"), spell=spell)
     feasible = (cand["reason"] == "").to_numpy() & ~no_room & ~over
     if not feasible.any():
-        raise InfeasibleError(_why(cand, None, None, None, f, no_room, over))
-    engine = _pick_engine(est, engine)
+        raise InfeasibleError(_why(cand, None, None, None, f, no_room, over, spell))
+    engine = _pick_engine(est, engine, spell)
     if described(cand):  # the memory check's features price the feasible rows; only the columns read are taken
         ok = cand.loc[feasible, [*SHOWN, "gpu_mem_gb"]].reset_index(drop=True)
         f_ok = _rows(f, feasible)
@@ -252,7 +224,7 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     if ttft_slo_ms is not None:
         slo_ok &= res["ttft_ms"].to_numpy() <= ttft_slo_ms
     if not slo_ok.any():
-        raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms, f, no_room, over))
+        raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms, f, no_room, over, spell))
     if not slo_ok.all():
         res = res[slo_ok]
     res = objectives.rank_by(objectives.add_objectives(res, costs, output_tokens), objective)
@@ -285,20 +257,18 @@ def recommend(model, gpus, max_gpus: int = 8, input_tokens: float = 1024, output
     res.attrs["assumptions"] = costs.as_dict(_distinct(res["gpu"]))
     res.attrs["gpus"] = _distinct(cand["gpu"])
     s = getattr(est, "structure_", None)
-    res.attrs["structure"] = f"{s.name}: {s.why}" if s is not None else ""
+    res.attrs["structure"] = visible(f"{s.name}: {s.why}") if s is not None else ""  # texts of a file
     res.attrs["feasible"] = int(len(ok))
     res.attrs["meeting_slo"] = int(slo_ok.sum())
     res.attrs["model_provenance"] = getattr(est, "provenance_", {})
-    res.attrs["engine"] = engine or "shared"
+    res.attrs["engine"] = visible(engine or "shared")
     res.attrs["latency_definition"] = SERVING_DEFINITION
     res.attrs["latency_optimal_metric"] = "lowest predicted end-to-end latency per request (TTFT + (output tokens - 1) x ITL) at the best row's batch"
     res.attrs["slo"] = {"ttft_ms": ttft_slo_ms, "itl_ms": itl_slo_ms,
                         "source": SLO_SOURCE if (ttft_slo_ms, itl_slo_ms) == (DEFAULT_TTFT_SLO_MS, DEFAULT_ITL_SLO_MS)
                         else "given"}
-    if return_all or top is None:
-        return res
-    keep = set(range(min(top, len(res)))) | {lat} | ({default} if default is not None else set())
-    return res.loc[sorted(keep)]
+    res["rank"] = distinct_ranks(res)  # among distinct layouts: a data-parallel copy has its layout's rank
+    return Recommendation(res, opts)
 
 
 SHOWN_INTERVALS = 50  # rows, best first, that get the 95% interval and the training-domain check
@@ -328,18 +298,20 @@ def _distinct(col: pd.Series) -> list:
     return [str(v) for v in pd.unique(col)]
 
 
-def _pick_engine(est, engine: str | None) -> str | None:
+def _pick_engine(est, engine: str | None, spell=lambda name: "--engine") -> str | None:
     """The engine whose coefficients price the candidates: the one asked for, else the model's engine
     with the most training rows ('shared' = the coefficients shared by all engines)."""
     engines = getattr(est, "engines_", None) or {}
     if engine == "shared" or not engines:
         if engine not in (None, "shared"):
-            raise EnergyLensError(f"--engine '{engine}': this model has no engine-specific coefficients")
+            raise RequestError(f"{spell('engine')} {clip(engine)!r}: this model has no engine-specific coefficients",
+                               "engine")
         return None
     if engine is None:
         return max(engines, key=lambda g: engines[g].rows)
     if engine not in engines:
-        raise EnergyLensError(f"--engine '{engine}' unknown; this model knows: {', '.join(engines)} (or 'shared')")
+        raise RequestError(f"{spell('engine')} {clip(engine)!r} unknown; this model knows: "
+                           f"{', '.join(clip(g) for g in engines)} (or 'shared')", "engine")
     return engine
 
 
@@ -356,7 +328,8 @@ def _default_row(res: pd.DataFrame, best) -> int | None:
     return int(pick["energy_request_j"].idxmin())
 
 
-def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms, f=None, no_room=None, over=None) -> str:
+def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms, f=None, no_room=None, over=None,
+         spell=lambda name: "--" + name.replace("_", "-")) -> str:
     """Why nothing is recommended, in one line: the binding constraint with its numbers (weights per GPU
     against memory, what the KV cache holds, the SLO no deployment meets), how many candidates fail on what,
     and the smallest change that makes a deployment feasible. With the memory check's (f, no_room, over)
@@ -374,9 +347,9 @@ def _why(cand: pd.DataFrame, res, itl_slo_ms, ttft_slo_ms, f=None, no_room=None,
             example = reasons[reasons.str.startswith(kind)].iloc[0]
             parts.append(f"{n} of {len(cand)} candidates fail on {kind} (e.g. {example.split(': ', 1)[1]})")
     if res is not None and len(res):
-        parts += _slo_binding(res, itl_slo_ms, ttft_slo_ms)
+        parts += _slo_binding(res, itl_slo_ms, ttft_slo_ms, spell)
     elif f is not None:
-        change = _memory_change(cand, structural, no_room, over, f)
+        change = _memory_change(cand, structural, no_room, over, f, spell)
         if change:
             parts.append(change)
     return "no feasible deployment: " + "; ".join(p for p in parts if p) if parts else "no feasible deployment"
@@ -404,7 +377,8 @@ def _memory_binding(cand: pd.DataFrame, f, structural: np.ndarray, no_room: np.n
 SUGGEST_MAX_GPUS = 4096
 
 
-def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarray, over: np.ndarray, f) -> str:
+def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarray, over: np.ndarray, f,
+                   spell=lambda name: "--" + name.replace("_", "-")) -> str:
     """The smallest change that lets a deployment fit: more GPUs of the pool's types (the next powers of two
     of --max-gpus), another GPU of the catalog at this --max-gpus, or a smaller --batch. '' when none does.
     Suggestions are searched with the same candidate table and memory check as recommend."""
@@ -420,7 +394,7 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
                 mid = (low + high) // 2
                 low, high = (mid, high) if _fits(spec, pool, max_gpus, [mid], *workload).any() else (low, mid)
             return (f"at most {low} concurrent request{'s' if low != 1 else ''} fit the KV cache of {max_gpus} "
-                    f"{'/'.join(g.name for g in pool)} (the smallest --batch is {min(batches)}): try --batch {low}")
+                    f"{'/'.join(g.name for g in pool)} (the smallest {spell('batches')} is {min(batches)}): try {spell('batches')} {low}")
         more = next((n for n in (max_gpus * 2 ** k for k in range(1, 13)) if n <= min(SUGGEST_MAX_GPUS, MAX_GPUS)
                      and _fits(spec, pool, n, batches, *workload).any()), None)
         from ..catalog.costs import shipped_prices
@@ -432,13 +406,13 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
         alternatives = sorted((g for g, ok in zip(others, fits) if ok), key=lambda g: (g.name not in rented, g.mem_gb))
     except Exception:  # noqa: BLE001 (the reason is still told; only the suggestion is lost)
         return ""
-    options = [f"--max-gpus {more}"] if more else []
+    options = [f"{spell('max_gpus')} {more}"] if more else []
     if alternatives:
         named = [f"{g.name} ({g.mem_gb:g} GB)" for g in alternatives[:3]]
-        options.append("--gpu " + (", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0]))
+        options.append(f"{spell('gpus')} " + (", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0]))
     if not options:
-        return (f"no catalog GPU fits it at --max-gpus {max_gpus}, nor {', '.join(g.name for g in pool)} up to "
-                f"{SUGGEST_MAX_GPUS} GPUs: shorten --input-tokens / --output-tokens")
+        return (f"no catalog GPU fits it at {spell('max_gpus')} {max_gpus}, nor {', '.join(g.name for g in pool)} up to "
+                f"{SUGGEST_MAX_GPUS} GPUs: shorten {spell('input_tokens')} / {spell('output_tokens')}")
     return "try " + ", or ".join(options)
 
 
@@ -470,9 +444,11 @@ def _fits(spec, gpus, max_gpus: int, batches, input_tokens: float, output_tokens
     return np.array([ok[(df["gpu"] == g.name).to_numpy()].any() for g in gpus])
 
 
-def _slo_binding(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms) -> list[str]:
+def _slo_binding(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms,
+                 spell=lambda name: "--" + name.replace("_", "-")) -> list[str]:
     """Which SLO binds, with the best predicted figure, and the smallest relaxation that admits a deployment."""
     itl, ttft = res["itl_ms"].to_numpy(), res["ttft_ms"].to_numpy()
+    itl_opt, ttft_opt = spell("itl_slo_ms"), spell("ttft_slo_ms")
     itl_ok = itl <= itl_slo_ms if itl_slo_ms is not None else np.ones(len(res), bool)
     ttft_ok = ttft <= ttft_slo_ms if ttft_slo_ms is not None else np.ones(len(res), bool)
     parts, tries = [], []
@@ -483,18 +459,17 @@ def _slo_binding(res: pd.DataFrame, itl_slo_ms, ttft_slo_ms) -> list[str]:
     if itl_ok.any() and ttft_ok.any():  # each is met by some deployment, never both by one
         parts.append(f"no deployment meets both the TTFT SLO {ttft_slo_ms:g} ms and the ITL SLO {itl_slo_ms:g} ms "
                      f"(lowest TTFT {ttft.min():.0f} ms, lowest ITL {itl.min():.1f} ms)")
-        tries = [f"--itl-slo-ms {_above(itl[ttft_ok].min())}", f"--ttft-slo-ms {_above(ttft[itl_ok].min())}"]
+        tries = [f"{itl_opt} {_above(itl[ttft_ok].min())}", f"{ttft_opt} {_above(ttft[itl_ok].min())}"]
     else:  # relax the SLOs no deployment meets, each to the best figure among those meeting the other
         if not itl_ok.any():
-            tries.append(f"--itl-slo-ms {_above(itl[ttft_ok].min() if ttft_ok.any() else itl.min())}")
+            tries.append(f"{itl_opt} {_above(itl[ttft_ok].min() if ttft_ok.any() else itl.min())}")
         if not ttft_ok.any():
-            tries.append(f"--ttft-slo-ms {_above(ttft[itl_ok].min() if itl_ok.any() else ttft.min())}")
+            tries.append(f"{ttft_opt} {_above(ttft[itl_ok].min() if itl_ok.any() else ttft.min())}")
         if not itl_ok.any() and not ttft_ok.any():  # one deployment must meet both relaxed SLOs
             best = np.argmin(np.maximum(itl / itl_slo_ms, ttft / ttft_slo_ms))
-            tries = [f"--itl-slo-ms {_above(itl[best])} --ttft-slo-ms {_above(ttft[best])}"]
-    joint = " (together)" if len(tries) == 1 and "--itl" in tries[0] and "--ttft" in tries[0] else ""
-    parts.append(f"try {' or '.join(tries)}{joint}, or more or faster GPUs; --ttft-slo-ms none / --itl-slo-ms none "
-                 "lift them")
+            tries = [f"{itl_opt} {_above(itl[best])} {ttft_opt} {_above(ttft[best])}"]
+    joint = " (together)" if len(tries) == 1 and itl_opt in tries[0] and ttft_opt in tries[0] else ""
+    parts.append(f"try {' or '.join(tries)}{joint}, or more or faster GPUs; {ttft_opt} none / {itl_opt} none lift them")
     return parts
 
 

@@ -1,9 +1,10 @@
 """What the explorer's JSON API does, as plain functions: JSON in, the library's calls, JSON out.
 
-No web framework here (app.py maps routes onto these). A request's fields are the CLI's options without
-dashes (or the Python API's keywords), mapped in one place (RECOMMEND_FIELDS, CONFIG_FIELDS). Every bad value
-reaches the same check the CLI uses; api_message words its one line with the JSON field instead of the CLI
-option (`max_gpus must be a whole number ...`).
+No web framework here (app.py maps routes onto these). POST /api/recommend takes recommend's options as
+declared in recommendation/request.py (the JSON spelling: the CLI's option without dashes, or the Python
+name), validated by the same RecommendOptions.parse as the CLI's and Python's, so that every message names
+the JSON field. The API never opens a path a client names: a model is a catalog name, a config.json or a
+fitted model the id its upload returned (Store), and a price is a number, never a file.
 """
 from __future__ import annotations
 
@@ -15,89 +16,92 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import EnergyLensError
+from ..io import clip
+from ..recommendation.request import JsonField, RequestError, json_fields
+from ..recommendation.result import _records
 
-@dataclass(frozen=True)
-class Field:
-    """One JSON field of a request. `name` is the Python API's keyword (recommend(gpus=...)), `option` the CLI
-    option or argument it mirrors; the JSON takes either spelling: the CLI's without dashes (`cli_name`:
-    gpu, max_gpus, model_config) or the Python API's (gpus). Messages over HTTP use `cli_name`."""
-    name: str
-    option: str
-    value: str  # what the JSON value is: the API's documentation (the page's help, README)
-    hint: str = ""  # over HTTP, replaces "pass OPTION PATH" in the library's messages (an upload, not a path)
+MAX_DEPTH = 8  # nesting of a request's JSON: {"configs": [{...}]} is 3, {"gpu_hour_usd": {...}} 2
 
-    @property
-    def cli_name(self) -> str:
-        return self.option.lstrip("-").replace("-", "_").lower()
-
-    def spelled(self) -> str:
-        return self.cli_name if self.cli_name == self.name else f"{self.cli_name} (or {self.name})"
-
-
-_UPLOADED_CONFIG = "upload its config.json to POST /api/upload/config and pass the config_id it returns as model_config"
-_FITTED_MODEL = "fit one with POST /api/upload/profile and pass the model_id it returns as model_file"
-# The one mapping between the JSON API, the Python API and the CLI, for POST /api/recommend.
-RECOMMEND_FIELDS = (
-    Field("model", "--model", "catalog model name, or the name an uploaded config.json was given"),
-    Field("gpus", "--gpu", "GPU names: a list, or text 'H100,B200'"),
-    Field("max_gpus", "--max-gpus", "most GPUs one deployment may use"),
-    Field("input_tokens", "--input-tokens", "mean prompt tokens per request"),
-    Field("output_tokens", "--output-tokens", "mean generated tokens per request"),
-    Field("visual_tokens", "--visual-tokens", "image/video tokens among the input tokens"),
-    Field("batches", "--batch", "batch sizes: a list, or text '64,256'"),
-    Field("itl_slo_ms", "--itl-slo-ms", "ITL SLO in ms, or 'none'"),
-    Field("ttft_slo_ms", "--ttft-slo-ms", "TTFT SLO in ms, or 'none'"),
-    Field("engine", "--engine", "coefficient group of the model file, or 'shared'"),
-    Field("top", "--top", "distinct layouts in 'table' (default 10)"),
-    Field("objective", "--objective", "energy, cost or carbon"),
-    Field("pricing", "--pricing", "cloud (rental prices, power included) or owned (electricity + hardware price)"),
-    Field("gpu_hour_usd", "--gpu-hour-usd", "USD per GPU-hour: text 'H100=2.5,B200=5' or an object {\"H100\": 2.5}"),
-    Field("hardware_usd_per_gpu_hour", "--hardware-usd-per-gpu-hour",
-          "with pricing owned: amortized hardware USD per GPU-hour, one number or 'H100=1.2,B200=2.5'"),
-    Field("electricity_usd_per_kwh", "--electricity-usd-per-kwh",
-          "USD/kWh on facility energy, charged on top of GPU-hours (default: none for cloud pricing)"),
-    Field("grid_gco2_per_kwh", "--grid-gco2-per-kwh", "grid carbon intensity, gCO2e/kWh"),
-    Field("region", "--region", "grid region (see /api/options)"),
-    Field("pue", "--pue", "power usage effectiveness"),
-    Field("config_id", "--model-config", "the config_id POST /api/upload/config returned", _UPLOADED_CONFIG),
-    Field("model_id", "--model-file", "the model_id POST /api/upload/profile returned", _FITTED_MODEL),
-)
 # POST /api/predict and /api/explain: `energylens predict MODEL_FILE CONFIGS` and `explain MODEL_FILE CONFIGS`.
 CONFIG_FIELDS = (
-    Field("configs", "CONFIGS", "rows of the profiling schema (objects of its columns; energy not needed)"),
-    Field("model_id", "MODEL_FILE", "the model_id POST /api/upload/profile returned (default: the server's model)",
-          _FITTED_MODEL),
+    JsonField("configs", "configs", (), "CONFIGS", "rows of the profiling schema (objects of its columns; energy "
+                                                   "not needed)"),
+    JsonField("model_file", "model_file", ("model_id",), "MODEL_FILE",
+              "the model_id POST /api/upload/profile returned (default: the server's model)"),
 )
-API_FIELDS = {"/api/recommend": RECOMMEND_FIELDS, "/api/predict": CONFIG_FIELDS, "/api/explain": CONFIG_FIELDS}
-_BY_OPTION = {f.option: f for f in RECOMMEND_FIELDS}
-_OPTION = re.compile(r"(?:\b(?:pass|give) )?(?<![\w-])(--[a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?![\w-])"
-                     r"(?: path/to/[^\s);,]+)?")
 
 
-def api_message(message: str) -> str:
-    """A library message as the JSON API says it: each CLI option it names becomes the JSON field
-    (`--max-gpus must be ...` -> `max_gpus must be ...`), and a hint to pass a file names the upload
-    that replaces it; the rest of the line is the CLI's, word for word."""
-    def field(m: re.Match) -> str:
-        f = _BY_OPTION.get(m.group(1))
+def recommend_fields() -> tuple[JsonField, ...]:
+    return tuple(json_fields())
+
+
+def api_fields() -> dict:
+    return {"/api/recommend": recommend_fields(), "/api/predict": CONFIG_FIELDS, "/api/explain": CONFIG_FIELDS}
+
+
+def parse_json(body: bytes):
+    """A request body as JSON: one line naming what is wrong otherwise (not JSON, NaN or Infinity, numbers
+    beyond 4,300 digits, nesting deeper than MAX_DEPTH)."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        value = json.loads(body, parse_constant=no_constant)
+    except RecursionError:
+        raise EnergyLensError(f"the request body is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else clip(str(exc).split(";")[0], 80)
+        raise EnergyLensError(f"the request body is not valid JSON ({why})") from None
+    stack = [(value, 1)]
+    while stack:  # iterative: a deep body must not recurse here either
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise EnergyLensError(f"the request body is nested deeper than {MAX_DEPTH} levels")
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return value
+
+
+def _spelled(f: JsonField) -> str:
+    others = [a for a in f.aliases if a != f.field]
+    return f.field if not others else f"{f.field} (or {others[0]})"
+
+
+def fields(body, spec: tuple[JsonField, ...], required: tuple[str, ...] = ()) -> dict:
+    """`body` keyed by the Python names (any accepted spelling, null fields dropped); one line naming the
+    field and what was expected otherwise."""
+    expected = ", ".join(_spelled(f) for f in spec)
+    if not isinstance(body, dict):
+        raise RequestError(f"expected a JSON object with fields {expected}")
+    by_key = {key: f for f in spec for key in (f.field, *f.aliases)}
+    given: dict[str, str] = {}  # Python name -> the spelling used
+    out = {}
+    for key, value in body.items():
+        f = by_key.get(key)
         if f is None:
-            return m.group(0)
-        if f.hint and m.group(0) != m.group(1):  # "pass --model-config path/to/config.json"
-            return f.hint
-        return m.group(0).replace(m.group(1), f.cli_name)
-
-    return _OPTION.sub(field, str(message))
+            raise RequestError(f"unknown field {clip(key)!r}; expected one of {expected}")
+        if f.name in given:
+            a, b = sorted((given[f.name], key), key=lambda k: k != f.field)  # the JSON spelling first
+            raise RequestError(f"give field {a!r} or {b!r}, not both", f.name)
+        given[f.name] = key
+        if value is not None:
+            out[f.name] = value
+    for name in required:
+        if name not in out:
+            f = next(f for f in spec if f.name == name)
+            raise RequestError(f"missing field {_spelled(f)}: {f.value}", name)
+    return out
 
 
 FIT_MODES = ("fit", "recalibrate")  # `energylens fit CSV` and `energylens fit CSV --from default`
 MAX_ROWS = 5000  # rows of a request's configurations, and deployments sent back for the plot
+MAX_COLUMNS = 200  # fields of one configuration row (the schema has about 60)
 MAX_STORED = 32  # uploads and fitted models kept per server; the oldest go first
 
 # Columns sent for the table and the plot (the frame has more; these are what the page shows).
@@ -106,34 +110,6 @@ ROW_COLUMNS = ("rank", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", 
                "carbon_gco2e_per_1000_requests", "latency_optimal", "tp_default", "replica_of_smaller")
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
-    """Rows as JSON-ready dicts (NaN and inf become null)."""
-    return json.loads(df.replace([np.inf, -np.inf], np.nan).to_json(orient="records"))
-
-
-def fields(body, spec: tuple[Field, ...], required: tuple[str, ...] = ()) -> dict:
-    """`body` keyed by the Python API's names (either spelling accepted, null fields dropped); one line
-    naming the field and what was expected otherwise."""
-    expected = ", ".join(f.spelled() for f in spec)
-    if not isinstance(body, dict):
-        raise EnergyLensError(f"expected a JSON object with fields {expected}")
-    by_key = {key: f for f in spec for key in (f.cli_name, f.name)}
-    given: dict[str, str] = {}  # Python name -> the spelling used
-    out = {}
-    for key, value in body.items():
-        f = by_key.get(key)
-        if f is None:
-            raise EnergyLensError(f"unknown field {str(key)[:60]!r}; expected one of {expected}")
-        if f.name in given:
-            raise EnergyLensError(f"give field {f.cli_name!r} or {f.name!r}, not both")
-        given[f.name] = key
-        if value is not None:
-            out[f.name] = value
-    for name in required:
-        if name not in out:
-            f = next(f for f in spec if f.name == name)
-            raise EnergyLensError(f"missing field {f.spelled()}: {f.value}")
-    return out
 
 
 class Store:
@@ -141,7 +117,7 @@ class Store:
     runs, at most MAX_STORED of them (the oldest removed first). Thread-safe: handlers run in a pool."""
 
     def __init__(self, limit: int = MAX_STORED):
-        self._dir = Path(tempfile.mkdtemp(prefix="energylens-serve-"))
+        self._dir: Path | None = None  # made at the first upload: a server that never starts leaves nothing
         self._items: OrderedDict[str, Path] = OrderedDict()
         self._lock = threading.Lock()
         self.limit = limit
@@ -149,35 +125,43 @@ class Store:
     def new_path(self, kind: str, suffix: str) -> tuple[str, Path]:
         ident = f"{kind}-{uuid.uuid4().hex[:12]}"
         with self._lock:
-            self._items[ident] = self._dir / f"{ident}{suffix}"
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="energylens-serve-"))
+            path = self._items[ident] = self._dir / f"{ident}{suffix}"
             while len(self._items) > self.limit:
                 _, old = self._items.popitem(last=False)
                 old.unlink(missing_ok=True)
-        return ident, self._dir / f"{ident}{suffix}"
+        return ident, path
 
     def get(self, ident, kind: str, field: str) -> Path:
+        """The server's file of an upload id; the same one line for an unknown id, a path, anything else
+        (nothing a client sends is ever opened or tested as a path)."""
         with self._lock:
             path = self._items.get(ident) if isinstance(ident, str) and ident.startswith(f"{kind}-") else None
         if path is None or not path.exists():
-            raise EnergyLensError(f"{field} {str(ident)[:60]!r} is not an upload of this server (upload it again)")
+            raise RequestError(f"{field} {clip(ident) if isinstance(ident, str) else '(not text)'!r} is not an "
+                               "upload of this server (upload it again)", field)
         return path
 
+    def resolve(self, kind: str, field: str, ident) -> Path:
+        """RecommendOptions.parse's `uploads`: an upload id of `kind` ('config' or 'model') to its file."""
+        return self.get(ident, kind, field)
+
     def close(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        with self._lock:
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def options(default_model_file=None) -> dict:
     """What the form offers: catalog models and GPUs, objectives, regions, default prices and SLOs."""
-    import inspect
-
     from ..catalog import hardware_catalog, model_catalog
     from ..catalog.costs import grid_table, shipped_prices
     from ..model.terms import GROUP_LABELS, GROUPS
     from ..recommendation.objectives import OBJECTIVES, default_electricity_usd_per_kwh, pricing_note
-    from ..recommendation.search import recommend
+    from ..recommendation.request import RecommendOptions
 
-    defaults = {k: p.default for k, p in inspect.signature(recommend).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+    defaults = {name: default for name, _, default in RecommendOptions.options()}
     grid = grid_table()
     return {
         "models": model_catalog().names(), "gpus": hardware_catalog().names(),
@@ -189,16 +173,16 @@ def options(default_model_file=None) -> dict:
         "electricity_basis": pricing_note(),
         "terms": {g: GROUP_LABELS[g] for g in GROUPS},
         "defaults": {k: defaults.get(k) for k in ("max_gpus", "input_tokens", "output_tokens", "itl_slo_ms",
-                                                   "ttft_slo_ms")},
-        "model_file": str(default_model_file) if default_model_file else "the shipped coefficients",
+                                                   "ttft_slo_ms", "top")},
+        "model_file": "a model file given at start" if default_model_file else "the shipped coefficients",
         "api": api_help(),
     }
 
 
 def api_help() -> dict:
     """The JSON fields of each POST route, for the page's API help: field, its other spelling, CLI option, value."""
-    return {route: [{"field": f.cli_name, "alias": f.name if f.name != f.cli_name else None, "cli": f.option,
-                     "value": f.value} for f in spec] for route, spec in API_FIELDS.items()}
+    return {route: [{"field": f.field, "alias": next((a for a in f.aliases if a != f.field), None), "cli": f.cli,
+                     "value": f.value} for f in spec] for route, spec in api_fields().items()}
 
 
 def recommend_payload(body, store: Store, default_model_file=None) -> dict:
@@ -206,49 +190,32 @@ def recommend_payload(body, store: Store, default_model_file=None) -> dict:
     distinct layouts and the flagged rows, for the table), the Pareto front and the assumptions."""
     from ..model.terms import GROUP_LABELS, GROUPS
     from ..recommendation.objectives import OBJECTIVES
-    from ..recommendation.search import recommend
+    from ..recommendation.request import JSON, RecommendOptions
+    from ..recommendation.search import run
     from ..report.plots import pareto_front
 
-    f = fields(body, RECOMMEND_FIELDS, required=("model", "gpus"))
-    top = f.pop("top", 10)
-    config_id, model_id = f.pop("config_id", None), f.pop("model_id", None)
-    model_config = store.get(config_id, "config", "model_config") if config_id is not None else None
-    model_file = store.get(model_id, "model", "model_file") if model_id is not None else default_model_file
-    gpus = f.pop("gpus")
-    if isinstance(gpus, str):
-        gpus = [g for g in re.split(r"\s*,\s*", gpus) if g]
-    if not isinstance(gpus, list) or not all(isinstance(g, str) for g in gpus):
-        raise EnergyLensError("--gpu: give a list of GPU names, or text 'H100,B200'")
-    prices = f.get("gpu_hour_usd")
-    if isinstance(prices, str) and "=" not in prices:  # the CLI would read a file of that name: not over HTTP
-        raise EnergyLensError(f"--gpu-hour-usd expects NAME=USD pairs ('H100=2.5,B200=5') or an object "
-                              f"{{\"H100\": 2.5}}; the server reads no price file, got {prices[:60]!r}")
-    batches = f.pop("batches", None)
-    if isinstance(batches, str):  # '64,256' as the CLI takes it; each value is checked by recommend
-        batches = [b for b in re.split(r"\s*,\s*", batches.strip()) if b] or None
-    for slo in ("itl_slo_ms", "ttft_slo_ms"):  # the form sends '' for no SLO
-        if isinstance(f.get(slo), str) and not f[slo].strip():
-            f[slo] = None
-    res = recommend(f.pop("model"), gpus, batches=batches, model_file=model_file, model_config=model_config,
-                    return_all=True, **f)
-    objective = res.attrs["objective"]
+    values = fields(body, recommend_fields(), required=("model", "gpus"))
+    opts = RecommendOptions.parse(values, JSON, uploads=store.resolve)
+    if opts.model_file is None and default_model_file is not None:
+        opts = opts.replace(model_file=Path(default_model_file))  # the server's own model, chosen at start
+    rec = run(opts)
+    objective = rec.objective
     metric = OBJECTIVES[objective][0]
-    res = res.head(MAX_ROWS)
-    keep = [c for c in ROW_COLUMNS if c in res.columns] + [f"{g}_pct" for g in GROUPS]
-    rows = res[keep].copy()
+    keep = [c for c in ROW_COLUMNS if c in rec.table.columns] + [f"{g}_pct" for g in GROUPS]
+    rows = rec.table.head(MAX_ROWS)[keep].copy()
     values = rows[metric].to_numpy(float)
     ok = np.isfinite(values)
     on_front = np.zeros(len(rows), bool)
     on_front[np.flatnonzero(ok)[pareto_front(rows["latency_s"].to_numpy(float)[ok], values[ok])]] = True
     rows["on_front"] = on_front
-    distinct = rows[~rows["replica_of_smaller"]]
-    top = int(top) if isinstance(top, (int, float)) and not isinstance(top, bool) and 1 <= top <= 1000 else 10
-    table = rows[rows.index.isin(distinct.head(top).index) | rows["latency_optimal"] | rows["tp_default"]]
-    attrs = {k: res.attrs.get(k) for k in ("candidates", "feasible", "meeting_slo", "engine", "objective",
+    shown = rec.shown()
+    table = shown[keep].copy()
+    table["on_front"] = rows["on_front"].reindex(table.index, fill_value=False).to_numpy(bool)
+    attrs = {k: rec.attrs.get(k) for k in ("candidates", "feasible", "meeting_slo", "engine", "objective",
                                            "assumptions", "structure", "latency_definition", "slo")}
-    return {"objective": objective, "metric": metric, "metric_label": OBJECTIVES[objective][1],
-            "terms": {g: GROUP_LABELS[g] for g in GROUPS}, "table": _records(table), "rows": _records(rows),
-            "attrs": json.loads(json.dumps(attrs, default=str))}
+    return {"objective": objective, "metric": metric, "metric_label": OBJECTIVES[objective][1], "top": opts.top,
+            "counts": rec.counts, "terms": {g: GROUP_LABELS[g] for g in GROUPS}, "table": _records(table),
+            "rows": _records(rows), "attrs": json.loads(json.dumps(attrs, default=str))}
 
 
 def _configs(body, store: Store, default_model_file=None):
@@ -257,13 +224,21 @@ def _configs(body, store: Store, default_model_file=None):
     from ..model.modelfile import load_model
 
     f = fields(body, CONFIG_FIELDS, required=("configs",))
+    path = store.get(f["model_file"], "model", "model_file") if "model_file" in f else \
+        (default_model_file or "default")
     configs = f["configs"]
     if not isinstance(configs, list) or not configs or not all(isinstance(r, dict) for r in configs):
-        raise EnergyLensError("configs must be a non-empty list of rows (objects of schema columns)")
+        raise RequestError("configs must be a non-empty list of rows (objects of schema columns)", "configs")
     if len(configs) > MAX_ROWS:
-        raise EnergyLensError(f"configs: at most {MAX_ROWS:,} rows per request, got {len(configs):,}")
+        raise RequestError(f"configs: at most {MAX_ROWS:,} rows per request, got {len(configs):,}", "configs")
+    for i, row in enumerate(configs, start=1):
+        if len(row) > MAX_COLUMNS:
+            raise RequestError(f"configs, row {i}: at most {MAX_COLUMNS} fields, got {len(row):,}", "configs")
+        for key, value in row.items():
+            if isinstance(value, (dict, list)):
+                raise RequestError(f"configs, row {i}, column {clip(key)!r}: expected a number or text, got "
+                                   f"{'an object' if isinstance(value, dict) else 'a list'}", "configs")
     df = validate(pd.DataFrame(configs), "configs", require_energy=False)
-    path = store.get(f["model_id"], "model", "model_file") if "model_id" in f else (default_model_file or "default")
     return load_model(path, estimator=False), df
 
 

@@ -160,7 +160,8 @@ function renderTable(r) {
     if (i === state.selected) line.classList.add("selected");
     for (const [field, , digits] of COLUMNS) {
       const td = line.insertCell();
-      td.textContent = fmt(row[field], digits);
+      // rank: among distinct layouts; a data-parallel copy shows the rank of the layout it copies as (k)
+      td.textContent = field === "rank" && row.replica_of_smaller ? `(${row.rank})` : fmt(row[field], digits);
       if (field === "gpu") td.className = "l";
       if (field === r.metric) td.classList.add("objective");
     }

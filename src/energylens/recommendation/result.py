@@ -1,0 +1,135 @@
+"""What `recommend()` returns: the ranked deployments and what the CLI, `--json`, the web and Python show of them.
+
+One meaning of rank and top everywhere. `rank` is a deployment's place among distinct layouts: a
+data-parallel copy of a smaller deployment (same GPU, tp, pp, ep and batch per replica: the same
+per-request figures) is flagged `replica_of_smaller` and carries the rank of the layout it copies, so
+ranks run 1, 2, 3, ... without gaps. `shown(top)` is the rows of rank 1..top that are not copies, then the
+latency-optimal and TP-default rows when they are not among them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .request import RecommendOptions
+
+# The keys of Recommendation.counts (also res.attrs keys).
+COUNTS = ("candidates", "feasible", "meeting_slo")
+
+
+def distinct_ranks(table: pd.DataFrame) -> np.ndarray:
+    """Rank among distinct layouts of every row of a ranked table; a copy gets the rank of the layout it
+    copies (the first row of its GPU, tp, pp, ep and batch per replica, which is never a copy)."""
+    copy = table["replica_of_smaller"].to_numpy(bool)
+    ranks = np.cumsum(~copy)
+    if not copy.any():
+        return ranks
+    key = pd.DataFrame({"gpu": table["gpu"].to_numpy(), "tp": table["tp"].to_numpy(), "pp": table["pp"].to_numpy(),
+                        "ep": table["ep"].to_numpy(), "b": (table["batch_size"] / table["dp"]).to_numpy()})
+    first = pd.Series(ranks).groupby([key[c] for c in key.columns], sort=False, observed=True).transform("first")
+    return np.where(copy, first.to_numpy(), ranks)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts (NaN and inf become null)."""
+    return json.loads(df.replace([np.inf, -np.inf], np.nan).to_json(orient="records"))
+
+
+@dataclass
+class Recommendation:
+    """The ranked deployments of one request (`table`: every deployment meeting the SLOs, best first, with the
+    `rank`, `latency_optimal`, `tp_default` and `replica_of_smaller` columns; `table.attrs` holds the counts and
+    assumptions as before) and the options that produced them.
+
+    For code written against the DataFrame `recommend()` used to return, a Recommendation answers as its
+    table does (`res["energy_request_j"]`, `res.iloc[0]`, `res.attrs`, `len(res)`)."""
+
+    table: pd.DataFrame
+    options: RecommendOptions
+
+    # ------------------------------------------------------------ what the ranking says
+
+    @property
+    def best(self) -> pd.Series:
+        return self.table.iloc[0]
+
+    @property
+    def latency_optimal(self) -> pd.Series:
+        return self.table[self.table["latency_optimal"]].iloc[0]
+
+    @property
+    def tp_default(self) -> pd.Series | None:
+        rows = self.table[self.table["tp_default"]]
+        return rows.iloc[0] if len(rows) else None
+
+    @property
+    def counts(self) -> dict:
+        """Candidates enumerated, feasible ones (memory, structure) and those meeting the SLOs; distinct
+        layouts among the latter and their data-parallel copies."""
+        copies = int(self.table["replica_of_smaller"].sum())
+        return {**{k: int(self.table.attrs.get(k) or 0) for k in COUNTS}, "distinct": len(self.table) - copies,
+                "copies": copies}
+
+    @property
+    def objective(self) -> str:
+        return self.table.attrs.get("objective", "energy")
+
+    @property
+    def assumptions(self) -> dict:
+        return self.table.attrs.get("assumptions") or {}
+
+    @property
+    def attrs(self) -> dict:
+        return self.table.attrs
+
+    def shown(self, top: int | None = None) -> pd.DataFrame:
+        """The rows a table shows: rank 1..top (default: the request's top) among distinct layouts, then the
+        latency-optimal and TP-default rows when they are not among them (in rank order)."""
+        top = self.options.top if top is None else int(top)
+        t = self.table
+        listed = (~t["replica_of_smaller"]) & (t["rank"] <= top)
+        flagged = t["latency_optimal"] | t["tp_default"]
+        shown = t[listed | flagged]
+        after = (~listed)[shown.index].to_numpy()  # the table is ranked: table order is rank order
+        return shown.iloc[np.argsort(after, kind="stable")]
+
+    def to_dict(self, top: int | None = None, columns: dict | None = None) -> dict:
+        """The recommendation as JSON-ready data: the request, the counts, the assumptions and the shown rows
+        (`recommendations`); what `recommend --json` prints and the web's answer starts from."""
+        from .search import RECOMMEND_COLUMN_NOTES
+
+        o, a = self.options, self.table.attrs
+        slo = a.get("slo") or {}
+        return {
+            "model": str(self.table["model"].iloc[0]) if o.model is None else o.model,
+            "gpus": a.get("gpus", list(o.gpus)), "max_gpus": o.max_gpus, "input_tokens": o.input_tokens,
+            "output_tokens": o.output_tokens, "itl_slo_ms": slo.get("itl_ms"), "ttft_slo_ms": slo.get("ttft_ms"),
+            "slo_source": slo.get("source"), "latency_definition": a.get("latency_definition"),
+            **{k: a.get(k) for k in COUNTS}, "engine": a.get("engine"), "objective": a.get("objective"),
+            "top": o.top if top is None else int(top), "assumptions": a.get("assumptions"),
+            "columns": columns if columns is not None else RECOMMEND_COLUMN_NOTES,
+            "recommendations": _records(self.shown(top)),
+        }
+
+    # ------------------------------------------------------------ the DataFrame it used to be
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, key):
+        return self.table[key]
+
+    def __contains__(self, column) -> bool:
+        return column in self.table
+
+    def __iter__(self):
+        return iter(self.table)
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("table", "options"):
+            raise AttributeError(name)
+        return getattr(self.table, name)
+
