@@ -56,6 +56,8 @@ class Features:
     t_allreduce_step: np.ndarray  # TP all-reduce time per decode step and GPU (per micro-batch message)
     t_allreduce_pf: np.ndarray  # TP all-reduce time of one request's prefill, per GPU
     t_alltoall_step: np.ndarray  # EP all-to-all time per decode step and GPU
+    t_p2p_step: np.ndarray  # pipeline sends of activations between stages per decode step and GPU
+    t_p2p_pf: np.ndarray  # the same for one request's prefill
     moe_dispatch_step: np.ndarray  # experts touched x MoE layers per decode step, x 1 us
     moe_dispatch_pf: np.ndarray  # token-expert-layer dispatches of one request's prompt, x 1 us
     launch_time: np.ndarray  # kernel-launch time scale of one step: launch_layers x 10 us
@@ -234,6 +236,11 @@ def compute_features(df: pd.DataFrame) -> Features:
     a2a_factor = (ep - 1) / ep
     t_alltoall_step = np.where(ep > 1, per_gpu * 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * (batch / microbatches)
                                                                    * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
+    # Pipeline stages hand each micro-batch's activations to the next stage: one send per stage boundary.
+    boundaries = (pp - 1) / pp
+    t_p2p_step = np.where(pp > 1, per_gpu * pp * boundaries * (COLLECTIVE_LATENCY_S + (batch / microbatches) * msg_bytes
+                                                                / link), 0.0)
+    t_p2p_pf = np.where(pp > 1, boundaries * L_in * msg_bytes / link, 0.0)
     # Token permutation to and from the experts: each token's hidden vector (16-bit) written to and read from
     # the expert-sorted buffer on the way in and out, per active expert and MoE layer.
     permute = PERMUTE_PASSES * hidden * 2.0 * np.maximum(k_active, 1) * moe_layers
@@ -248,6 +255,7 @@ def compute_features(df: pd.DataFrame) -> Features:
                     moe_dispatch_pf=L_in * moe_layers * k_active * DISPATCH_S,
                     launch_time=(layers + moe_layers) * LAYER_OVERHEAD_S,
                     moe_time_step=moe_layers * experts * touched * DISPATCH_S / G,
+                    t_p2p_step=t_p2p_step, t_p2p_pf=t_p2p_pf,
                     moe_permute_bytes_step=batch * permute, moe_permute_bytes_pf=L_in * permute,
                     microbatches=microbatches, pp_slots=pp_slots, num_gpus=np.maximum(num_gpus, 1.0), waiting=waiting,
                     kv_fits=kv_fits)

@@ -244,7 +244,7 @@ def recalibration(base, df, random_state: int = 0, n_starts: int = 4):
     values = dict(zip(s.names, base.coef_))
     # A new GPU or engine changes an efficiency by a bounded factor: one odd row among a handful must not move a
     # coefficient tenfold.
-    coefs = tuple(replace(c, lower=max(c.lower, values[c.name] / RECALIBRATION_RANGE),
+    coefs = tuple(replace(c, prior=values[c.name], lower=max(c.lower, values[c.name] / RECALIBRATION_RANGE),
                           upper=min(c.upper, values[c.name] * RECALIBRATION_RANGE)) if c.name in refit else c
                   for c in s.coefficients)
     why = (f"the base model's structure, recalibrated on {len(df)} rows ({len(refit)} coefficients free to move, within "

@@ -247,8 +247,9 @@ def breakdown_energy(structure, f, coef, val) -> dict[str, np.ndarray]:
     values = dict(zip(s.names, coef))
     n = f.n
     parts = {g: np.zeros(n) for g in GROUPS}
-    tp_share = np.where(f.t_allreduce_step + f.t_alltoall_step > 0,
-                        f.t_allreduce_step / np.maximum(f.t_allreduce_step + f.t_alltoall_step, 1e-300), 1.0)
+    comm = np.maximum(f.t_allreduce_step + f.t_alltoall_step + f.t_p2p_step, 1e-300)
+    comm_split = {"tp_comm": np.where(comm > 1e-300, f.t_allreduce_step / comm, 1.0),
+                  "ep_comm": f.t_alltoall_step / comm, "pp_bubble": f.t_p2p_step / comm}
     for t_name, p_name, u_name, e_name in (("t_prefill", "p_prefill", "u_pf", "e_prefill"),
                                            ("t_step", "p_decode", "u_dec", "e_decode")):
         t_val, t_grad = grads[t_name]
@@ -274,7 +275,7 @@ def breakdown_energy(structure, f, coef, val) -> dict[str, np.ndarray]:
             if stage:
                 parts["pp_bubble"] += share * bubble
                 share = share * (1 - bubble)
-            _spread(parts, main, share, tp_share)
+            _spread(parts, main, share, comm_split)
         parts["overhead"] += static_e * rest / denom
         # Dynamic energy by the kind of work.
         u_val, u_grad = grads[u_name]
@@ -284,15 +285,16 @@ def breakdown_energy(structure, f, coef, val) -> dict[str, np.ndarray]:
         dsum = np.maximum(sum(dyn.values()), 1e-300) if dyn else np.ones(n)
         for name, d in dyn.items():
             groups = [g for g in by[name].groups if g != "pp_bubble"] or ["overhead"]
-            _spread(parts, groups, dynamic_e * d / dsum, tp_share)
+            _spread(parts, groups, dynamic_e * d / dsum, comm_split)
     return parts
 
 
-def _spread(parts, groups, energy, tp_share):
-    """Add `energy` to `groups`: TP and EP collectives split by their times, other pairs evenly."""
+def _spread(parts, groups, energy, comm_split):
+    """Add `energy` to `groups`: communication split by the times of TP all-reduces, EP all-to-alls and pipeline
+    sends (the last counted with the pipeline's cost), other groups evenly."""
     if set(groups) == {"tp_comm", "ep_comm"}:
-        parts["tp_comm"] += energy * tp_share
-        parts["ep_comm"] += energy * (1 - tp_share)
+        for g, share in comm_split.items():
+            parts[g] += energy * share
         return
     for g in groups:
         parts[g] += energy / len(groups)

@@ -94,8 +94,8 @@ PHYSICS_COEFFICIENTS: tuple[Coefficient, ...] = (
     Coefficient("tau_comm", prior=1.0, lower=0.05, upper=1000.0, groups=("tp_comm", "ep_comm", "pp_bubble"),
                 doc="TP all-reduce and EP all-to-all time over its ideal (8 us latency + bytes at link bandwidth)", **_T),
     Coefficient("tau_launch", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
-                doc="kernel launch and synchronization per layer and decode step (10 us scale; a MoE block counts "
-                    "twice)", **_T),
+                doc="kernel launch, synchronization and MoE dispatch per layer and decode step (10 us per layer, a MoE "
+                    "block counting twice, and 1 us per expert touched)", **_T),
     Coefficient("tau_launch_prefill", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="launch and synchronization per layer of a batch prefill (10 us scale; engines run prefill "
                     "without CUDA graphs)", **_T),
@@ -103,8 +103,6 @@ PHYSICS_COEFFICIENTS: tuple[Coefficient, ...] = (
                 doc="host work per engine step: scheduling, sampling, synchronization (1 ms scale)", **_T),
     Coefficient("tau_seq", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="host work per running sequence and step (10 us scale)", **_T),
-    Coefficient("tau_moe", prior=1.0, lower=1e-3, upper=1000.0, groups=("overhead", "pp_bubble"),
-                doc="MoE routing and dispatch per expert touched and layer (1 us scale)", **_T),
     Coefficient("s_static", kind="power", prior=0.1, lower=1e-3, upper=1.0, prior_weight=0.1, recalibrate=True,
                 groups=GROUPS[:-1],
                 doc="static power of a stepping GPU: idle + s_static x (TDP - idle) (clocks up, nothing to do: "
@@ -118,6 +116,9 @@ PHYSICS_COEFFICIENTS: tuple[Coefficient, ...] = (
     Coefficient("a_comm", kind="power", prior=0.3, lower=1e-3, upper=20.0, groups=("tp_comm", "ep_comm"),
                 doc="dynamic power during collectives (NVLink traffic and the kernels that wait on it), as a "
                     "share of TDP - static"),
+    Coefficient("a_launch", kind="power", prior=0.2, lower=1e-3, upper=20.0, recalibrate=True, groups=("overhead",),
+                doc="dynamic power during launch and synchronization gaps (small kernels keep the SMs partly busy), "
+                    "as a share of TDP - static; host time draws static power only"),
 )
 
 # The physics formula. `corr_time` and `corr_power` are the structure's corrections (1 without any).
@@ -133,20 +134,24 @@ _WORK = (
     Definition("w_mem_dec", "(microbatches*weight_bytes_step + kv_bytes_step + moe_permute_bytes_step)/(G*bw)", "s",
                "HBM time of one decode step per GPU at peak bandwidth (each micro-batch re-reads its stage's weights)"),
     Definition("w_flop_dec", "flops_dec_step/(G*peak_flops)", "s", "compute time of one decode step per GPU at peak"),
-    Definition("w_comm_dec", "t_allreduce_step + t_alltoall_step", "s", "collectives of one decode step per GPU"),
+    Definition("w_comm_dec", "t_allreduce_step + t_alltoall_step + t_p2p_step", "s",
+               "collectives and pipeline sends of one decode step per GPU"),
     Definition("w_mem_pf", "(microbatches*weight_bytes + batch*moe_permute_bytes_pf)/(G*bw)", "s",
                "HBM time of one batch prefill per GPU at peak bandwidth"),
     Definition("w_flop_pf", "batch*(flops_pf_linear + flops_pf_attn + flops_pf_vision)/(G*peak_flops)", "s",
                "compute time of one batch prefill per GPU at peak"),
-    Definition("w_comm_pf", "batch*t_allreduce_pf", "s", "collectives of one batch prefill per GPU"),
+    Definition("w_comm_pf", "batch*(t_allreduce_pf + t_p2p_pf)", "s",
+               "collectives and pipeline sends of one batch prefill per GPU"),
 )
 _POWER = (
     Definition("p_static", "idle + s_static*(tdp - idle)", "W", "power of a GPU that steps with nothing to do"),
-    Definition("u_dec", "corr_power*(a_flop*w_flop_dec + a_mem*w_mem_dec + a_comm*w_comm_dec)/t_step", "",
+    Definition("u_dec", "corr_power*(a_flop*w_flop_dec + a_mem*w_mem_dec + a_comm*w_comm_dec + "
+               "a_launch*t_launch_dec)/t_step", "",
                "dynamic power demand of a decode step per GPU, as a share of TDP - static"),
     Definition("p_decode", "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*u_dec") + "/pp_slots", "W",
                "mean power of a GPU during decode (within [static, TDP])"),
-    Definition("u_pf", "corr_power*(a_flop*w_flop_pf + a_mem*w_mem_pf + a_comm*w_comm_pf)/t_prefill", "",
+    Definition("u_pf", "corr_power*(a_flop*w_flop_pf + a_mem*w_mem_pf + a_comm*w_comm_pf + "
+               "a_launch*t_launch_pf)/t_prefill", "",
                "dynamic power demand of a batch prefill per GPU, as a share of TDP - static"),
     Definition("p_prefill", "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*u_pf") + "/pp_slots", "W",
                "mean power of a GPU during prefill (within [static, TDP])"),
@@ -160,12 +165,16 @@ _ENERGY = (
                "steps, and the idle replicas' GPUs"),
 )
 PHYSICS_TIME = (
-    Definition("t_step", "corr_time*(pp_slots*(tau_mem*w_mem_dec + tau_compute*w_flop_dec + tau_comm*w_comm_dec "
-               "+ tau_moe*moe_time_step) + tau_launch*launch_time + tau_host*0.001 + tau_seq*batch*0.00001)", "s",
+    Definition("t_launch_dec", "tau_launch*(launch_time + pp_slots*moe_time_step)", "s",
+               "launch, synchronization and MoE dispatch gaps of one decode step"),
+    Definition("t_step", "corr_time*(pp_slots*(tau_mem*w_mem_dec + tau_compute*w_flop_dec + tau_comm*w_comm_dec) "
+               "+ t_launch_dec + tau_host*0.001 + tau_seq*batch*0.00001)", "s",
                "one decode step of the running batch (its critical path: pp_slots stage slots of memory, compute "
                "and collectives, plus launch and host overheads)"),
+    Definition("t_launch_pf", "tau_launch_prefill*launch_time", "s", "launch and synchronization gaps of one batch "
+               "prefill"),
     Definition("t_prefill", "corr_time*(pp_slots*(tau_mem*w_mem_pf + tau_compute*w_flop_pf + tau_comm*w_comm_pf) "
-               "+ tau_launch_prefill*launch_time)", "s", "prefill of the batch's prompts together"),
+               "+ t_launch_pf)", "s", "prefill of the batch's prompts together"),
 )
 
 # Few coefficients with the same physics: what about 50 rows of one engine identify. The overhead terms are
@@ -175,14 +184,15 @@ COMPACT_COEFFICIENTS: tuple[Coefficient, ...] = (
     *PHYSICS_COEFFICIENTS[:3],
     Coefficient("tau_overhead", prior=1.0, lower=1e-3, upper=1000.0, recalibrate=True, groups=("overhead",),
                 doc="launch, host and MoE dispatch overheads together, at their nominal scales' mix", **_T),
-    *PHYSICS_COEFFICIENTS[8:12],
+    *PHYSICS_COEFFICIENTS[7:12],
 )
 COMPACT_TIME = (
+    Definition("t_launch_dec", "tau_overhead*(launch_time + pp_slots*moe_time_step)", "s", PHYSICS_TIME[0].doc),
     Definition("t_step", "corr_time*(pp_slots*(tau_mem*w_mem_dec + tau_compute*w_flop_dec + tau_comm*w_comm_dec) "
-               "+ tau_overhead*(pp_slots*moe_time_step + launch_time + 0.001 + 0.00001*batch))", "s",
-               PHYSICS_TIME[0].doc),
+               "+ t_launch_dec + tau_overhead*(0.001 + 0.00001*batch))", "s", PHYSICS_TIME[1].doc),
+    Definition("t_launch_pf", "tau_overhead*launch_time", "s", PHYSICS_TIME[2].doc),
     Definition("t_prefill", "corr_time*(pp_slots*(tau_mem*w_mem_pf + tau_compute*w_flop_pf + tau_comm*w_comm_pf) "
-               "+ tau_overhead*launch_time)", "s", PHYSICS_TIME[1].doc),
+               "+ t_launch_pf)", "s", PHYSICS_TIME[3].doc),
 )
 # Time corrections may not take a time below what the hardware allows: the floor of each phase.
 TIME_FLOORS = {"t_step": "pp_slots*max(w_mem_dec, w_flop_dec)", "t_prefill": "pp_slots*max(w_mem_pf, w_flop_pf)"}
