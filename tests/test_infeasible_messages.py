@@ -9,9 +9,13 @@ from energylens.errors import InfeasibleError
 from energylens.recommendation.search import _above
 
 
-def why(*args, **kw) -> str:
+def why(model, gpus, **kw) -> str:
+    """The message as the command line words it (options spelled --max-gpus; Python's say max_gpus)."""
+    from energylens.recommendation.request import CLI, RecommendOptions
+    from energylens.recommendation.search import run
+
     with pytest.raises(InfeasibleError) as e:
-        recommend(*args, **kw)
+        run(RecommendOptions.parse({"model": model, "gpus": gpus, **kw}, CLI))
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("no feasible deployment: ")
     return msg

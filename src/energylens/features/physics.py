@@ -234,8 +234,10 @@ def compute_features(df: pd.DataFrame) -> Features:
     t_allreduce_pf = np.where(tp > 1, 2 * layers / pp * ar_factor * L_in * msg_bytes / link, 0.0)
     moe_layers = np.where(experts > 0, layers, 0)
     a2a_factor = (ep - 1) / ep
-    t_alltoall_step = np.where(ep > 1, per_gpu * 2 * moe_layers * (COLLECTIVE_LATENCY_S + a2a_factor * (batch / microbatches)
-                                                                   * np.maximum(k_active, 1) * msg_bytes / link), 0.0)
+    # An all-to-all exchanges with every other rank of the expert group: one message latency per peer.
+    t_alltoall_step = np.where(ep > 1, per_gpu * 2 * moe_layers * (COLLECTIVE_LATENCY_S * (ep - 1) + a2a_factor
+                                                                   * (batch / microbatches) * np.maximum(k_active, 1)
+                                                                   * msg_bytes / link), 0.0)
     # Pipeline stages hand each micro-batch's activations to the next stage: one send per stage boundary.
     boundaries = (pp - 1) / pp
     t_p2p_step = np.where(pp > 1, per_gpu * pp * boundaries * (COLLECTIVE_LATENCY_S + (batch / microbatches) * msg_bytes
