@@ -90,6 +90,8 @@ def test_overlap_wording_follows_the_count(rec):
                      (others, f"overlapping all the next {others}: their order is uncertain")):
         res.attrs["intervals_overlap"] = k
         assert view.overlap_text(res).startswith(words)
+    res.attrs["objective"] = "cost"  # energy intervals say nothing of the cost order: the words say so
+    assert view.overlap_text(res).endswith("their energy order is uncertain")
     res.attrs.pop("intervals_overlap")
     assert view.overlap_text(res) == ""
     assert view.uncertainty_line(res, view.shown_rows(rec)).startswith("95% interval of the best: ")

@@ -256,7 +256,9 @@ def overlap_text(res: pd.DataFrame) -> str:
     if k == 0:
         return f"overlapping none of the next {others}"
     which = f"all the next {others}" if k == others else f"{k} of the next {others}"
-    return f"overlapping {which}: their order is uncertain"
+    # the intervals are of energy: ranked by cost (GPU time x price), what they leave uncertain is the energy order
+    order = "energy order" if objective_column(res) == "cost_usd_per_million_tokens" else "order"
+    return f"overlapping {which}: their {order} is uncertain"
 
 
 def uncertainty_line(res: pd.DataFrame, shown: pd.DataFrame) -> str:
