@@ -257,6 +257,9 @@ def test_fit_names_the_model_in_use_and_goes_back_on_a_phone(server, browser, tm
     parity = page.locator("#parity svg").bounding_box()
     assert parity["width"] >= 250 and parity["x"] + parity["width"] <= PHONE["width"]
     page.locator("#calibrate").screenshot(path=str(shots / "fit-390x844.png"))
+    assert inside(page.locator("#fit-note").bounding_box(), PHONE)  # no jump to the results after a fit
+    page.locator("#results .model-line").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "fitted-results-390x844.png"))
     page.click("#use-shipped")  # back to the shipped model: the ranking is priced with it again
     page.wait_for_function("document.getElementById('model-in-use').textContent.startsWith('Model: the shipped model')")
     assert not page.is_checked("#use-fitted") and not page.is_visible("#use-shipped")

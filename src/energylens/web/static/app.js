@@ -186,7 +186,7 @@ function requestBody() {  // every element with data-field="NAME" is the JSON fi
   return body;
 }
 
-async function recommend() {
+async function recommend({ scroll = true } = {}) {  // scroll: bring the results into view (not after a fit)
   showError("");
   $("submit").disabled = true;
   const model = modelInUse();
@@ -197,7 +197,7 @@ async function recommend() {
     state.resultModel = model;
     state.selected = 0;
     await render();
-    bringResultsIntoView();
+    if (scroll) bringResultsIntoView();
   } catch (e) {
     showError(e.message);
   } finally {
@@ -453,7 +453,7 @@ async function fitProfile(event) {
       `${f.fitted_numbers} fitted numbers.`;
     renderModelStatus();
     await renderParity(f);
-    if (state.result) await recommend();  // the shown ranking follows the model just fitted
+    if (state.result) await recommend({ scroll: false });  // the ranking follows the model just fitted
   } catch (e) {
     $("fit-note").textContent = e.message;
   } finally {
@@ -497,7 +497,7 @@ async function main() {
     if (!$("model").selectedOptions[0].text.endsWith("(uploaded)")) state.configId = null;
   });
   $("fit-form").addEventListener("submit", fitProfile);
-  $("use-fitted").addEventListener("change", () => { renderModelStatus(); if (state.result) recommend(); });
+  $("use-fitted").addEventListener("change", () => { renderModelStatus(); if (state.result) recommend({ scroll: false }); });
   $("use-shipped").addEventListener("click", useShipped);
   $("toggle-columns").addEventListener("click", () => {
     const all = $("table-wrap").classList.toggle("all");
