@@ -1,9 +1,14 @@
-"""The explorer in headless Chromium (Debian's package, driven by Playwright): load the page, recommend,
-wait for the table and the plot, switch the objective, fit on an uploaded CSV, save screenshots."""
+"""The explorer in headless Chromium (Debian's package, driven by Playwright), as a person sees it at 1280 x 900 and
+390 x 844: the results in view after Recommend, the table's columns (all on a desktop, the key ones on a phone)
+inside the viewport, nothing wider than the viewport, plots as wide as their box, ranks and notes as the CLI's,
+the ranking's uncertainty, the model in use after a fit and the way back. Screenshots are saved as artifacts:
+under $ENERGYLENS_SCREENSHOTS when set, else in the test's tmp dir (pytest keeps the last few runs')."""
+import os
 import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +20,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine and none could be installed "
-                                                          "(.ci/run installs Debian's chromium where apt works)")
+                                                          "(.ci/run installs Debian's chromium where apt works; "
+                                                          "apt-get install -y chromium)")
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# What the page asks for (its defaults: Llama-3.1-8B on H100-SXM and B200), with at most 4 GPUs.
+REQUEST = dict(model="meta-llama/Llama-3.1-8B", gpus=["H100-SXM", "B200"], max_gpus=4)
+KEY_COLUMNS = ("rank", "gpus", "layout", "batch_size", "energy_request_j", "energy_token_j", "note")
 
 
 @pytest.fixture(scope="module")
@@ -47,43 +58,171 @@ def browser():
         b.close()
 
 
-def test_recommend_switch_objective_and_screenshot(server, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
+@pytest.fixture
+def shots(tmp_path):
+    """Where screenshots go: $ENERGYLENS_SCREENSHOTS (kept for people and CI to look at) or the test's tmp dir."""
+    folder = Path(os.environ.get("ENERGYLENS_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def expected():
+    """The CLI's view of the same request: the table's rows (rank labels, notes) and headers."""
+    from energylens import recommend
+    from energylens.cli import _recommend_view as view
+
+    rec = recommend(**REQUEST)
+    shown = view.shown_rows(rec)
+    frame, _ = view.table_frame(shown, rec.table)
+    return {"rec": rec, "shown": shown, "headers": list(frame.columns)}
+
+
+def open_page(browser, server, viewport):
+    page = browser.new_page(viewport=viewport)
+    errors, requests = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
     page.goto(server + "/")
     page.wait_for_selector("body[data-ready=true]", timeout=15_000)
-    page.select_option("#model", "meta-llama/Llama-3.1-8B")
-    page.fill("#max_gpus", "4")
+    return page, errors, requests
+
+
+def recommend_on(page, objective="energy"):
+    page.select_option("#model", REQUEST["model"])
+    page.fill("#max_gpus", str(REQUEST["max_gpus"]))
     page.click("#submit")
-    page.wait_for_selector("#pareto[data-objective=energy] svg .mark-symbol path", timeout=20_000)
-    rows = page.locator("#ranked tbody tr")
-    assert rows.count() >= 3
+    page.wait_for_selector(f"#pareto[data-objective={objective}] svg .mark-symbol path", timeout=30_000)
+    page.wait_for_timeout(300)  # the scroll to the results settles
+
+
+def inside(box, viewport) -> bool:
+    return (box is not None and box["x"] >= -0.5 and box["y"] >= -0.5 and box["x"] + box["width"] <= viewport["width"] + 0.5
+            and box["y"] + box["height"] <= viewport["height"] + 0.5)
+
+
+# Elements whose right edge passes the viewport, outside the boxes that scroll on their own (the table's).
+OVERFLOWING = """() => {
+  const w = window.innerWidth, out = [];
+  const scrolls = (e) => { for (let p = e.parentElement; p; p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== 'visible') return true; } return false; };
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && (r.right > w + 0.5 || r.left < -0.5) && !scrolls(e)) out.push(e.tagName + '#' + e.id + '.' + e.className);
+  }
+  return out;
+}"""
+
+
+def check_layout(page, viewport, columns):
+    """Nothing wider than the viewport, the results and `columns` of the table (header and first row) in view,
+    the plot as wide as its box."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert page.evaluate(OVERFLOWING) == []
+    assert inside(page.locator("#results .model-line").bounding_box(), viewport)
+    for key in columns:
+        head = page.locator(f"#ranked thead th[data-key={key}]")
+        first = page.locator(f"#ranked tbody tr:first-child td[data-key={key}]")
+        assert inside(head.bounding_box(), viewport), (key, head.bounding_box())
+        assert inside(first.bounding_box(), viewport), (key, first.bounding_box())
+    plot = page.locator("#pareto svg").bounding_box()
+    box = page.locator("#pareto").bounding_box()
+    assert plot["width"] >= 0.9 * box["width"] and plot["width"] >= 250 and plot["height"] >= 150, (plot, box)
+    assert plot["x"] >= 0 and plot["x"] + plot["width"] <= viewport["width"] + 0.5
+    bars = page.eval_on_selector_all("#breakdown svg .mark-rect path",
+                                     "ps => ps.map(p => p.getBoundingClientRect().width)")
+    assert len(bars) >= 2 and max(bars) > 20  # the selected row's terms, drawn
+
+
+def test_desktop_shows_every_column_beside_the_form(server, browser, shots, expected):
+    page, errors, requests = open_page(browser, server, DESKTOP)
+    recommend_on(page)
+    columns = page.eval_on_selector_all("#ranked thead th", "ths => ths.map(t => t.dataset.key)")
+    check_layout(page, DESKTOP, columns)
+    # The form's column and the results side by side; the Recommend button in view.
+    form, results = page.locator("#controls").bounding_box(), page.locator("#results").bounding_box()
+    assert form["x"] + form["width"] <= results["x"] and inside(page.locator("#submit").bounding_box(), DESKTOP)
+    # Every column of the CLI's table, by the CLI's header (J/tok, main term and note among them).
+    headers = page.eval_on_selector_all("#ranked thead th", "ths => ths.map(t => t.innerText)")
+    assert set(expected["headers"]) <= set(headers), (expected["headers"], headers)
     assert page.locator("#ranked thead th.objective").inner_text() == "J/req"
-    energy_first = rows.nth(0).inner_text()
-    # The plot has one point per deployment meeting the SLOs, coloured by GPU (two GPUs: two colours).
-    fills = page.eval_on_selector_all("#pareto svg .mark-symbol path", "ps => [...new Set(ps.map(p => p.getAttribute('fill')))]")
-    assert len([f for f in fills if f and f != "transparent"]) >= 2
-    assert page.locator("#breakdown svg .mark-rect path").count() >= 2  # the selected row's terms
+    page.screenshot(path=str(shots / "explorer-1280x900.png"))
+    page.screenshot(path=str(shots / "explorer-1280x900-full.png"), full_page=True)
+    assert (shots / "explorer-1280x900.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not errors, errors
+    assert all(u.startswith(server) or u.startswith("data:") for u in requests), requests  # no external request
+
+
+def test_phone_shows_the_key_columns_in_one_column(server, browser, shots):
+    page, errors, _ = open_page(browser, server, PHONE)
+    form, intro = page.locator("#controls").bounding_box(), page.locator("#content").bounding_box()
+    assert intro["y"] >= form["y"] + form["height"] - 1  # one column: the results area under the form
+    recommend_on(page)
+    check_layout(page, PHONE, KEY_COLUMNS)
+    hidden = page.locator("#ranked thead th[data-key=ttft_ms]")
+    assert not hidden.is_visible()  # the other columns behind the toggle
+    page.screenshot(path=str(shots / "explorer-390x844.png"))
+    page.screenshot(path=str(shots / "explorer-390x844-full.png"), full_page=True)
+    page.click("#toggle-columns")
+    assert hidden.is_visible() and page.get_attribute("#toggle-columns", "aria-pressed") == "true"
+    wrap = page.eval_on_selector("#table-wrap", "w => [w.scrollWidth, w.clientWidth]")
+    assert wrap[0] > wrap[1]  # the table scrolls inside its box, the page does not
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(shots / "explorer-390x844-all-columns.png"))
+    assert not errors, errors
+
+
+def test_ranks_notes_and_uncertainty_follow_the_cli(server, browser, expected):
+    from energylens.cli._console import fmt
+
+    page, errors, _ = open_page(browser, server, DESKTOP)
+    recommend_on(page)
+    shown, rec = expected["shown"], expected["rec"]
+    ranks = page.locator("#ranked tbody td[data-key=rank]").all_inner_texts()
+    assert ranks == list(shown["table_rank"])  # 1, 2, 3, ... and (k) for a data-parallel copy of layout k
+    notes = [t.split() for t in page.locator("#ranked tbody td[data-key=note]").all_inner_texts()]
+    for got, (_, row) in zip(notes, shown.iterrows()):
+        assert ("extrap" in got) == bool(row["extrapolation"]) and ("lat-opt" in got) == bool(row["latency_optimal"])
+    legend = page.inner_text("#table-legend")
+    assert "#: rank among distinct layouts" in legend and "data-parallel copies" in legend
+    if shown["replica_of_smaller"].any():
+        assert "(k): such a data-parallel copy of layout k" in legend
+    best = rec.table.iloc[0]
+    text = page.inner_text("#uncertainty")
+    assert f"{fmt(best['energy_request_j'])} J/request (95% interval {fmt(best['energy_request_lo_j'])}–" \
+           f"{fmt(best['energy_request_hi_j'])} J)" in text, text
+    k, others = rec.attrs["intervals_overlap"], 49
+    which = "all" if k == others else f"{k} of"
+    assert f"The 95% intervals of the best and {which} the next {others} deployments overlap" in text
+    flagged = int((shown["extrapolation"] != "").sum())
+    assert flagged and f"{flagged} of the {len(shown)} listed deployments extrapolate" in text
+    # An extrapolating row: the reason as a tooltip and, once selected, in words.
+    i = next(i for i, (_, row) in enumerate(shown.iterrows()) if row["extrapolation"])
+    badge = page.locator("#ranked tbody tr").nth(i).locator(".badge.extrap")
+    assert shown.iloc[i]["extrapolation"] in badge.get_attribute("title")
+    page.locator("#ranked tbody tr").nth(i).click()
+    page.wait_for_selector("#selected-extrapolation")
+    assert shown.iloc[i]["extrapolation"] in page.inner_text("#selected-extrapolation")
+    assert page.inner_text("#breakdown-title") == f"Where the energy of #{shown.iloc[i]['table_rank']} goes"
+    assert not errors, errors
+
+
+def test_switch_objective_keeps_the_table_and_plot(server, browser):
+    page, errors, _ = open_page(browser, server, DESKTOP)
+    recommend_on(page)
     page.click("button[data-objective=cost]")
     page.wait_for_selector("#pareto[data-objective=cost] svg .mark-symbol path", timeout=20_000)
-    assert page.locator("#ranked thead th.objective").inner_text() == "$/M out tok"
+    assert page.locator("#ranked thead th.objective").inner_text() == "$/Mtok"
     costs = [float(t) for t in page.locator("#ranked tbody td.objective").all_inner_texts()[:5]]
     assert costs == sorted(costs) and "Cost" in page.inner_text("#plot-title")
     assert page.locator("#assumptions li").count() >= 4
-    page.locator("#ranked tbody tr").nth(2).click()  # another row: its breakdown replaces the first one's
-    page.wait_for_function("document.querySelector('#breakdown svg').textContent.includes('#')")
-    shot = tmp_path / "explorer.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fills = page.eval_on_selector_all("#pareto svg .mark-symbol path", "ps => [...new Set(ps.map(p => p.getAttribute('fill')))]")
+    assert len([f for f in fills if f and f != "transparent"]) >= 2  # two GPUs, two colours
     assert not errors, errors
-    assert energy_first  # the energy ranking was shown before the switch
 
 
 def test_bad_input_shows_the_clis_line(server, browser):
-    page = browser.new_page()
-    page.goto(server + "/")
-    page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+    page, _, _ = open_page(browser, server, DESKTOP)
     page.fill("#gpu_hour_usd", "H100=abc")
     page.click("#submit")
     page.wait_for_selector("#error:not([hidden])", timeout=10_000)
@@ -94,19 +233,34 @@ def test_bad_input_shows_the_clis_line(server, browser):
     assert "owned hardware" in page.inner_text("#electricity-note")
 
 
-def test_fit_upload_draws_a_parity_plot(server, browser, tmp_path):
+def test_fit_names_the_model_in_use_and_goes_back_on_a_phone(server, browser, tmp_path, shots):
     from energylens.evaluation.synthetic import synthetic_profiles
 
     csv = tmp_path / "runs.csv"
     synthetic_profiles(30, seed=5).to_csv(csv, index=False)
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(server + "/")
-    page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+    page, errors, _ = open_page(browser, server, PHONE)
+    recommend_on(page)
+    assert page.inner_text("#model-in-use").startswith("Model: the shipped model")
+    assert not page.is_visible("#use-shipped")
     page.set_input_files("#profile-file", str(csv))
     page.select_option("#fit-mode", "recalibrate")
     page.click("#fit-submit")
     page.wait_for_selector("#parity[data-model] svg .mark-symbol path", timeout=30_000)
     assert page.locator("#parity svg .mark-symbol.role-mark path").count() == 60  # 30 rows x (recalibrated, shipped)
     assert "recalibrate on 30 rows" in page.inner_text("#fit-note")
-    assert page.is_checked("#use-fitted")
-    page.screenshot(path=str(tmp_path / "parity.png"), full_page=True)
+    # The ranking follows the fitted model, and says so plainly.
+    page.wait_for_function("document.getElementById('model-in-use').textContent.includes('fitted on 30 rows')")
+    assert "Model: fitted on 30 rows of runs.csv (the shipped model recalibrated)" in page.inner_text("#model-in-use")
+    assert page.is_checked("#use-fitted") and page.is_visible("#use-shipped")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.evaluate(OVERFLOWING) == []
+    parity = page.locator("#parity svg").bounding_box()
+    assert parity["width"] >= 250 and parity["x"] + parity["width"] <= PHONE["width"]
+    page.locator("#calibrate").screenshot(path=str(shots / "fit-390x844.png"))
+    assert inside(page.locator("#fit-note").bounding_box(), PHONE)  # no jump to the results after a fit
+    page.locator("#results .model-line").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "fitted-results-390x844.png"))
+    page.click("#use-shipped")  # back to the shipped model: the ranking is priced with it again
+    page.wait_for_function("document.getElementById('model-in-use').textContent.startsWith('Model: the shipped model')")
+    assert not page.is_checked("#use-fitted") and not page.is_visible("#use-shipped")
+    assert not errors, errors

@@ -7,8 +7,13 @@ carbon columns the ranking does not follow, TTFT, ITL, then J/tok and J/req (unl
 energy figures are the last to go. Always kept: #, GPUs, layout, batch, the ranking metric and the note.
 
 Lines under the table (`footer_lines`): by default at most FOOTER_LINES printed lines at the terminal's width
-(the best deployment first; what a narrow terminal left out; the counts; the prices), with `--verbose` every
-definition and source (`--json` always carries them).
+(the best deployment first; how uncertain the ranking is; what a narrow terminal left out; the note labels;
+the counts; the prices), with `--verbose` every definition and source (`--json` always carries them).
+
+Uncertainty: a row whose prediction leaves the model's training domain (its `extrapolation` names why) is
+marked `extrap` in the note column, the reasons printed with --verbose; the footer gives the best row's 95%
+interval of energy per request and how many of the next rows' intervals overlap it (res.attrs
+['intervals_overlap']): where they overlap, the ranking between them is not settled by the model.
 """
 from __future__ import annotations
 
@@ -73,12 +78,24 @@ def shown_rows(rec, top: int | None = None) -> pd.DataFrame:
     return shown
 
 
-# The note column's short labels (one line, even together), each explained in the footer by its long name.
+# The note column's short labels (one a line), each explained in the footer by its long name.
 NOTES = (("latency_optimal", "lat-opt", "latency-optimal"), ("tp_default", "TP-def", "TP default"))
 
 
+# A row whose prediction extrapolates (res['extrapolation'] non-empty): its short flag and what it means.
+EXTRAP = "extrap"
+EXTRAP_MEANING = "outside the model's training data"
+
+
+def extrapolates(row) -> bool:
+    """Whether a row's prediction leaves the model's training domain (its `extrapolation` names why)."""
+    why = row.get("extrapolation") if hasattr(row, "get") else None
+    return isinstance(why, str) and bool(why.strip())
+
+
 def _note(row) -> str:
-    return ", ".join(short for flag, short, _ in NOTES if row[flag])
+    """The row's note labels, one per line: a label never widens the column beyond the longest one."""
+    return "\n".join([short for flag, short, _ in NOTES if row[flag]] + ([EXTRAP] if extrapolates(row) else []))
 
 
 def main_term(row, groups, labels) -> str:
@@ -117,6 +134,9 @@ def table_frame(shown: pd.DataFrame, res: pd.DataFrame, wide: bool = False) -> t
     out[f"TTFT\n{ttft_unit}"] = shown["ttft_ms"].astype(float) * ttft_scale
     out[f"ITL\n{itl_unit}"] = shown["itl_ms"].astype(float) * itl_scale
     if wide:
+        if "energy_request_lo_j" in shown:  # the 95% interval of J/req (the best rows only: empty below them)
+            out["J/req\nlo95"] = shown["energy_request_lo_j"].astype(float)
+            out["J/req\nhi95"] = shown["energy_request_hi_j"].astype(float)
         for g in groups:
             out[f"{GROUP_LABELS[g]} %"] = shown[f"{g}_pct"].astype(float).round(1)
     else:
@@ -182,7 +202,8 @@ def definitions(res: pd.DataFrame, itl_slo_ms=None, ttft_slo_ms=None) -> str:
             f"Notes: {short['latency_optimal']}, latency-optimal: "
             f"{res.attrs.get('latency_optimal_metric') or FALLBACK_LATENCY_OPTIMAL}; "
             f"{short['tp_default']}, TP default: all GPUs of the largest count in one "
-            f"tensor-parallel group. {_slo_text(res, itl_slo_ms, ttft_slo_ms)}.")
+            f"tensor-parallel group; {EXTRAP}: the prediction is {EXTRAP_MEANING} (why: below). "
+            f"{_slo_text(res, itl_slo_ms, ttft_slo_ms)}.")
 
 
 def best_line(res: pd.DataFrame, verbose: bool = False) -> str:
@@ -220,6 +241,69 @@ def legend_line(shown: pd.DataFrame) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
+def interval_rows(res: pd.DataFrame) -> int:
+    """How many rows, best first, carry a 95% interval and a training-domain check (search.SHOWN_INTERVALS)."""
+    return int(res["energy_request_lo_j"].notna().sum()) if "energy_request_lo_j" in res else 0
+
+
+def overlap_text(res: pd.DataFrame) -> str:
+    """'overlapping 3 of the next 49: their order is uncertain' (res.attrs['intervals_overlap'] of the rows
+    after the best that have an interval); '' when no other row has one."""
+    others = interval_rows(res) - 1
+    if others <= 0 or res.attrs.get("intervals_overlap") is None:
+        return ""
+    k = int(res.attrs["intervals_overlap"])
+    if k == 0:
+        return f"overlapping none of the next {others}"
+    which = f"all the next {others}" if k == others else f"{k} of the next {others}"
+    # the intervals are of energy: ranked by cost (GPU time x price), what they leave uncertain is the energy order
+    order = "energy order" if objective_column(res) == "cost_usd_per_million_tokens" else "order"
+    return f"overlapping {which}: their {order} is uncertain"
+
+
+def uncertainty_line(res: pd.DataFrame, shown: pd.DataFrame) -> str:
+    """The best row's 95% interval of energy per request, how many of the next rows' intervals overlap it,
+    and what the note `extrap` means when a shown row has it: '95% interval of the best: 11.67-52.02 J/req,
+    overlapping all the next 49: their order is uncertain; extrap: outside the model's training data.'"""
+    from ._console import fmt
+
+    parts = []
+    if interval_rows(res):
+        best = res.iloc[0]
+        overlap = overlap_text(res)
+        parts.append(f"95% interval of the best: {fmt(best['energy_request_lo_j'])}-{fmt(best['energy_request_hi_j'])} "
+                     f"J/req" + (f", {overlap}" if overlap else ""))
+    if any(extrapolates(r) for _, r in shown.iterrows()):
+        parts.append(f"{EXTRAP}: {EXTRAP_MEANING}")
+    return "; ".join(parts) + "." if parts else ""
+
+
+def extrapolation_lines(res: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
+    """For --verbose: what the interval is, then each reason a shown row extrapolates with the rows it holds for
+    ('extrap #3, #4: pp 2 outside the trained 1-1; ...'), and the shown rows that were not checked."""
+    from ._console import fmt
+
+    lines = []
+    n = interval_rows(res)
+    if n:
+        best, overlap = res.iloc[0], overlap_text(res)
+        lines.append(f"95% intervals of energy per request (the coefficients' uncertainty and the training rows' "
+                     f"residual scatter) and the training-domain check cover the best {n} rows; the best's: "
+                     f"{fmt(best['energy_request_lo_j'])}-{fmt(best['energy_request_hi_j'])} J/req"
+                     + (f", {overlap}." if overlap else "."))
+    reasons: dict[str, list[str]] = {}
+    for _, r in shown.iterrows():
+        if extrapolates(r):
+            reasons.setdefault(r["extrapolation"].strip(), []).append(f"#{r['table_rank']}")
+    lines += [f"{EXTRAP} {', '.join(rows)}: {why}." for why, rows in reasons.items()]
+    if "energy_request_lo_j" in shown:
+        unchecked = shown.loc[shown["energy_request_lo_j"].isna(), "table_rank"]
+        if len(unchecked):
+            lines.append(f"Not checked for extrapolation and without an interval (below the best {n} rows): "
+                         f"{', '.join('#' + r for r in unchecked)}.")
+    return lines
+
+
 def price_notes(res: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
     """A footnote for each shown GPU without a price: why its cost columns are empty and how to fill them."""
     if "cost_usd_per_million_tokens" not in res.columns:
@@ -234,8 +318,10 @@ def price_notes(res: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
 def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens: float, dropped: list[str],
                  itl_slo_ms=None, ttft_slo_ms=None, verbose: bool = False, width: int | None = None) -> list[str]:
     """The lines under the table. By default the essentials, at most FOOTER_LINES lines once wrapped at `width`
-    (None: no limit), kept in this order: the best deployment, why a row has no price, what this width left
-    out, the counts and SLOs, the note labels, the prices; the last line points to --verbose. `verbose`:
+    (None: no limit), kept in this order: the best deployment, its 95% interval with the overlap of the next
+    rows' and what `extrap` means, why a row has no price, what this width left out, the note labels (what the
+    table's marks mean), the counts and SLOs, the prices (before the labels when ranked by cost or carbon);
+    the last line points to --verbose. `verbose`:
     every definition, assumption and source (what `--json` carries as `footnotes`)."""
     from ._console import FOOTER_LINES, dropped_note, printed_lines
 
@@ -244,6 +330,7 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
     has_cost = any(c in res.columns for c in METRICS if c != "energy_request_j")
     if verbose:
         lines = [rank_note(res, shown, top), definitions(res, itl_slo_ms, ttft_slo_ms), best_line(res, True),
+                 *extrapolation_lines(res, shown),
                  counts_line(res, itl_slo_ms, ttft_slo_ms)[:-1] + f", {output_tokens:g} output tokens per request."]
         if statements and has_cost:
             lines += ["Assumptions:", *(f"- {s}." for s in statements)]
@@ -255,8 +342,9 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
         return lines
     # (priority, line) in the order printed; the highest numbers go first when the lines do not fit
     by_price = objective_column(res) != "energy_request_j"  # ranked by cost or carbon: their basis comes first
-    candidates = [(0, best_line(res)), (4 if by_price else 3, counts_line(res, itl_slo_ms, ttft_slo_ms)),
-                  (5 if by_price else 4, legend_line(shown)),
+    candidates = [(0, best_line(res)), (1, uncertainty_line(res, shown)),
+                  (5 if by_price else 4, counts_line(res, itl_slo_ms, ttft_slo_ms)),
+                  (4 if by_price else 3, legend_line(shown)),
                   (3 if by_price else 5, assumptions.get("summary", "") if has_cost else ""),
                   *[(1, note) for note in price_notes(res, shown)],
                   (2, dropped_note(map(inline, dropped), "--wide or a wider terminal shows them") if dropped else "")]

@@ -195,7 +195,7 @@ def explain(
 ):
     """Energy per request broken down by where it goes (compute, memory, TP, EP, PP bubbles, overhead, idle GPUs)
     in J and %, and the prefill phase as `predict` gives it; shares resting on a coefficient the data did not
-    identify are flagged."""
+    identify are flagged, and so are predictions outside the model's training data (note `extrap`)."""
     from ..data.stream import read_head
 
     model = _load(model_file)
@@ -208,9 +208,11 @@ def explain(
     print_table(view, title=title, drop_order=_explain_drop_order(view), compact=True, footer=notes)
 
 
-# What explain's label column is called, and the columns that always stay: the row's identity and its energy.
+# What explain's label column is called, and the columns that always stay: the row's identity, its energy and
+# its note (`extrap` where the prediction leaves the model's training domain).
 EXPLAIN_LABEL = "configuration"
-EXPLAIN_KEEP = ("#", EXPLAIN_LABEL, "J/req")
+EXPLAIN_NOTE = "note"
+EXPLAIN_KEEP = ("#", EXPLAIN_LABEL, "J/req", EXPLAIN_NOTE)
 
 
 def _explain_drop_order(view) -> list[str]:
@@ -240,7 +242,9 @@ def _label(row, with_model: bool, with_precision: bool, with_dp: bool) -> str:
 def _explained(model, df):
     """explain's rows: what identifies each configuration, the model's breakdown, the measured prefill share."""
     ex = model.explain(df)
-    phases = model.predict_frame(df)[["pred_prefill_energy_j", "pred_decode_energy_j"]]  # the very figures of predict
+    # the very figures of predict: the prefill phase, the 95% interval and the training-domain flag
+    phases = model.predict_frame(df)[["pred_prefill_energy_j", "pred_decode_energy_j", "pred_energy_request_lo_j",
+                                      "pred_energy_request_hi_j", "extrapolation"]]
     shown = df.assign(row=df.index + 1)[[c for c in EXPLAIN_IDS if c in df.columns or c == "row"]].copy()
     for c in [*ex.columns, *phases.columns]:
         shown[c] = (ex[c] if c in ex else phases[c]).to_numpy()
@@ -264,15 +268,18 @@ EXPLAIN_DEFINITIONS = ("configuration: GPU x count, the parallel degrees above 1
                        "the dynamic energy of that work (compute, memory, TP and EP collectives, pipeline bubbles, "
                        "launch and host overhead, idle GPUs of replicas without a request); pf J and pf%: the prefill "
                        "phase, as predict's pred_prefill_energy_j; meas. pf%: the measured prefill share, where the "
-                       "file has it")
+                       "file has it; note extrap: the prediction is outside the model's training data (why: the "
+                       "lines above; --json: extrapolation, with the 95% interval pred_energy_request_lo_j/hi_j)")
 
 
 def _explain_table(model, shown, verbose: bool = False):
-    """(table, title, lines under it) of explain: each row's identity in one label, its energy and the shares."""
+    """(table, title, lines under it) of explain: each row's identity in one label, its energy, the shares and,
+    where a prediction extrapolates, a note `extrap` (the reasons with `verbose`)."""
     import pandas as pd
 
     from ..model.identification import UNSUPPORTED
     from ..model.terms import GROUP_LABELS, GROUPS
+    from ._recommend_view import EXTRAP, EXTRAP_MEANING
 
     def varies(col):
         return col in shown and shown[col].nunique(dropna=False) > 1
@@ -289,8 +296,20 @@ def _explain_table(model, shown, verbose: bool = False):
     view["pf%"] = mark("prefill_share", "prefill_share_pct")
     if "measured_prefill_share_pct" in shown:
         view["meas. pf%"] = shown["measured_prefill_share_pct"].round(1).to_numpy()
+    why = shown["extrapolation"].fillna("").astype(str).str.strip() if "extrapolation" in shown else None
+    if why is not None and (why != "").any():  # the column only where a row extrapolates: nothing to say otherwise
+        view[EXPLAIN_NOTE] = [EXTRAP if w else "" for w in why]
     title = "Energy per request by where it goes, % of J/req" + (f": {models[0]}" if len(models) == 1 else "")
     notes = []
+    if why is not None and (why != "").any():
+        if verbose:
+            rows: dict[str, list[str]] = {}
+            for n, w in zip(shown["row"], why):
+                if w:
+                    rows.setdefault(w, []).append(f"#{n}")
+            notes += [f"{EXTRAP} {', '.join(r)}: {w}." for w, r in rows.items()]
+        else:
+            notes.append(f"{EXTRAP}: {EXTRAP_MEANING} (--verbose: why).")
     hit = {g for f in flagged for g in f}
     if hit:  # the coefficients behind the flags: those scaling a flagged group
         groups_of = {c.name: set(c.groups) for c in model.structure_.coefficients}

@@ -97,8 +97,13 @@ class Recommendation:
         return shown.iloc[np.argsort(after, kind="stable")]
 
     def to_dict(self, top: int | None = None, columns: dict | None = None) -> dict:
-        """The recommendation as JSON-ready data: the request, the counts, the assumptions and the shown rows
-        (`recommendations`); what `recommend --json` prints and the web's answer starts from."""
+        """The recommendation as JSON-ready data: the request, the counts, the assumptions, how uncertain the
+        ranking is and the shown rows (`recommendations`, each with its 95% interval of energy per request and
+        `extrapolation`: '' inside the model's training domain, else why); what `recommend --json` prints.
+
+        `interval_rows`: the rows, best first, that have an interval and a training-domain check (below them the
+        interval is null and `extrapolation` ''); `intervals_overlap`: how many of those after the best have an
+        interval overlapping the best's (their order is uncertain)."""
         from .search import RECOMMEND_COLUMN_NOTES
 
         o, a = self.options, self.table.attrs
@@ -110,6 +115,9 @@ class Recommendation:
             "slo_source": slo.get("source"), "latency_definition": a.get("latency_definition"),
             **{k: a.get(k) for k in COUNTS}, "engine": a.get("engine"), "objective": a.get("objective"),
             "top": o.top if top is None else int(top), "assumptions": a.get("assumptions"),
+            "interval_rows": int(self.table["energy_request_lo_j"].notna().sum())
+            if "energy_request_lo_j" in self.table else 0,
+            "intervals_overlap": None if a.get("intervals_overlap") is None else int(a["intervals_overlap"]),
             "columns": columns if columns is not None else RECOMMEND_COLUMN_NOTES,
             "recommendations": _records(self.shown(top)),
         }

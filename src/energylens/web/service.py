@@ -106,6 +106,7 @@ MAX_STORED = 32  # uploads and fitted models kept per server; the oldest go firs
 
 # Columns sent for the table and the plot (the frame has more; these are what the page shows).
 ROW_COLUMNS = ("rank", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "energy_request_j", "energy_token_j",
+               "energy_request_lo_j", "energy_request_hi_j", "extrapolation", "power_per_gpu_w",
                "ttft_ms", "itl_ms", "latency_s", "gpu_seconds_per_request", "cost_usd_per_million_tokens",
                "carbon_gco2e_per_1000_requests", "latency_optimal", "tp_default", "replica_of_smaller")
 
@@ -212,7 +213,8 @@ def recommend_payload(body, store: Store, default_model_file=None) -> dict:
     table = shown[keep].copy()
     table["on_front"] = rows["on_front"].reindex(table.index, fill_value=False).to_numpy(bool)
     attrs = {k: rec.attrs.get(k) for k in ("candidates", "feasible", "meeting_slo", "engine", "objective",
-                                           "assumptions", "structure", "latency_definition", "slo")}
+                                           "assumptions", "structure", "latency_definition", "slo",
+                                           "intervals_overlap")}
     return {"objective": objective, "metric": metric, "metric_label": OBJECTIVES[objective][1], "top": opts.top,
             "counts": rec.counts, "terms": {g: GROUP_LABELS[g] for g in GROUPS}, "table": _records(table),
             "rows": _records(rows), "attrs": json.loads(json.dumps(attrs, default=str))}
