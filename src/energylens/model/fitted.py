@@ -69,41 +69,58 @@ class TrainingDomain:
                    ranges=ranges, specs=specs)
 
     def flags(self, df: pd.DataFrame, f) -> list[str]:
-        """Per row, '' inside the domain, else why the prediction extrapolates (reasons joined by '; ')."""
+        """Per row, '' inside the domain, else why the prediction extrapolates (reasons joined by '; '). Each reason
+        is worded once per distinct offending value, so a large table costs a few array passes."""
         n = len(df)
-        reasons = [[] for _ in range(n)]
+        columns, words = [], []  # per reason: a code per row (-1: none) and the text of each code
 
-        def add(mask, text):
-            for i in np.flatnonzero(mask):
-                reasons[i].append(text if isinstance(text, str) else text(i))
+        def add(mask, values, word):
+            """A reason for the rows of `mask`, worded once per distinct value of `values` there."""
+            if not mask.any():
+                return
+            codes, uniques = pd.factorize(pd.Series(values)[mask], sort=False)
+            col = np.full(n, -1, dtype=np.int64)
+            col[mask] = codes
+            columns.append(col)
+            words.append([word(u) for u in uniques])
 
-        if self.gpus and "gpu" in df:
-            names = df["gpu"].astype(str).to_numpy()
-            unseen = ~np.isin(names, self.gpus)
+        names = df["gpu"].astype(str).to_numpy() if "gpu" in df else np.full(n, "")
+        unseen = ~np.isin(names, self.gpus) if self.gpus and "gpu" in df else np.zeros(n, bool)
+        if unseen.any():  # an unseen GPU's figures, worded once per GPU name
+            codes, gpus = pd.factorize(pd.Series(names))
+            first = pd.Series(np.arange(n)).groupby(codes).first().to_numpy()
             for label, col in _SPECS.items():
                 if col in df and label in self.specs:
                     lo, hi = self.specs[label]
-                    v = df[col].to_numpy(float)
-                    add(unseen & ((v < lo * (1 - SPEC_SLACK)) | (v > hi * (1 + SPEC_SLACK))),
-                        lambda i, label=label, lo=lo, hi=hi, v=v: f"GPU {names[i]} {label} {v[i]:.4g} outside the "
-                                                                 f"trained {lo:.4g}-{hi:.4g}")
-            add(unseen, lambda i: f"GPU {names[i]} not among the trained ({', '.join(self.gpus)})")
+                    v = df[col].to_numpy(float)[first]
+                    outside = {g: x for g, x in zip(gpus, v) if not lo * (1 - SPEC_SLACK) <= x <= hi * (1 + SPEC_SLACK)}
+                    add(unseen & np.isin(names, list(outside)), names,
+                        lambda g, label=label, lo=lo, hi=hi, outside=outside: f"GPU {g} {label} {outside[g]:.4g} outside "
+                                                                              f"the trained {lo:.4g}-{hi:.4g}")
+        add(unseen, names, lambda g: f"GPU {g} not among the trained ({', '.join(self.gpus)})")
         if self.precisions and "precision" in df:
             p = df["precision"].fillna("bf16").astype(str).to_numpy()
-            add(~np.isin(p, self.precisions), lambda i: f"precision {p[i]} not trained")
+            add(~np.isin(p, self.precisions), p, lambda x: f"precision {x} not trained")
         for label, col in _RANGES.items():
             if col in df and label in self.ranges:
                 lo, hi = self.ranges[label]
                 v = df[col].to_numpy(float)
-                add((v < lo) | (v > hi), lambda i, label=label, lo=lo, hi=hi, v=v:
-                    f"{label} {v[i]:g} outside the trained {lo:g}-{hi:g}")
-        if self.schedules is not None and f is not None:
+                add((v < lo) | (v > hi), v, lambda x, label=label, lo=lo, hi=hi: f"{label} {x:g} outside the trained "
+                                                                                 f"{lo:g}-{hi:g}")
+        if f is not None:
             seq = (f.pp > 1) & (f.microbatches < np.minimum(f.batch, f.pp))
             pipelined = f.pp > 1
             for kind, mask in (("sequential", seq), ("microbatch", pipelined & ~seq)):
                 if kind not in self.schedules:
-                    add(mask, f"pipeline schedule {kind} not trained")
-        return ["; ".join(r) for r in reasons]
+                    add(mask, np.full(n, kind), lambda k: f"pipeline schedule {k} not trained")
+        if not columns:
+            return [""] * n
+        key = np.zeros(n, dtype=np.int64)  # the reasons of a row as one number, renumbered after each reason
+        for col, w in zip(columns, words):
+            key = pd.factorize(key * (len(w) + 1) + (col + 1))[0].astype(np.int64)
+        inverse, first = key, pd.Series(np.arange(n)).groupby(key).first().to_numpy()
+        texts = ["; ".join(w[col[i]] for col, w in zip(columns, words) if col[i] >= 0) for i in first]
+        return np.array(texts, dtype=object)[inverse].tolist()
 
     def to_dict(self) -> dict:
         return {"gpus": self.gpus, "precisions": self.precisions, "schedules": self.schedules, "ranges": self.ranges,
