@@ -584,9 +584,6 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         return _read_csv(path)
     except DataError:
         raise
-    except ImportError as exc:
-        raise EnergyLensError(f"{path}: reading Parquet needs pyarrow (pip install 'energylens[parquet]'): "
-                              f"{clip(exc, 200)}")
     except pd.errors.EmptyDataError:
         raise DataError("file is empty; expected a header row and at least one data row", path=path)
     except UnicodeDecodeError as exc:
@@ -604,10 +601,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
         import io as _io
 
         buf = _io.BytesIO()
-        try:
-            df.to_parquet(buf, index=False)
-        except ImportError as exc:
-            raise EnergyLensError(f"{path}: writing Parquet needs pyarrow (pip install 'energylens[parquet]'): {exc}")
+        df.to_parquet(buf, index=False)
         atomic_write_bytes(path, buf.getvalue())
     else:
         atomic_write_text(path, df.to_csv(index=False))

@@ -19,8 +19,10 @@ def evaluate(
     """Compare EnergyLens with the baselines on the real data and write the report.
 
     Exit code 3 when a method failed more than 5% of its fits (the report lists every failure)."""
+    from ..extras import require
     from ._paths import check_output
     check_output(out, option="--out", folder=True, inputs=[data])
+    require("energylens evaluate (baselines and figures)", "baselines", "plot")
     address = None
     if cluster is not None:
         from ..profile.cluster import import_ray, parse_cluster

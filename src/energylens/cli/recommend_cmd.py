@@ -42,6 +42,10 @@ def recommend(**values):
     check_output(plot, option="--plot", inputs=[opts.model_file, opts.model_config, opts.hardware_catalog_file,
                                                 opts.model_catalog_file, price_file,
                                                 *([Path(opts.model)] if opts.model else [])])
+    if plot is not None:
+        from ..extras import require
+
+        require("--plot", "plot")  # before the search: a missing extra is said at once
     rec = run(opts)
     if plot is not None:
         from ..report.plots import pareto_plot

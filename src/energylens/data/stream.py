@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError, EnergyLensError
+from ..errors import DataError
 from ..io import (_check_csv_header, _first_ragged_row, _ragged_error, atomic_output, check_columns, clip, input_problem,
                   not_utf8, parquet_columns, plain_strings, text_encoding)
 
@@ -82,9 +82,6 @@ def _parquet_batches(path: Path, chunk_rows: int):
             yield plain_strings(batch.to_pandas())  # dictionary-encoded text (categoricals) as plain text
         if first:  # no row group: the header alone
             yield f.schema_arrow.empty_table().to_pandas()
-    except ImportError as exc:
-        raise EnergyLensError(f"{path}: reading Parquet needs pyarrow (pip install 'energylens[parquet]'): "
-                              f"{clip(exc, 200)}")
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot be read as Parquet: {clip(str(exc).splitlines()[0] if str(exc) else exc, 200)}",
                         path=path)

@@ -9,6 +9,9 @@ import pandas as pd
 
 
 def _plt():
+    from ..extras import require
+
+    require("drawing a figure", "plot")
     import matplotlib
 
     matplotlib.use("Agg")
