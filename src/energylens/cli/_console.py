@@ -12,12 +12,16 @@ import math
 import numbers
 import os
 import re
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, ConsoleDimensions
 from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # pandas loads where a table is printed, not at start-up
+    import pandas as pd
 
 PIPE_WIDTH = 160  # output to a file or a pipe (reports, CI logs): wide tables unless $COLUMNS says otherwise
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
 from ._console import console, fitted_table, plain, print_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def catalog(
