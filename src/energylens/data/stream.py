@@ -82,6 +82,8 @@ def _parquet_batches(path: Path, chunk_rows: int):
             yield plain_strings(batch.to_pandas())  # dictionary-encoded text (categoricals) as plain text
         if first:  # no row group: the header alone
             yield f.schema_arrow.empty_table().to_pandas()
+    except DataError:  # too many columns: its own message
+        raise
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot be read as Parquet: {clip(str(exc).splitlines()[0] if str(exc) else exc, 200)}",
                         path=path)
