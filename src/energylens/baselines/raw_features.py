@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from ..features.physics import BYTES_PER_PARAM
+from ..vocabulary import BYTES_PER_PARAM
 
 RAW_COLUMNS = ("num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens", "output_tokens",
                "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads", "head_dim",

@@ -17,12 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..catalog.hardware import HARDWARE_COLUMNS, hardware_catalog
-from ..catalog.models import ARCHS, MODEL_COLUMNS, model_catalog
+from ..catalog.models import MODEL_COLUMNS, model_catalog
 from ..errors import CatalogError, DataError
-from ..vocabulary import PP_SCHEDULES, SEQUENTIAL_PP_ENGINES
+from ..vocabulary import ARCHS, MODALITIES, PP_SCHEDULES, PRECISIONS, SEQUENTIAL_PP_ENGINES
 
-PRECISIONS = ("bf16", "fp16", "fp32", "fp8", "int8", "int4", "mxfp4")
-MODALITIES = ("text", "image", "video")
 
 
 @dataclass(frozen=True)
