@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io as _io
 import json
 import os
 import re
@@ -598,8 +599,6 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write CSV or Parquet (by suffix) atomically."""
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        import io as _io
-
         buf = _io.BytesIO()
         df.to_parquet(buf, index=False)
         atomic_write_bytes(path, buf.getvalue())

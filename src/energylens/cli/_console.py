@@ -12,11 +12,12 @@ import math
 import numbers
 import os
 import re
+import textwrap
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console, ConsoleDimensions
 from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
@@ -270,8 +271,6 @@ FOOTER_LINES = 6  # printed lines under a table by default; --verbose prints the
 
 def printed_lines(text: str, width: int) -> int:
     """Lines `text` takes on a terminal `width` columns wide, wrapped between words as the console wraps it."""
-    import textwrap
-
     return max(1, len(textwrap.wrap(str(text), width=max(width, 1), break_long_words=True, break_on_hyphens=False)))
 
 

@@ -9,6 +9,7 @@ import typer
 
 from .. import __version__
 from ..errors import EnergyLensError
+from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd, serve_cmd
 
 
 def _click_modules() -> list:
@@ -53,8 +54,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register():
-    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd, serve_cmd
-
     app.command("catalog")(catalog_cmd.catalog)
     app.add_typer(data_cmd.app, name="data")
     for name in ("fit", "predict", "explain", "show"):

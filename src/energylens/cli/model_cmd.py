@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ._options import seed_option
-
+from ..data.schema import load_many
+from ..errors import DataError, EnergyLensError
+from ..model.terms import GROUP_LABELS, GROUPS
 from ._console import console, constant_first, fmt, metrics_text, percent, plain, plural, print_table
-
+from ._options import seed_option
 
 MODEL_FILE_HELP = "Model file written by `energylens fit`, or 'default' for the model shipped with EnergyLens."
 
@@ -35,8 +37,6 @@ def fit(
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ._paths import check_output
     check_output(output, inputs=[*data, base, Path(structure)])
-    from ..data.schema import load_many
-    from ..errors import DataError
     from ..model.estimator import CHOICES, EnergyLensRegressor, recalibrate
     from ..model.modelfile import save_model
 
@@ -106,7 +106,6 @@ def _grouped_notes(notes) -> list[str]:
 
 def _structure_option(value: str):
     """--structure: a built-in name, or a model file whose structure is refitted."""
-    from ..errors import EnergyLensError
     from ..model.estimator import STRUCTURES
 
     if value in STRUCTURES:
@@ -249,8 +248,6 @@ def _explained(model, df):
 
 def _records(shown) -> list[dict]:
     """JSON records: plain numbers (full precision), null for missing values."""
-    import math
-
     clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v.item() if hasattr(v, "item") else v
     return [{k: clean(v) for k, v in r.items()} for r in shown.to_dict(orient="records")]
 
@@ -269,7 +266,6 @@ def _explain_table(model, shown, verbose: bool = False):
     import pandas as pd
 
     from ..model.identification import UNSUPPORTED
-    from ..model.terms import GROUP_LABELS, GROUPS
 
     def varies(col):
         return col in shown and shown[col].nunique(dropna=False) > 1

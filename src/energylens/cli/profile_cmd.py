@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
+from ..errors import EnergyLensError, NoGpuError
+from ..io import write_table
 from ._console import console, constant_first, print_table
-
 from ._options import int_list as _ints  # one parser of number lists for every command
-
 
 SWEEP_FAILED = 3  # exit code: every configuration this run tried failed (documented in `profile --help`)
 DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS = "128,1024", "64,256"
@@ -72,7 +72,6 @@ def profile(
     check_output(output, inputs=[plan_file, Path(model)])  # an existing output is resumed, not an input
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..errors import EnergyLensError, NoGpuError
     from ..profile.devices import open_gpus
     from ..profile.engines import make_engine
     from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, run_sweep
@@ -149,8 +148,6 @@ def _report(counts: dict, output: Path) -> None:
 
 
 def _error(message: str):
-    from ..errors import EnergyLensError
-
     return EnergyLensError(message)
 
 
@@ -165,8 +162,6 @@ def _one_degree(text: str | None, option: str) -> int | None:
 
 def _rates(text: str) -> list:
     """Rates in requests/s (> 0), or the word 'trace'."""
-    import math
-
     if text.strip().lower() == "trace":
         return ["trace"]
     out = []
@@ -182,8 +177,6 @@ def _rates(text: str) -> list:
 
 
 def _seconds(value: float, option: str, low: float, high: float) -> float:
-    import math
-
     if not (math.isfinite(value) and low < value <= high):
         raise _error(f"{option} expects seconds > {low:g} and <= {high:g}, got {value:g}")
     return value
@@ -191,13 +184,10 @@ def _seconds(value: float, option: str, low: float, high: float) -> float:
 
 def _profile_endpoint(a: dict) -> None:
     """`profile --endpoint URL`: a load sweep against a running server (profile/endpoint_sweep.py)."""
-    import math
-
     from ._paths import check_output
     check_output(a["output"], inputs=[a["trace"]])
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..errors import NoGpuError
     from ..profile.devices import open_gpus, parse_gpu_ids
     from ..profile.endpoint import Load, check_url
     from ..profile.endpoint_sweep import EndpointSpec, Level, run_endpoint_sweep
@@ -288,7 +278,6 @@ def plan(
     """Choose the most informative configurations to profile (greedy D-optimal design)."""
     from ._paths import check_output
     check_output(output, inputs=[model_file, Path(model)])
-    from ..io import write_table
     from ..model.modelfile import load_model
     from ..profile.plan import plan_sweep
 

@@ -6,12 +6,16 @@ options here; only how the answer is printed (--json, --wide, --plot) is this co
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..recommendation.request import typer_parameters
+from ..io import visible
+from ..recommendation.request import CLI, RecommendOptions, typer_parameters
+from ..recommendation.search import run
+from . import _recommend_view as view
 from ._console import console, fitted_table, table, table_width
 
 # The command's own options: how the answer is shown, not what is asked.
@@ -32,8 +36,6 @@ OUTPUT_PARAMETERS = [
 
 def recommend(**values):
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
-    from ..recommendation.request import CLI, RecommendOptions
-    from ..recommendation.search import run
     from ._paths import check_output
 
     json_out, wide, plot, verbose = values.pop("json_out"), values.pop("wide"), values.pop("plot"), values.pop("verbose")
@@ -52,10 +54,6 @@ def recommend(**values):
 
         pareto_plot(rec.table, plot, title=f"{_model_name(rec)}: energy vs latency of feasible deployments")
     if json_out:
-        import json
-
-        from . import _recommend_view as view
-
         opts = rec.options
         payload = rec.to_dict()
         payload["footnotes"] = view.footer_lines(rec.table, view.shown_rows(rec), opts.top, opts.output_tokens, [],
@@ -66,14 +64,10 @@ def recommend(**values):
 
 
 def _model_name(rec) -> str:
-    from ..io import visible
-
     return visible(rec.options.model if rec.options.model is not None else rec.table["model"].iloc[0])
 
 
 def _print_table(rec, wide: bool, verbose: bool = False) -> None:
-    from . import _recommend_view as view
-
     res, opts = rec.table, rec.options
     shown = view.shown_rows(rec)
     frame, drop_order = view.table_frame(shown, res, wide=wide)

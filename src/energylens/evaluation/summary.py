@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..model.default import default_model_dict
+
 BLACK_BOXES = ("rf", "xgb", "ensemble", "rf_tuned", "xgb_tuned", "loglinear2")
 METHOD_ORDER = ("energylens", "loglinear", "loglinear2", "xgb_tuned", "rf_tuned", "rf", "xgb", "ensemble", "roofline",
                 "rule_power_per_slot", "rule_largest_batch", "rule_fewest_gpus", "random", "latency_measured",
@@ -225,8 +227,6 @@ def new_engine_targets(records) -> list[dict]:
 
 def claims(res: dict) -> pd.DataFrame:
     """Claims the README and docs/MODEL.md make, each with what this run measured."""
-    from ..model.default import default_model_dict
-
     rows = []
     ne = pd.DataFrame(res.get("new_engine", []))
     if not ne.empty and "fitted" in ne:

@@ -3,20 +3,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
+from ..catalog.costs import shipped_prices
+from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
+from ..catalog.models import ModelSpec
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import Features, compute_features
 from ..io import clip, visible
-from ..model.serving import DEFINITION as SERVING_DEFINITION
+from ..model.default import default_model
+from ..model.modelfile import load_model
 from ..model.predictor import _rows, described, prepare
+from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.terms import GROUPS
 from . import objectives
-from .request import (CLI, DEFAULT_ITL_SLO_MS, DEFAULT_TTFT_SLO_MS, MAX_BATCH, MAX_GPUS, MAX_TOKENS, PYTHON,  # noqa: F401
-                      RecommendOptions, RequestError, check_candidates, python_signature)
+from .request import (  # noqa: F401
+    CLI,
+    DEFAULT_ITL_SLO_MS,
+    DEFAULT_TTFT_SLO_MS,
+    MAX_BATCH,
+    MAX_GPUS,
+    MAX_TOKENS,
+    PYTHON,
+    RecommendOptions,
+    RequestError,
+    check_candidates,
+    python_signature,
+)
 from .result import Recommendation, distinct_ranks
 from .space import DEFAULT_BATCHES, candidate_table
 
@@ -55,8 +72,6 @@ def _resolve_model(model, model_config=None, model_catalog_file=None, allow_path
                    hint: str | None = None):
     """The ModelSpec of a request: from its config.json, a catalog name, or (`allow_path`: never over the web,
     which opens no file a client names) a config.json path given as the model."""
-    from pathlib import Path
-
     if model_config is not None:
         return model_from_hf_config(model_config, name=model if isinstance(model, str) else None)
     if allow_path and isinstance(model, str) and model.endswith(".json") and Path(model).exists():
@@ -139,9 +154,6 @@ recommend.__signature__ = python_signature()
 def run(opts: RecommendOptions) -> Recommendation:
     """The recommendation for validated options (RecommendOptions.parse); messages spell options as the
     front end that parsed them does."""
-    from ..model.default import default_model
-    from ..model.modelfile import load_model
-
     spell = opts.spell
     model, gpus, max_gpus, batches = opts.model, list(opts.gpus), opts.max_gpus, opts.batches
     input_tokens, output_tokens, visual_tokens = opts.input_tokens, opts.output_tokens, opts.visual_tokens
@@ -372,7 +384,6 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
                     f"{'/'.join(g.name for g in pool)} (the smallest {spell('batches')} is {min(batches)}): try {spell('batches')} {low}")
         more = next((n for n in (max_gpus * 2 ** k for k in range(1, 13)) if n <= min(SUGGEST_MAX_GPUS, MAX_GPUS)
                      and _fits(spec, pool, n, batches, *workload).any()), None)
-        from ..catalog.costs import shipped_prices
 
         hw = hardware_catalog()
         rented = {hw.canonical(g) for g in shipped_prices().gpu_hour_usd}
@@ -393,9 +404,6 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
 
 def _workload(cand: pd.DataFrame):
     """(model spec, GPU specs, batches, (input, output, visual tokens)) of a candidate table, to search it again."""
-    from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
-    from ..catalog.models import ModelSpec
-
     row = cand.iloc[0]
     fields = {k: row[k] for k in ("params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
                                   "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb",
