@@ -140,10 +140,6 @@ def read_hf_config(path: str | os.PathLike, name: str | None = None) -> ModelSpe
     )
 
 
-# The catalog's public name for it (energylens.catalog.model_from_hf_config).
-model_from_hf_config = read_hf_config
-
-
 def _round_b(x: float) -> float:
     """Billions to 4 decimals, or 4 significant figures for models under ten million parameters."""
     return round(x, 4) if x >= 0.01 else float(f"{x:.4g}")

@@ -15,7 +15,6 @@ import typer
 from ..io import visible
 from ..recommendation.request import CLI, RecommendOptions, typer_parameters
 from ..recommendation.search import run
-from . import _recommend_view as view
 from ._console import console, fitted_table, table, table_width
 
 # The command's own options: how the answer is shown, not what is asked.
@@ -54,6 +53,8 @@ def recommend(**values):
 
         pareto_plot(rec.table, plot, title=f"{_model_name(rec)}: energy vs latency of feasible deployments")
     if json_out:
+        from . import _recommend_view as view  # the table's layout: loaded when a table is printed
+
         opts = rec.options
         payload = rec.to_dict()
         payload["footnotes"] = view.footer_lines(rec.table, view.shown_rows(rec), opts.top, opts.output_tokens, [],
@@ -68,6 +69,8 @@ def _model_name(rec) -> str:
 
 
 def _print_table(rec, wide: bool, verbose: bool = False) -> None:
+    from . import _recommend_view as view
+
     res, opts = rec.table, rec.options
     shown = view.shown_rows(rec)
     frame, drop_order = view.table_frame(shown, res, wide=wide)

@@ -15,8 +15,6 @@ from ..catalog.models import ModelSpec
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import Features, compute_features
 from ..io import clip, visible
-from ..model.default import default_model
-from ..model.modelfile import load_model
 from ..model.predictor import _rows, described, prepare
 from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.terms import GROUPS
@@ -170,6 +168,10 @@ def run(opts: RecommendOptions) -> Recommendation:
                                    opts.region, opts.pue, hw, opts.pricing, opts.hardware_usd_per_gpu_hour)
     gpu_specs = _resolve_gpus(gpus, hw=hw, hint=opts.unknown_hint("gpus"))
     objectives.require_prices(costs, [g.name for g in gpu_specs], objective, spell)
+    # Model files load here, not at import: every command imports this module at start-up.
+    from ..model.default import default_model
+    from ..model.modelfile import load_model
+
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand, f, no_room, over = _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config,
                                          model_catalog_file, visual_tokens, allow_path=opts.front != "json",
