@@ -16,3 +16,4 @@ MODALITIES = ("text", "image", "video")  # what a request's input holds besides 
 ARCHS = ("dense", "moe", "ssm", "hybrid")  # model architectures of the catalog and the schema's `arch`
 PP_SCHEDULES = ("microbatch", "sequential")
 SEQUENTIAL_PP_ENGINES = ("transformers", "hf", "huggingface", "accelerate")
+MAX_SEED = 2**32 - 1  # random seeds: NumPy's and scikit-learn's are unsigned 32-bit integers

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 
 import typer
 
+from ..vocabulary import MAX_SEED
+
 from ..errors import EnergyLensError
 
-MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
 
 
 def seed_option(help: str):

@@ -13,7 +13,7 @@ from ..errors import EnergyLensError
 from ..io import write_table
 from ._console import console, plain, plural, print_table
 
-app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True)
+app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _kinds_help() -> str:

@@ -38,6 +38,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help as plain text: brackets in it are text (pip install 'energylens[cluster]'), never Rich styles, and it
+    # wraps to the terminal (80 columns included) without cutting an option name or a word.
+    rich_markup_mode=None,
 )
 
 
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         rv = app(args=argv, prog_name="energylens", standalone_mode=False)
-    except _NO_ARGS_IS_HELP as exc:  # `energylens` or `energylens data` alone: the help was printed
+    except _NO_ARGS_IS_HELP as exc:  # `energylens` or `energylens data` alone: the help, as --help prints it
+        typer.echo(exc.format_message())
         sys.exit(exc.exit_code)
     except _CLICK_ERROR as exc:  # UsageError, BadParameter, NoSuchOption, MissingParameter, FileError, ...
         typer.echo(f"error: {_usage_error(exc)}", err=True)

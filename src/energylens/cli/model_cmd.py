@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,9 +11,8 @@ from ..data.schema import load_many
 from ..errors import DataError, EnergyLensError
 from ..model.terms import GROUP_LABELS, GROUPS
 from ._console import console, constant_first, fmt, metrics_text, percent, plain, plural, print_table
-from ._options import seed_option
+from .declarations import ExplainOptions, FitOptions, PredictOptions, ShowOptions, command
 
-MODEL_FILE_HELP = "Model file written by `energylens fit`, or 'default' for the model shipped with EnergyLens."
 
 
 def _load(model_file: Path):
@@ -23,17 +21,8 @@ def _load(model_file: Path):
     return load_model(model_file)
 
 
-def fit(
-    data: list[Path] = typer.Argument(..., help="Profiling data (CSV or Parquet in the schema); several files are concatenated."),
-    output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
-    seed: int = seed_option("Seed for the row draw and the fit's extra starts."),
-    base: Optional[Path] = typer.Option(None, "--from", help="Start from this model ('default' = the shipped one): compare by cross-validation on these rows the model as it is, its recalibration (only the hardware- and engine-dependent coefficients refitted) and a fit from scratch, print the three errors and keep the best."),
-    choose: str = typer.Option("auto", "--choose", help="With --from: keep 'auto' (the lowest CV error), 'base', 'recalibrate' or 'fresh'."),
-    note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
-    engine_column: Optional[str] = typer.Option(None, "--engine-column", help="Column naming each row's serving engine or cluster (e.g. source): hardware/engine coefficients per engine around one shared fit."),
-    structure: str = typer.Option("auto", "--structure", help="auto (chosen by 5-fold cross-validation on these rows), physics, compact, or a model file whose structure to refit."),
-):
+@command(FitOptions)
+def fit(data, output, samples, seed, base, choose, note, engine_column, structure):
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ._paths import check_output
     check_output(output, inputs=[*data, base, Path(structure)])
@@ -161,11 +150,8 @@ def _print_coefficients(model) -> None:
                       highlight=False)
 
 
-def predict(
-    model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
-    configs: Path = typer.Argument(..., help="Configurations (CSV or Parquet; measured columns not needed)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the configurations with predictions."),
-):
+@command(PredictOptions)
+def predict(model_file, configs, output):
     """Predict energy per request and per token, the prefill/decode split, TTFT and ITL, mean power, the 95%
     interval of energy and whether each row extrapolates beyond the model's training domain."""
     from ._paths import check_output
@@ -182,13 +168,8 @@ EXPLAIN_IDS = ("row", "model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "preci
                "output_tokens")
 
 
-def explain(
-    model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
-    configs: Path = typer.Argument(..., help="Configurations to explain (CSV or Parquet)."),
-    rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    verbose: bool = typer.Option(False, "--verbose", help="Under the table, what each column means and why a flagged share is uncertain."),
-):
+@command(ExplainOptions)
+def explain(model_file, configs, rows, json_out, verbose):
     """Energy per request broken down by where it goes (compute, memory, TP, EP, PP bubbles, overhead, idle GPUs)
     in J and %, and the prefill phase as `predict` gives it; shares resting on a coefficient the data did not
     identify are flagged."""
@@ -300,8 +281,8 @@ def _explain_table(model, shown, verbose: bool = False):
     return view, title, notes
 
 
-def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
-         latex: bool = typer.Option(False, "--latex", help="Also print the formula in LaTeX.")):
+@command(ShowOptions)
+def show(model_file, latex):
     """Print a model file: formula, coefficients with 95% intervals, provenance."""
     from ..export.latex import formula_latex
     from ..model.modelfile import model_from_dict, read_model_dict

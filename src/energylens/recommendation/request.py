@@ -97,6 +97,9 @@ class Opt:
     max_items: int | None = None
     web_help: str = ""  # what the JSON value is, where the help's first sentence says something else (a path)
     cli_default: Any = None  # the default as --help shows it, where the value's own reads badly
+    short: str = ""  # a one-letter flag beside `cli` (-o)
+    required: bool = False  # no default: the command line must give it
+    argument: bool = False  # positional on the command line (a file the command reads)
 
 
 def option(default, opt: Opt):
@@ -586,15 +589,10 @@ def typer_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
             shown = None if shown is None else str(int(shown) if isinstance(shown, float) and shown.is_integer()
                                                    else shown)
         required = name == "gpus"
-        info = typer.Option(... if required else shown, opt.cli, help=escape_markup(opt.help),
+        info = typer.Option(... if required else shown, opt.cli, help=opt.help,
                             metavar=opt.metavar or _metavar(name, opt), show_default=not repeat and shown is not None)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
     return params
-
-
-def escape_markup(text: str) -> str:
-    """Help text as Rich prints it literally ('[cluster]' is not a style)."""
-    return text.replace("[", "\\[")
 
 
 def _metavar(name: str, opt: Opt) -> str:
