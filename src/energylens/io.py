@@ -560,13 +560,9 @@ def plain_strings(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV or Parquet file; any failure is one DataError naming the file.
-
-    A CSV row with more (non-empty) fields than the header, or a header naming a column twice, is
-    refused naming the row (1-based data row, as the schema's errors count) or the column.
-    """
-    path = Path(path)
+def check_table_input(path: Path) -> None:
+    """Refuse, naming the file, a path that is not a file a table can be read from (a FIFO or a device would
+    hang the reader: refused before it is opened)."""
     problem = input_problem(path)
     if problem == "not found":
         raise DataError("file not found", path=path)
@@ -574,6 +570,16 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise DataError("expected a CSV or Parquet file, got a folder", path=path)
     if problem is not None:
         raise DataError(f"{problem}; expected a CSV or Parquet file", path=path)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV or Parquet file; any failure is one DataError naming the file.
+
+    A CSV row with more (non-empty) fields than the header, or a header naming a column twice, is
+    refused naming the row (1-based data row, as the schema's errors count) or the column.
+    """
+    path = Path(path)
+    check_table_input(path)
     suffix = path.suffix.lower()
     kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
     try:

@@ -107,6 +107,11 @@ def _endpoint(help: str) -> str:
     return f"With --endpoint: {help}"
 
 
+def _wait(default: float, cli: str, help: str):
+    """A wait of --endpoint in seconds: more than 0, at most MAX_WAIT_S."""
+    return option(default, Opt("number", _endpoint(help), low=0, low_open=True, high=MAX_WAIT_S, cli=cli, unit="s"))
+
+
 @dataclass(frozen=True)
 class ProfileOptions:
     """`energylens profile` (a sweep of configurations, or of load levels against --endpoint URL)."""
@@ -181,20 +186,17 @@ class ProfileOptions:
     max_num_seqs: Optional[int] = option(None, Opt(
         "int", "With --endpoint and --rate: the server's cap on running requests, recorded as batch_size (default: "
         "the peak in flight).", low=1, cli="--max-num-seqs"))
-    min_window: float = option(10.0, Opt(
-        "number", _endpoint("shortest steady-state window in seconds; longer where the energy counter's steps need "
-                            "it (100 steps, for 1% resolution)."), low=0, low_open=True, high=MAX_WAIT_S,
-        cli="--min-window", unit="s"))
+    min_window: float = _wait(10.0, "--min-window", "shortest steady-state window in seconds; longer where the "
+                                                    "energy counter's steps need it (100 steps, for 1% resolution).")
     min_requests: Optional[int] = option(None, Opt(
         "int", _endpoint("requests that must start and complete within a level's window (default: 2 x concurrency, "
                          "at least 16)."), low=1, cli="--requests"))
     warmup_requests: Optional[int] = option(None, Opt(
         "int", _endpoint("completed requests before the window opens (default: the concurrency, at least 4)."),
         low=0, cli="--warmup-requests"))
-    request_timeout: float = option(120.0, Opt(
-        "number", _endpoint("seconds a request may wait for its next byte (and the drain for the last requests) "
-                            "before the level fails."), low=0, low_open=True, high=MAX_WAIT_S,
-        cli="--request-timeout", unit="s"))
+    request_timeout: float = _wait(120.0, "--request-timeout", "seconds a request may wait for its next byte (and "
+                                                               "the drain for the last requests) before the level "
+                                                               "fails.")
     api_key_env: Optional[str] = option(None, Opt(
         "text", _endpoint("the environment variable holding the server's API key (sent as a bearer token; never "
                           "printed or written)."), cli="--api-key-env", metavar="NAME"))

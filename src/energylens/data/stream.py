@@ -29,8 +29,8 @@ from ..io import (
     _ragged_error,
     atomic_output,
     check_columns,
+    check_table_input,
     clip,
-    input_problem,
     not_utf8,
     parquet_columns,
     plain_strings,
@@ -47,13 +47,7 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _check_input(path: Path) -> None:
-    problem = input_problem(path)  # a FIFO or a device would hang the reader: refused before it is opened
-    if problem == "not found":
-        raise DataError("file not found", path=path)
-    if problem == "is a folder":
-        raise DataError("expected a CSV or Parquet file, got a folder", path=path)
-    if problem is not None:
-        raise DataError(f"{problem}; expected a CSV or Parquet file", path=path)
+    check_table_input(path)
     if not _is_parquet(path) and path.stat().st_size == 0:
         raise DataError("file is empty; expected a header row and at least one data row", path=path)
 
