@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..vocabulary import BYTES_PER_PARAM, SEQUENTIAL_PP_ENGINES
+
 KV_BYTES = 2.0  # KV cache kept in 16-bit by default in vLLM / SGLang, whatever the weight precision
 COLLECTIVE_LATENCY_S = 8e-6  # one small NCCL collective inside a node (NVLink class)
 STEP_OVERHEAD_S = 1e-3  # scale of the fixed per-step cost (sampling, scheduler, host sync)
