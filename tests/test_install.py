@@ -1,23 +1,24 @@
 """The plain install (`pip install .`, no extras) runs every core command, and an optional part that is
 missing is one line naming its extra (exit 2). Here a missing extra is simulated by refusing its imports in a
 child process; .ci/run also runs the commands on a real plain install (.ci/smoke-core)."""
+import json
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 
 from energylens.extras import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
-# A child process in which no module of any extra can be found or imported, then the CLI on its arguments.
+# A child process in which no module of any extra can be found or imported runs the CLI on each argument list
+# (JSON on stdin) and prints, as JSON, each run's exit code and what it wrote to stderr.
 PLAIN = """
-import importlib.abc, importlib.util, sys
-OPTIONAL = set(sys.argv.pop(1).split(","))
+import contextlib, importlib.abc, importlib.util, io, json, sys
+OPTIONAL = set(sys.argv[1].split(","))
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in OPTIONAL:
@@ -26,50 +27,56 @@ sys.meta_path.insert(0, Refuse())
 found = importlib.util.find_spec
 importlib.util.find_spec = lambda name, package=None: None if name.split(".")[0] in OPTIONAL else found(name, package)
 from energylens.cli.main import main
-main(sys.argv[1:])
+out = []
+for args in json.load(sys.stdin):
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    out.append([code, err.getvalue()])
+print(json.dumps(out))
 """
 
 
-def _plain(folder, *args):
+def _plain(folder, runs):
     optional = ",".join(sorted({m for mods in EXTRAS.values() for m in mods}))
-    return subprocess.run([sys.executable, "-c", PLAIN, optional, *map(str, args)], capture_output=True, text=True,
-                          cwd=folder, timeout=300)
+    r = subprocess.run([sys.executable, "-c", PLAIN, optional], input=json.dumps(runs), capture_output=True,
+                       text=True, cwd=folder, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def rows(tmp_path_factory):
+CORE = [
+    ["recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "2", "--json"],
+    ["catalog", "gpus"],
+    ["data", "validate", "rows.csv"],
+    ["fit", "rows.csv", "-o", "model.json", "--structure", "compact"],
+    ["predict", "default", "rows.csv", "-o", "preds.parquet"],
+    ["explain", "model.json", "rows.csv", "--rows", "2"],
+    ["show", "default"],
+]
+OPTIONAL = [
+    ("web", ["serve", "--port", "8765"]),
+    ("discovery", ["discover", "rows.csv", "-o", "d.json"]),
+    ("plot", ["recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "1", "--plot", "f.png"]),
+    ("baselines", ["evaluate", "--data", ".", "--out", "report"]),
+    ("cluster", ["profile", "--cluster", "ray", "--model", "meta-llama/Llama-3.1-8B", "-o", "runs.csv"]),
+]
+
+
+def test_core_commands_need_no_extra_and_a_missing_extra_is_one_line_naming_it(tmp_path):
     from energylens.evaluation.synthetic import synthetic_profiles
 
-    folder = tmp_path_factory.mktemp("plain")
-    synthetic_profiles(n=30, seed=1).to_csv(folder / "rows.csv", index=False)  # generated rows, not measurements
-    return folder
-
-
-@pytest.mark.parametrize("args", [
-    ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "2", "--json"),
-    ("catalog", "gpus"),
-    ("data", "validate", "rows.csv"),
-    ("fit", "rows.csv", "-o", "model.json", "--structure", "compact"),
-    ("predict", "default", "rows.csv", "-o", "preds.parquet"),
-    ("explain", "default", "rows.csv", "--rows", "2"),
-    ("show", "default"),
-])
-def test_core_commands_need_no_extra(rows, args):
-    r = _plain(rows, *args)
-    assert r.returncode == 0, r.stderr[-500:]
-
-
-@pytest.mark.parametrize("extra, args", [
-    ("web", ("serve", "--port", "8765")),
-    ("discovery", ("discover", "rows.csv", "-o", "d.json")),
-    ("plot", ("recommend", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--max-gpus", "1", "--plot", "f.png")),
-    ("baselines", ("evaluate", "--data", ".", "--out", "report")),
-    ("cluster", ("profile", "--cluster", "ray", "--model", "meta-llama/Llama-3.1-8B", "-o", "runs.csv")),
-])
-def test_a_missing_extra_is_one_line_naming_it(rows, extra, args):
-    r = _plain(rows, *args)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
-    assert len(r.stderr.strip().splitlines()) == 1 and re.search(rf"energylens\[[a-z,]*{extra}", r.stderr), r.stderr
+    synthetic_profiles(n=30, seed=1).to_csv(tmp_path / "rows.csv", index=False)  # generated rows, not measurements
+    results = _plain(tmp_path, CORE + [args for _, args in OPTIONAL])
+    for args, (code, err) in zip(CORE, results):
+        assert code == 0, (args, err[-500:])
+    for (extra, args), (code, err) in zip(OPTIONAL, results[len(CORE):]):
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert re.search(rf"energylens\[[a-z,]*{extra}", err), (args, err)
 
 
 def test_every_extra_named_in_messages_exists():
