@@ -15,7 +15,7 @@ from ..baselines import ENERGY_PREDICTORS, RULES
 from ..data.importers import import_dataset
 from ..data.schema import load_profiles
 from ..errors import DataError
-from ..model.terms import COMPACT_COEFFICIENTS, CORRECTIONS, PHYSICS_COEFFICIENTS
+from ..model import terms
 from ..profile.cluster import connect
 from . import experiments as ex
 
@@ -76,7 +76,7 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
 
 def check_prior_independence(datasets) -> None:
     """Refuse to evaluate on a dataset that an energy prior was fitted on (its provenance names it)."""
-    for t in (*PHYSICS_COEFFICIENTS, *COMPACT_COEFFICIENTS, *CORRECTIONS):
+    for t in (*terms.PHYSICS_COEFFICIENTS, *terms.COMPACT_COEFFICIENTS, *terms.CORRECTIONS):  # read at the call
         for d in datasets:
             if d in t.provenance:
                 raise DataError(f"the prior of {t.name} was fitted on {d} ({t.provenance}); it cannot be evaluated "
