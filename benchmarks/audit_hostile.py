@@ -573,7 +573,6 @@ BASE = {"model": MODEL, "gpus": ["H100"], "max_gpus": 2, "batches": [8, 64]}
 
 
 def web_cases(a: Audit):
-    import httpx
 
     server = Server(a)
     try:
@@ -829,7 +828,7 @@ def _half_sent(a: Audit, server, n=40, wait=16.0, head_only=False):
         s.setblocking(False)
         try:
             data = s.recv(65536)
-            closed += 1 if data == b"" or data.startswith(b"HTTP/1.1 4") or data.startswith(b"HTTP/1.1 5") else 0
+            closed += 1 if data == b"" or data.startswith((b"HTTP/1.1 4", b"HTTP/1.1 5")) else 0
         except BlockingIOError:
             pass
         except OSError:

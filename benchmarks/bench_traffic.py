@@ -21,7 +21,6 @@ assumes of a request arriving at a random time: the TTFT difference is shown wit
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import time

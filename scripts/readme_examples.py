@@ -1,6 +1,6 @@
 """Regenerate the README's example outputs from real runs at 100 columns.
 
-usage: python scripts/readme_examples.py [README.md] [--check]
+usage: python scripts/readme_examples.py [FILE.md ...] [--check]     (default: README.md and docs/CLI.md)
 Each block between `<!-- example: NAME -->` and `<!-- /example -->` is replaced by the command of EXAMPLES[NAME]
 and what it prints with COLUMNS=100 (the first `lines` lines when an excerpt is enough). --check exits 1
 when a block differs from a fresh run (tests/test_recommend_table.py runs it).
@@ -43,22 +43,27 @@ def render(text: str) -> str:
     return BLOCK.sub(lambda m: m.group(1) + block(m.group("name")) + m.group(4), text)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+FILES = (ROOT / "README.md", ROOT / "docs" / "CLI.md")  # the files whose examples are generated
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    paths = [a for a in argv if a != "--check"]
-    path = Path(paths[0] if paths else Path(__file__).resolve().parents[1] / "README.md")
-    text = path.read_text(encoding="utf-8")
-    new = render(text)
-    if check:
-        if new != text:
+    paths = [Path(a) for a in argv if a != "--check"] or list(FILES)
+    stale = 0
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new == text:
+            continue
+        if check:
             print(f"{path}: example outputs are stale; run python scripts/readme_examples.py", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
+            stale += 1
+            continue
         from energylens.io import atomic_write_bytes
 
         atomic_write_bytes(path, new.encode("utf-8"))
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

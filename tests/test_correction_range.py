@@ -28,7 +28,7 @@ def test_each_correction_is_held_to_its_range_and_centred():
     lo, hi = held.correction_range[0]
     assert lo == pytest.approx(np.log(250 / 1024)) and hi == pytest.approx(np.log(300 / 1024))
     corr_time = next(d for d in held.definitions() if d.name == "corr_time").expression
-    assert f"min(max(" in corr_time and repr(lo) in corr_time and repr(abs((lo + hi) / 2)) in corr_time
+    assert "min(max(" in corr_time and repr(lo) in corr_time and repr(abs((lo + hi) / 2)) in corr_time
     wide = compute_features(_rows([16, 280, 16000]))
     coef = held.priors()
     coef[-1] = 1.0  # corr_time = exp(group - middle)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from energylens.data.importers import BenchOptions, import_dataset
 from energylens.errors import DataError
-from energylens.profile.powerlog import read_power_log, window_energy
+from energylens.data.powerlog import read_power_log, window_energy
 
 BENCH = Path(__file__).parent / "data" / "bench"
 VLLM = BENCH / "vllm_bench_results.json"
@@ -202,7 +202,7 @@ def test_dcgm_parser_never_crashes(tmp_path, junk, numbers):
 @given(watts=st.floats(min_value=1, max_value=2000), start=st.floats(min_value=0, max_value=50),
        length=st.floats(min_value=0.5, max_value=40), step=st.sampled_from([0.1, 0.5, 1.0]))
 def test_window_energy_of_constant_power_is_exact(watts, start, length, step):
-    from energylens.profile.powerlog import PowerLog, Series
+    from energylens.data.powerlog import PowerLog, Series
 
     t = np.arange(0.0, 100.0 + step, step)
     log = PowerLog(Path("x"), "zeus", {"0": Series("0", power_t=t, power_w=np.full_like(t, watts))})

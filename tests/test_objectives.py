@@ -234,9 +234,9 @@ def test_help_and_readme_describe_the_price_file(capsys):
     assert "H100 = 2.5" in PRICE_FILE_FORMAT and "usd_per_hour" in PRICE_FILE_FORMAT
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "CLI.md").read_text()
     lines, example = [x.strip() for x in readme.splitlines()], PRICE_FILE_EXAMPLE.strip().splitlines()
-    # The README shows the example this test parses (as an indented block).
+    # The command reference shows the example this test parses (as an indented block).
     assert any(lines[i:i + len(example)] == example for i in range(len(lines)))
     assert parse_user_prices(__import__("tomllib").loads(PRICE_FILE_EXAMPLE), "x") and "H100 = 2.5" in PRICE_FILE_EXAMPLE
 

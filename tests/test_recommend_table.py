@@ -253,7 +253,8 @@ def test_pareto_plot_marks_the_three_deployments_with_readable_ticks():
 
 
 def test_readme_example_outputs_are_fresh():
-    """The README's recommend and catalog examples are real runs at 100 columns (scripts/readme_examples.py)."""
+    """The recommend and catalog examples (README.md, docs/CLI.md) are real runs at 100 columns
+    (scripts/readme_examples.py)."""
     import importlib.util
     from pathlib import Path
 
@@ -261,6 +262,7 @@ def test_readme_example_outputs_are_fresh():
     spec = importlib.util.spec_from_file_location("readme_examples", root / "scripts" / "readme_examples.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    text = (root / "README.md").read_text(encoding="utf-8")
-    assert set(m.group("name") for m in mod.BLOCK.finditer(text)) == set(mod.EXAMPLES)
-    assert mod.render(text) == text, "README examples are stale: run python scripts/readme_examples.py"
+    texts = [path.read_text(encoding="utf-8") for path in mod.FILES]
+    assert [m.group("name") for text in texts for m in mod.BLOCK.finditer(text)] == list(mod.EXAMPLES)
+    for text in texts:
+        assert mod.render(text) == text, "README examples are stale: run python scripts/readme_examples.py"

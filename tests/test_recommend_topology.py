@@ -9,7 +9,7 @@ def test_no_tensor_parallel_group_wider_than_a_node():
     layouts = parallel_layouts(spec, 4 * NODE_GPUS)
     wide = [r for tp, pp, ep, dp, r in layouts if tp > NODE_GPUS]
     assert wide and all(r.startswith("topology:") and f"tp={tp}" in r
-                        for (tp, *_), r in zip([l for l in layouts if l[0] > NODE_GPUS], wide))
+                        for (tp, *_), r in zip([lay for lay in layouts if lay[0] > NODE_GPUS], wide))
     assert any(tp == NODE_GPUS and pp * dp == 4 and not r for tp, pp, ep, dp, r in layouts)
 
 

@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install '.[web]')")
 pytest.importorskip("multipart", reason="python-multipart (web extra) is not installed")
@@ -273,8 +271,8 @@ def test_fields_are_documented_in_readme_and_on_the_page(client):
     assert set(api) == {"/api/recommend", "/api/predict", "/api/explain"}
     assert [f["field"] for f in api["/api/recommend"]] == [f.field for f in service.recommend_fields()]
     assert {f["field"]: f["alias"] for f in api["/api/recommend"]}["gpu"] == "gpus"
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    serve = " ".join(readme[readme.index("**Explore**"):readme.index("energylens serve [")].split())
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "WEB.md").read_text()
+    serve = " ".join(readme[readme.index("Explore in a browser"):readme.index("energylens serve [")].split())
     for route, spec in service.api_fields().items():
         assert route in serve
         for f in spec:

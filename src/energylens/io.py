@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io as _io
 import json
 import os
 import re
@@ -559,13 +560,9 @@ def plain_strings(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV or Parquet file; any failure is one DataError naming the file.
-
-    A CSV row with more (non-empty) fields than the header, or a header naming a column twice, is
-    refused naming the row (1-based data row, as the schema's errors count) or the column.
-    """
-    path = Path(path)
+def check_table_input(path: Path) -> None:
+    """Refuse, naming the file, a path that is not a file a table can be read from (a FIFO or a device would
+    hang the reader: refused before it is opened)."""
     problem = input_problem(path)
     if problem == "not found":
         raise DataError("file not found", path=path)
@@ -573,6 +570,16 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise DataError("expected a CSV or Parquet file, got a folder", path=path)
     if problem is not None:
         raise DataError(f"{problem}; expected a CSV or Parquet file", path=path)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV or Parquet file; any failure is one DataError naming the file.
+
+    A CSV row with more (non-empty) fields than the header, or a header naming a column twice, is
+    refused naming the row (1-based data row, as the schema's errors count) or the column.
+    """
+    path = Path(path)
+    check_table_input(path)
     suffix = path.suffix.lower()
     kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
     try:
@@ -584,9 +591,6 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         return _read_csv(path)
     except DataError:
         raise
-    except ImportError as exc:
-        raise EnergyLensError(f"{path}: reading Parquet needs pyarrow (pip install 'energylens[parquet]'): "
-                              f"{clip(exc, 200)}")
     except pd.errors.EmptyDataError:
         raise DataError("file is empty; expected a header row and at least one data row", path=path)
     except UnicodeDecodeError as exc:
@@ -601,13 +605,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write CSV or Parquet (by suffix) atomically."""
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        import io as _io
-
         buf = _io.BytesIO()
-        try:
-            df.to_parquet(buf, index=False)
-        except ImportError as exc:
-            raise EnergyLensError(f"{path}: writing Parquet needs pyarrow (pip install 'energylens[parquet]'): {exc}")
+        df.to_parquet(buf, index=False)
         atomic_write_bytes(path, buf.getvalue())
     else:
         atomic_write_text(path, df.to_csv(index=False))

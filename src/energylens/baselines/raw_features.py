@@ -6,7 +6,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from ..features.physics import BYTES_PER_PARAM
+from ..model.predictor import energy_targets
+from ..vocabulary import BYTES_PER_PARAM
 
 RAW_COLUMNS = ("num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens", "output_tokens",
                "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads", "head_dim",
@@ -28,7 +29,5 @@ def raw_matrix(df: pd.DataFrame) -> np.ndarray:
 
 def energy_target(df: pd.DataFrame) -> np.ndarray:
     """Measured energy per request (energy_request_j, else energy_token_j x output_tokens, else the split)."""
-    from ..model.predictor import energy_targets
-
     total, pf, dec = energy_targets(df)
     return np.where(np.isfinite(total), total, pf + dec)

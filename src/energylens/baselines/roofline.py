@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..features.physics import compute_features
+from .raw_features import energy_target
 
 
 def roofline_energy(df) -> np.ndarray:
@@ -35,8 +36,6 @@ class RooflineModel:
         self.random_state = random_state
 
     def fit(self, df):
-        from .raw_features import energy_target
-
         y = energy_target(df)
         pred = roofline_energy(df)
         ok = np.isfinite(y) & (y > 0)

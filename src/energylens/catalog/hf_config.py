@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import CatalogError
 from ..io import read_json
+from ..vocabulary import BYTES_PER_PARAM
 from ._validate import _MISSING, Fields, load, oneline, short
 from .models import MODEL_BOUNDS, ModelSpec
 
@@ -427,7 +428,7 @@ def _tied(text: dict, container: dict, cfg: dict, where: str, prefix: str) -> bo
 
 
 def _precision(cfg: dict, container: dict, text: dict, where: str, prefix: str, notes: list[str]) -> str:
-    """Weight precision (data.schema.PRECISIONS): quantization_config first, else torch_dtype / dtype."""
+    """Weight precision (vocabulary.PRECISIONS): quantization_config first, else torch_dtype / dtype."""
     dtype, outer_prefix = "bf16", prefix.rsplit("text_config.", 1)[0]
     given = [(shown + key, value) for d, shown in ((cfg, ""), (text, prefix)) for key in ("torch_dtype", "dtype")
              if (value := _text_value(d, key, where, shown + key))]
@@ -517,8 +518,6 @@ def _check_checkpoint(path: Path, total_b: float, precision: str, notes: list[st
     A gap is reported, not refused: checkpoints hold tensors that serving text does not run (DeepSeek's
     multi-token-prediction layer, Qwen-Omni's talker), and quantized ones keep some tensors in 16 bits and
     add scales, so the size bounds the parameter count rather than giving it."""
-    from ..features.physics import BYTES_PER_PARAM
-
     index = path.parent / "model.safetensors.index.json"
     if not index.is_file():
         return

@@ -10,9 +10,9 @@ from importlib import resources
 from ..errors import CatalogError
 from ._lookup import NamedCatalog
 from ._names import normalize
+from ..vocabulary import ARCHS, MODALITIES, PRECISIONS
 from ._validate import _MISSING, Fields, check_name, oneline, short
 
-ARCHS = ("dense", "moe", "ssm", "hybrid")
 
 # Schema column <- ModelSpec field.
 MODEL_COLUMNS = {
@@ -93,13 +93,6 @@ MODEL_BOUNDS: dict[str, tuple[float, float, str, bool]] = {
 _KNOWN_FIELDS = (*MODEL_BOUNDS, "arch", "precision", "modality", "source", "aliases", "note")
 
 
-def _allowed() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    # Imported here: energylens.data.schema imports this module at load time.
-    from ..data.schema import MODALITIES, PRECISIONS
-
-    return PRECISIONS, MODALITIES
-
-
 def _spec_from_entry(name: str, e: dict, origin: str, base: ModelSpec | None = None) -> ModelSpec:
     """A validated ModelSpec from one catalog table. Shape fields may be left out (0: unknown, derived from
     the parameter count downstream) but, when given, must be positive integers inside MODEL_BOUNDS.
@@ -110,7 +103,6 @@ def _spec_from_entry(name: str, e: dict, origin: str, base: ModelSpec | None = N
         raise CatalogError(f"{where}: model {short(name)} must be a table of figures, got {short(e)}")
     f = Fields(e, f"{where}: model {short(name)}")
     f.only(_KNOWN_FIELDS)
-    precisions, modalities = _allowed()
     arch = f.choice("arch", ARCHS, "")
     if not arch:
         f.fail("arch", f"is missing; expected one of {', '.join(ARCHS)}")
@@ -162,7 +154,7 @@ def _spec_from_entry(name: str, e: dict, origin: str, base: ModelSpec | None = N
         experts=experts, active_experts=k, attention_layers=attn, vision_params_b=vision,
         ssm_state_mb=num("ssm_state_mb", default=0.0), image_tokens=num("image_tokens", default=None),
         kv_cache_dim=kv_dim, sliding_window=window, sliding_layers=windowed,
-        precision=f.choice("precision", precisions, "bf16"), modality=f.choice("modality", modalities, "text"),
+        precision=f.choice("precision", PRECISIONS, "bf16"), modality=f.choice("modality", MODALITIES, "text"),
         source=f.text("source"), aliases=aliases,
     )
 
@@ -212,11 +204,3 @@ def model_catalog(extra: str | os.PathLike | None = None) -> ModelCatalog:
     cat = _builtin()
     extra = extra or os.environ.get("ENERGYLENS_MODEL_CATALOG")
     return cat.extend(extra) if extra else cat
-
-
-def model_from_hf_config(path: str | os.PathLike, name: str | None = None) -> ModelSpec:
-    """A ModelSpec counted from a Hugging Face config.json the way its architecture defines it
-    (energylens.catalog.hf_config); anything it cannot count with confidence is in `warnings`."""
-    from .hf_config import read_hf_config
-
-    return read_hf_config(path, name)

@@ -12,12 +12,17 @@ import math
 import numbers
 import os
 import re
+import textwrap
+from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console, ConsoleDimensions
 from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # pandas loads where a table is printed, not at start-up
+    import pandas as pd
 
 PIPE_WIDTH = 160  # output to a file or a pipe (reports, CI logs): wide tables unless $COLUMNS says otherwise
 
@@ -266,8 +271,6 @@ FOOTER_LINES = 6  # printed lines under a table by default; --verbose prints the
 
 def printed_lines(text: str, width: int) -> int:
     """Lines `text` takes on a terminal `width` columns wide, wrapped between words as the console wraps it."""
-    import textwrap
-
     return max(1, len(textwrap.wrap(str(text), width=max(width, 1), break_long_words=True, break_on_hyphens=False)))
 
 

@@ -6,7 +6,10 @@ from collections.abc import Iterable
 
 import typer
 
-MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
+from ..vocabulary import MAX_SEED
+
+from ..errors import EnergyLensError
+
 
 
 def seed_option(help: str):
@@ -18,8 +21,6 @@ def int_list(text: str | Iterable[str], option: str, minimum: int = 1, maximum: 
     """Whole numbers in [minimum, maximum], each once, in the order given, from comma-separated text or
     from several such texts (a repeated flag: `--batch 64 --batch 256` equals `--batch 64,256`).
     Anything else raises an EnergyLensError naming the option and what was expected."""
-    from ..errors import EnergyLensError
-
     texts = [text] if isinstance(text, str) else [str(t) for t in text]
     shown = ",".join(texts)
     items = [v.strip() for t in texts for v in t.split(",")]

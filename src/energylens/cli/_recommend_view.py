@@ -20,6 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..model.terms import GROUP_LABELS, GROUPS
+from ._console import FOOTER_LINES, dropped_note, fmt, plural, printed_lines
+
 # Result columns a ranking can use, with their table header (unit in it) and their words.
 METRICS = {
     "energy_request_j": ("J/req", "predicted energy per request"),
@@ -110,8 +113,6 @@ def main_term(row, groups, labels) -> str:
 def table_frame(shown: pd.DataFrame, res: pd.DataFrame, wide: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """The table to print (headers carry units) and its columns in the order they are dropped when the
     terminal is narrow (empty for --wide: every column, the full term breakdown)."""
-    from ..model.terms import GROUP_LABELS, GROUPS
-
     groups = [g for g in GROUPS if f"{g}_pct" in res and (res[f"{g}_pct"].fillna(0) != 0).any()]
     objective = objective_column(res)
     metrics = [c for c in METRICS if c in res.columns]
@@ -178,8 +179,6 @@ VERBOSE_HINT = "--verbose: definitions and sources"
 
 def rank_note(res: pd.DataFrame, shown: pd.DataFrame, top: int) -> str:
     """What '#' and '(k)' mean, and why ranks may jump."""
-    from ._console import plural
-
     copies = int(res["replica_of_smaller"].sum())
     n_distinct = int((~res["replica_of_smaller"]).sum())
     after = shown[~shown["table_rank"].str.startswith("(")]["table_rank"].astype(int)
@@ -209,8 +208,6 @@ def definitions(res: pd.DataFrame, itl_slo_ms=None, ttft_slo_ms=None) -> str:
 def best_line(res: pd.DataFrame, verbose: bool = False) -> str:
     """The best deployment, its figures (a figure it lacks is left out, never left blank) and what it saves
     against the latency-optimal and TP-default rows (named by their note label; in full when `verbose`)."""
-    from ._console import fmt
-
     best = res.sort_values("rank", kind="mergesort").iloc[0]
     figures = [f"{fmt(best['energy_request_j'])} J/request", f"{fmt(best['energy_token_j'])} J/token"]
     figures += [f"{fmt(best[c])} {inline(m[0])}" for c, m in METRICS.items()
@@ -323,8 +320,6 @@ def footer_lines(res: pd.DataFrame, shown: pd.DataFrame, top: int, output_tokens
     table's marks mean), the counts and SLOs, the prices (before the labels when ranked by cost or carbon);
     the last line points to --verbose. `verbose`:
     every definition, assumption and source (what `--json` carries as `footnotes`)."""
-    from ._console import FOOTER_LINES, dropped_note, printed_lines
-
     assumptions = res.attrs.get("assumptions") or {}
     statements = assumptions.get("statements") or []
     has_cost = any(c in res.columns for c in METRICS if c != "energy_request_j")

@@ -1,13 +1,19 @@
 """`energylens catalog`: list the shipped (and user-extended) hardware and model catalogs."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
+from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
+from ..errors import EnergyLensError
 from ._console import console, fitted_table, plain, print_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def catalog(
@@ -20,20 +26,13 @@ def catalog(
     """List the accelerators and models EnergyLens knows, with their figures."""
     import pandas as pd  # here, not at import: `energylens --version` and every other command start without it
 
-    from ..catalog import hardware_catalog, model_catalog
-    from ..errors import EnergyLensError
-
     if kind not in ("gpus", "models", "all"):
         raise EnergyLensError(f"catalog: expected gpus, models or all, got '{kind}'")
     if model_config is not None:
-        from ..catalog import model_from_hf_config
-
         spec = model_from_hf_config(model_config)
         row = {k: v for k, v in spec.as_dict().items() if k not in ("aliases",)}
         row["warnings"] = list(spec.warnings)
         if json_out:
-            import json
-
             typer.echo(json.dumps(row, indent=2))
         else:
             row["warnings"] = "; ".join(spec.warnings) or "none"
@@ -48,8 +47,6 @@ def catalog(
         mc = model_catalog(model_catalog_file)
         out["models"] = pd.DataFrame([{k: s.as_dict()[k] for k in MODEL_FIELDS} for s in mc.specs.values()])
     if json_out:
-        import json
-
         typer.echo(json.dumps({k: v.to_dict(orient="records") for k, v in out.items()}, indent=2))
         return
     if "gpus" in out:

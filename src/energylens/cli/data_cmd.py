@@ -1,19 +1,22 @@
 """`energylens data ...`: import public datasets, validate files, summarize them."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..data.importers import BENCHMARK_IMPORTERS, IMPORTERS, BenchOptions, drop_summary, import_dataset
+from ..data.schema import load_profiles
+from ..errors import EnergyLensError
+from ..io import write_table
 from ._console import console, plain, plural, print_table
 
-app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True)
+app = typer.Typer(help="Import, validate and summarize profiling data.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _kinds_help() -> str:
-    from ..data.importers import BENCHMARK_IMPORTERS, IMPORTERS
-
     return (f"Dataset folder kinds: {', '.join(IMPORTERS)}; benchmark result files (need --power): "
             f"{', '.join(BENCHMARK_IMPORTERS)}.")
 
@@ -48,13 +51,8 @@ def import_(
     """Convert a public dataset, or benchmark results plus a power log, into the profiling schema (raw values kept
     in source_* columns). A benchmark whose window the power log does not cover is refused with one line (exit 2),
     and nothing is written."""
-    import math
-
     from ._paths import check_output
     check_output(output, inputs=[path, power])
-    from ..data.importers import BENCHMARK_IMPORTERS, BenchOptions, drop_summary, import_dataset
-    from ..errors import EnergyLensError
-    from ..io import write_table
 
     bench_only = {"--power": power, "--gpus": gpus, "--gpu": gpu, "--model": model, "--tp": tp, "--pp": pp,
                   "--ep": ep, "--dp": dp, "--max-num-seqs": max_num_seqs, "--tz": tz,
@@ -92,8 +90,6 @@ def validate_(
     configs_only: bool = typer.Option(False, "--configs", help="Configurations to predict: no energy column needed."),
 ):
     """Check a file against the profiling schema; exit 2 with one line on the first violation."""
-    from ..data.schema import load_profiles
-
     df = load_profiles(file, require_energy=not configs_only)
     console.print(plain(f"{file}: {plural(len(df), 'row')} valid ({plural(df['model'].nunique(), 'model')}, "
                         f"{plural(df['gpu'].nunique(), 'GPU')})"), highlight=False)

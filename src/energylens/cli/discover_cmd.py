@@ -7,10 +7,13 @@ from typing import Optional
 
 import typer
 
-from ._options import seed_option
-
+from ..data.schema import load_many
+from ..features.physics import compute_features
+from ..io import write_table
+from ..model.fitting import measurements
 from ._console import console, print_table
-
+from ._options import seed_option
+from .model_cmd import _report_fit
 
 # The comparison table's columns a narrow terminal leaves out, first ones first. The ranking's criterion
 # (cv_log_mae) and the tie-break (fitted: within 2% of the best the fewest fitted numbers win) stay, so the
@@ -46,15 +49,10 @@ def discover(
     import pandas as pd
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..data.schema import load_many
     from ..discovery import discover as run
-    from ..features.physics import compute_features
-    from ..io import write_table
     from ..model.estimator import EnergyLensRegressor
     from ..model.modelfile import save_model
-    from ..model.fitting import measurements
     from ..model.selection import select_structure
-    from .model_cmd import _report_fit
 
     df = load_many(data)
     with Progress(TextColumn("symbolic regression"), BarColumn(), TimeElapsedColumn(), console=console,

@@ -1,12 +1,13 @@
 """`energylens evaluate`: every experiment on the real data, written as a report."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ._console import console
+from ._console import console, fmt, percent, print_table
 
 
 def evaluate(
@@ -19,15 +20,16 @@ def evaluate(
     """Compare EnergyLens with the baselines on the real data and write the report.
 
     Exit code 3 when a method failed more than 5% of its fits (the report lists every failure)."""
+    from ..extras import require
     from ._paths import check_output
     check_output(out, option="--out", folder=True, inputs=[data])
+    require("energylens evaluate (baselines and figures)", "baselines", "plot")
     address = None
     if cluster is not None:
         from ..profile.cluster import import_ray, parse_cluster
 
         address = parse_cluster(cluster) or ""  # "": start a local Ray
         import_ray()  # without Ray: the one-line error naming the extra, before any work
-    import warnings
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -48,8 +50,6 @@ def evaluate(
     command = "energylens evaluate --data " + str(root) + " --out " + str(out) + (" --quick" if quick else "")
     paths = write_report(res, out, sets, command)
     from ..evaluation.summary import headline, targets
-
-    from ._console import print_table
 
     print_table(headline_view(headline(res["selection"])), drop_order=HEADLINE_DROP_ORDER,
                 title="n = 50, deployment scenarios (cells weighted by scenario count)",
@@ -80,8 +80,6 @@ HEADLINE_DROP_ORDER = ("cells", "scenarios\nper seed", "candidates\nper scen.", 
 
 def headline_view(t):
     """`evaluation.summary.headline`'s table for the terminal."""
-    from ._console import fmt, percent
-
     view = t.copy()
     for c in FRACTIONS:
         if c in view:

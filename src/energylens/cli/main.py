@@ -9,6 +9,7 @@ import typer
 
 from .. import __version__
 from ..errors import EnergyLensError
+from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd, serve_cmd
 
 
 def _click_modules() -> list:
@@ -37,6 +38,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help as plain text: brackets in it are text (pip install 'energylens[cluster]'), never Rich styles, and it
+    # wraps to the terminal (80 columns included) without cutting an option name or a word.
+    rich_markup_mode=None,
 )
 
 
@@ -53,8 +57,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register():
-    from . import catalog_cmd, data_cmd, discover_cmd, evaluate_cmd, model_cmd, profile_cmd, recommend_cmd, serve_cmd
-
     app.command("catalog")(catalog_cmd.catalog)
     app.add_typer(data_cmd.app, name="data")
     for name in ("fit", "predict", "explain", "show"):
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         rv = app(args=argv, prog_name="energylens", standalone_mode=False)
-    except _NO_ARGS_IS_HELP as exc:  # `energylens` or `energylens data` alone: the help was printed
+    except _NO_ARGS_IS_HELP as exc:  # `energylens` or `energylens data` alone: the help, as --help prints it
+        typer.echo(exc.format_message())
         sys.exit(exc.exit_code)
     except _CLICK_ERROR as exc:  # UsageError, BadParameter, NoSuchOption, MissingParameter, FileError, ...
         typer.echo(f"error: {_usage_error(exc)}", err=True)

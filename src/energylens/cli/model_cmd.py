@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from ._options import seed_option
-
+from ..data.schema import load_many
+from ..errors import DataError, EnergyLensError
+from ..model.terms import GROUP_LABELS, GROUPS
 from ._console import console, constant_first, fmt, metrics_text, percent, plain, plural, print_table
+from .declarations import ExplainOptions, FitOptions, PredictOptions, ShowOptions, command
 
-
-DISCOVERY_SECONDS = 2.0  # `fit`'s default search budget: a 50-row fit with discovery stays near 10 s on 2 cores
-MODEL_FILE_HELP = "Model file written by `energylens fit`, or 'default' for the model shipped with EnergyLens."
 
 
 def _load(model_file: Path):
@@ -22,23 +21,11 @@ def _load(model_file: Path):
     return load_model(model_file)
 
 
-def fit(
-    data: list[Path] = typer.Argument(..., help="Profiling data (CSV or Parquet in the schema); several files are concatenated."),
-    output: Path = typer.Option(..., "-o", "--output", help="Model file to write (JSON)."),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Fit on N rows drawn at random."),
-    seed: int = seed_option("Seed for the row draw and the fit's extra starts."),
-    base: Optional[Path] = typer.Option(None, "--from", help="Start from this model ('default' = the shipped one): compare by cross-validation on these rows the model as it is, its recalibration (only the hardware- and engine-dependent coefficients refitted) and a fit from scratch, print the three errors and keep the best."),
-    choose: str = typer.Option("auto", "--choose", help="With --from: keep 'auto' (the lowest CV error), 'base', 'recalibrate' or 'fresh'."),
-    note: Optional[str] = typer.Option(None, "--note", help="Free text stored in the model's provenance (e.g. how to regenerate it)."),
-    engine_column: Optional[str] = typer.Option(None, "--engine-column", help="Column naming each row's serving engine or cluster (e.g. source): hardware/engine coefficients per engine around one shared fit."),
-    structure: str = typer.Option("auto", "--structure", help="auto (chosen by 5-fold cross-validation on these rows), physics, compact, or a model file whose structure to refit."),
-    discover_seconds: float = typer.Option(DISCOVERY_SECONDS, "--discover-seconds", min=0, max=3600, help="With --structure auto: seconds of symbolic regression proposing further structures (corrections and time terms in raw system quantities) for the cross-validated comparison; needs pyoperon (the discovery extra), skipped without it; 0 turns it off."),
-):
+@command(FitOptions)
+def fit(data, output, samples, seed, base, choose, note, engine_column, structure, discover_seconds):
     """Fit the closed-form energy and time models and write a JSON model file."""
     from ._paths import check_output
     check_output(output, inputs=[*data, base, Path(structure)])
-    from ..data.schema import load_many
-    from ..errors import DataError
     from ..model.estimator import CHOICES, EnergyLensRegressor, recalibrate
     from ..model.modelfile import save_model
 
@@ -109,7 +96,6 @@ def _grouped_notes(notes) -> list[str]:
 
 def _structure_option(value: str):
     """--structure: a built-in name, or a model file whose structure is refitted."""
-    from ..errors import EnergyLensError
     from ..model.estimator import STRUCTURES
 
     if value in STRUCTURES:
@@ -165,11 +151,8 @@ def _print_coefficients(model) -> None:
                       highlight=False)
 
 
-def predict(
-    model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
-    configs: Path = typer.Argument(..., help="Configurations (CSV or Parquet; measured columns not needed)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the configurations with predictions."),
-):
+@command(PredictOptions)
+def predict(model_file, configs, output):
     """Predict energy per request and per token, the prefill/decode split, TTFT and ITL, mean power, the 95%
     interval of energy and whether each row extrapolates beyond the model's training domain."""
     from ._paths import check_output
@@ -186,13 +169,8 @@ EXPLAIN_IDS = ("row", "model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "preci
                "output_tokens")
 
 
-def explain(
-    model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
-    configs: Path = typer.Argument(..., help="Configurations to explain (CSV or Parquet)."),
-    rows: int = typer.Option(10, "--rows", min=1, help="How many configurations to show."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    verbose: bool = typer.Option(False, "--verbose", help="Under the table, what each column means and why a flagged share is uncertain."),
-):
+@command(ExplainOptions)
+def explain(model_file, configs, rows, json_out, verbose):
     """Energy per request broken down by where it goes (compute, memory, TP, EP, PP bubbles, overhead, idle GPUs)
     in J and %, and the prefill phase as `predict` gives it; shares resting on a coefficient the data did not
     identify are flagged, and so are predictions outside the model's training data (note `extrap`)."""
@@ -256,8 +234,6 @@ def _explained(model, df):
 
 def _records(shown) -> list[dict]:
     """JSON records: plain numbers (full precision), null for missing values."""
-    import math
-
     clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v.item() if hasattr(v, "item") else v
     return [{k: clean(v) for k, v in r.items()} for r in shown.to_dict(orient="records")]
 
@@ -278,7 +254,6 @@ def _explain_table(model, shown, verbose: bool = False):
     import pandas as pd
 
     from ..model.identification import UNSUPPORTED
-    from ..model.terms import GROUP_LABELS, GROUPS
     from ._recommend_view import EXTRAP, EXTRAP_MEANING
 
     def varies(col):
@@ -326,8 +301,8 @@ def _explain_table(model, shown, verbose: bool = False):
     return view, title, notes
 
 
-def show(model_file: Path = typer.Argument(..., help=MODEL_FILE_HELP),
-         latex: bool = typer.Option(False, "--latex", help="Also print the formula in LaTeX.")):
+@command(ShowOptions)
+def show(model_file, latex):
     """Print a model file: formula, coefficients with 95% intervals, provenance."""
     from ..export.latex import formula_latex
     from ..model.modelfile import model_from_dict, read_model_dict

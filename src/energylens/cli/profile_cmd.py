@@ -4,52 +4,26 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from ..errors import EnergyLensError, NoGpuError
+from ..io import write_table
 from ._console import console, constant_first, print_table
-
 from ._options import int_list as _ints  # one parser of number lists for every command
-
+from .declarations import (ENDPOINT_ONLY, MAX_LEVEL, MAX_RATE, PlanOptions, ProfileOptions, bounds, command, opt,
+                           options)
 
 SWEEP_FAILED = 3  # exit code: every configuration this run tried failed (documented in `profile --help`)
-DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS = "128,1024", "64,256"
-DEFAULT_CONCURRENCY = "1,8,64,256"  # --endpoint without --concurrency or --rate
+# The grid's lengths when not given, and the load levels of --endpoint without --concurrency or --rate.
+DEFAULT_INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, DEFAULT_CONCURRENCY = (
+    opt(ProfileOptions, name).cli_default for name in ("input_tokens", "output_tokens", "concurrency"))
 
 
-def profile(
-    model: Optional[str] = typer.Option(None, "--model", help="Catalog model name or a config.json (random weights, no download). With --endpoint: the name recorded in the rows (default: the model the server names)."),
-    engine: str = typer.Option("vllm", "--engine", metavar="BACKEND", help="Inference backend that runs the sweep: vllm or transformers. Rows record it as source 'energylens-profile:BACKEND', the engine group that `fit --engine-column source` fits and `recommend --engine` prices with."),
-    tp: Optional[str] = typer.Option(None, "--tp", help="Tensor-parallel degrees, comma-separated (default 1). With --endpoint: the server's degree, one value."),
-    pp: Optional[str] = typer.Option(None, "--pp", help="Pipeline-parallel degrees, comma-separated (default 1). With --endpoint: the server's degree, one value."),
-    batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),
-    input_tokens: Optional[str] = typer.Option(None, "--input-tokens", help="Prompt lengths, comma-separated (default 128,1024)."),
-    output_tokens: Optional[str] = typer.Option(None, "--output-tokens", help="Generated lengths, comma-separated (default 64,256)."),
-    repeats: int = typer.Option(3, "--repeats", min=1, help="Measured repeats per configuration (after a warm-up)."),
-    plan_file: Optional[Path] = typer.Option(None, "--plan", help="Sweep file from `energylens plan` (replaces the grid options)."),
-    output: Path = typer.Option(..., "-o", "--output", help="CSV to append measurements to (resumes if it exists)."),
-    gpus: Optional[str] = typer.Option(None, "--gpus", help="GPUs to measure, comma-separated indices or UUIDs (default: all). With --endpoint: every GPU the server runs on."),
-    allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Without an NVIDIA GPU, run on the CPU (with --endpoint: measure timings only); energy columns are left empty."),
-    idle_seconds: float = typer.Option(2.0, "--idle-seconds", min=0, help="Seconds of idle power measured before the sweep (at most 3600; with --endpoint at least the window the energy counter needs)."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the configurations of this sweep recorded as failed in <output>.failed.csv (without it they are skipped); those that succeed leave that file."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help="ray or ray=ADDRESS (e.g. ray=head:6379): one Ray task per configuration, asking for tp x pp GPUs on one node; plain ray starts a local Ray. Needs pip install 'energylens[cluster]'."),
-    retries: int = typer.Option(2, "--retries", min=0, max=100, help="With --cluster: times a configuration whose worker or node was lost runs again before it is recorded as failed. With --endpoint: times a probe of the server (/v1/models) is retried on a connection error or HTTP 5xx."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="URL", help="Profile a running OpenAI-compatible server (vLLM, SGLang, TGI, ...) at this base URL, e.g. http://127.0.0.1:8000: a sweep of load levels, GPU energy over each level's steady state. Only this URL is contacted."),
-    api: str = typer.Option("completions", "--api", help="With --endpoint: completions (/v1/completions) or chat (/v1/chat/completions)."),
-    served_model: Optional[str] = typer.Option(None, "--served-model", help="With --endpoint: the model name to request, where the server serves several."),
-    concurrency: Optional[str] = typer.Option(None, "--concurrency", help="With --endpoint: requests kept in flight, one level per value, comma-separated (default 1,8,64,256 unless --rate is given)."),
-    rate: Optional[str] = typer.Option(None, "--rate", help="With --endpoint: Poisson arrival rates in requests/s, comma-separated; or 'trace' to replay the arrival times of --trace."),
-    trace: Optional[Path] = typer.Option(None, "--trace", help="With --endpoint: replay the prompt and output lengths (and, with --rate trace, arrival times) of a trace CSV: the Azure LLM trace layout (TIMESTAMP, ContextTokens, GeneratedTokens) or input_tokens, output_tokens[, arrival_s]."),
-    ep: Optional[int] = typer.Option(None, "--ep", min=1, help="With --endpoint: the server's expert-parallel degree (default 1)."),
-    dp: Optional[int] = typer.Option(None, "--dp", min=1, help="With --endpoint: the server's data-parallel replicas (default: vLLM's /metrics engines, else 1)."),
-    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", min=1, help="With --endpoint and --rate: the server's cap on running requests, recorded as batch_size (default: the peak in flight)."),
-    min_window: float = typer.Option(10.0, "--min-window", help="With --endpoint: shortest steady-state window in seconds; longer where the energy counter's steps need it (100 steps, for 1% resolution)."),
-    min_requests: Optional[int] = typer.Option(None, "--requests", min=1, help="With --endpoint: requests that must start and complete within a level's window (default: 2 x concurrency, at least 16)."),
-    warmup_requests: Optional[int] = typer.Option(None, "--warmup-requests", min=0, help="With --endpoint: completed requests before the window opens (default: the concurrency, at least 4)."),
-    request_timeout: float = typer.Option(120.0, "--request-timeout", help="With --endpoint: seconds a request may wait for its next byte (and the drain for the last requests) before the level fails."),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME", help="With --endpoint: the environment variable holding the server's API key (sent as a bearer token; never printed or written)."),
-):
+@command(ProfileOptions)
+def profile(model, engine, tp, pp, batch, input_tokens, output_tokens, repeats, plan_file, output, gpus, allow_cpu,
+            idle_seconds, retry_failed, cluster, retries, endpoint, api, served_model, concurrency, rate, trace, ep, dp,
+            max_num_seqs, min_window, min_requests, warmup_requests, request_timeout, api_key_env):
     """Measure energy of prefill and decode in separate windows over a sweep of configurations; or, with --endpoint URL, the energy, latency and throughput of a running server under a sweep of load levels.
 
     Resumable: configurations already in the output are skipped. Failed ones (out of memory, ...) are recorded in <output>.failed.csv with the reason and skipped on resume unless --retry-failed.
@@ -60,10 +34,9 @@ def profile(
         return _profile_endpoint(locals())
     if model is None:
         raise _error("--model is required (a catalog model or config.json), or --endpoint URL to profile a running server")
-    endpoint_only = {"--api": api != "completions", "--served-model": served_model, "--concurrency": concurrency,
-                     "--rate": rate, "--trace": trace, "--ep": ep, "--dp": dp, "--max-num-seqs": max_num_seqs,
-                     "--requests": min_requests, "--warmup-requests": warmup_requests, "--api-key-env": api_key_env}
-    given = [name for name, value in endpoint_only.items() if value not in (None, False)]
+    values = locals()
+    given = [o.cli for name, o, default in options(ProfileOptions) if name in ENDPOINT_ONLY
+             and values[name] not in (None, False, default)]
     if given:
         raise _error(f"{given[0]} applies to --endpoint URL (profiling a running server)")
     tp, pp = tp or "1", pp or "1"
@@ -72,13 +45,11 @@ def profile(
     check_output(output, inputs=[plan_file, Path(model)])  # an existing output is resumed, not an input
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..errors import EnergyLensError, NoGpuError
     from ..profile.devices import open_gpus
     from ..profile.engines import make_engine
-    from ..profile.sweep import LIMITS, SweepSpec, configurations_from_plan, run_sweep
+    from ..profile.sweep import SweepSpec, configurations_from_plan, run_sweep
 
-    if not math.isfinite(idle_seconds) or not 0 <= idle_seconds <= 3600:
-        raise EnergyLensError(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {idle_seconds:g}")
+    _check_idle(idle_seconds)
     from ..profile.devices import parse_gpu_ids
 
     gpu_indices = parse_gpu_ids(gpus) if gpus is not None else None
@@ -92,10 +63,9 @@ def profile(
     if plan_file is not None:
         configs = configurations_from_plan(plan_file, model)
     else:
-        configs = SweepSpec(model, _ints(tp, "--tp", maximum=LIMITS["tp"]), _ints(pp, "--pp", maximum=LIMITS["pp"]),
-                            _ints(batch, "--batch", maximum=LIMITS["batch_size"]),
-                            _ints(input_tokens, "--input-tokens", maximum=LIMITS["input_tokens"]),
-                            _ints(output_tokens, "--output-tokens", maximum=LIMITS["output_tokens"])).configurations()
+        configs = SweepSpec(model, _numbers(tp, "tp"), _numbers(pp, "pp"), _numbers(batch, "batch"),
+                            _numbers(input_tokens, "input_tokens"),
+                            _numbers(output_tokens, "output_tokens")).configurations()
     if cluster is not None:  # the workers open their GPUs and build the engine; nothing is opened here
         from ..profile.cluster import import_ray, run_ray_sweep
         from ..profile.engines import ENGINES
@@ -149,15 +119,25 @@ def _report(counts: dict, output: Path) -> None:
 
 
 def _error(message: str):
-    from ..errors import EnergyLensError
-
     return EnergyLensError(message)
+
+
+def _numbers(text: str, name: str, declaration=ProfileOptions) -> list[int]:
+    """A list option's whole numbers, within its declared bounds."""
+    o = opt(declaration, name)
+    return _ints(text, o.cli, maximum=o.high)
+
+
+def _check_idle(seconds: float) -> None:
+    low, high = bounds(ProfileOptions, "idle_seconds")
+    if not math.isfinite(seconds) or not low <= seconds <= high:
+        raise _error(f"--idle-seconds expects a finite number of seconds between {low:g} and {high:g}, got {seconds:g}")
 
 
 def _one_degree(text: str | None, option: str) -> int | None:
     if text is None:
         return None
-    values = _ints(text, option, maximum=100_000)
+    values = _ints(text, option, maximum=MAX_LEVEL)
     if len(values) != 1:
         raise _error(f"{option} with --endpoint is the server's degree: one value, got '{text}'")
     return values[0]
@@ -165,8 +145,6 @@ def _one_degree(text: str | None, option: str) -> int | None:
 
 def _rates(text: str) -> list:
     """Rates in requests/s (> 0), or the word 'trace'."""
-    import math
-
     if text.strip().lower() == "trace":
         return ["trace"]
     out = []
@@ -175,15 +153,15 @@ def _rates(text: str) -> list:
             value = float(item)
         except ValueError:
             value = math.nan
-        if not (math.isfinite(value) and 0 < value <= 1_000_000):
+        if not (math.isfinite(value) and 0 < value <= MAX_RATE):
             raise _error(f"--rate expects requests per second > 0, comma-separated (e.g. 0.5,2), or 'trace'; got '{text}'")
         out.append(value)
     return list(dict.fromkeys(out))
 
 
-def _seconds(value: float, option: str, low: float, high: float) -> float:
-    import math
-
+def _seconds(value: float, name: str) -> float:
+    """A wait in seconds within its declared bounds (low excluded)."""
+    (low, high), option = bounds(ProfileOptions, name), opt(ProfileOptions, name).cli
     if not (math.isfinite(value) and low < value <= high):
         raise _error(f"{option} expects seconds > {low:g} and <= {high:g}, got {value:g}")
     return value
@@ -191,30 +169,23 @@ def _seconds(value: float, option: str, low: float, high: float) -> float:
 
 def _profile_endpoint(a: dict) -> None:
     """`profile --endpoint URL`: a load sweep against a running server (profile/endpoint_sweep.py)."""
-    import math
-
     from ._paths import check_output
     check_output(a["output"], inputs=[a["trace"]])
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..errors import NoGpuError
     from ..profile.devices import open_gpus, parse_gpu_ids
     from ..profile.endpoint import Load, check_url
     from ..profile.endpoint_sweep import EndpointSpec, Level, run_endpoint_sweep
-    from ..profile.sweep import LIMITS
-
     for option in ("--plan", "--cluster"):
         if a[{"--plan": "plan_file", "--cluster": "cluster"}[option]] is not None:
             raise _error(f"{option} does not apply to --endpoint (the server runs the model)")
     check_url(a["endpoint"])  # a bad URL is reported before any device is opened
-    if not math.isfinite(a["idle_seconds"]) or not 0 <= a["idle_seconds"] <= 3600:
-        raise _error(f"--idle-seconds expects a finite number of seconds between 0 and 3600, got {a['idle_seconds']:g}")
-    min_window = _seconds(a["min_window"], "--min-window", 0, 86_400)
-    timeout = _seconds(a["request_timeout"], "--request-timeout", 0, 86_400)
+    _check_idle(a["idle_seconds"])
+    min_window = _seconds(a["min_window"], "min_window")
+    timeout = _seconds(a["request_timeout"], "request_timeout")
     loads = []
     if a["concurrency"] is not None or a["rate"] is None:
-        loads += [Load("concurrency", c) for c in _ints(a["concurrency"] or DEFAULT_CONCURRENCY, "--concurrency",
-                                                         maximum=100_000)]
+        loads += [Load("concurrency", c) for c in _numbers(a["concurrency"] or DEFAULT_CONCURRENCY, "concurrency")]
     trace = None
     if a["trace"] is not None:
         from ..profile.workload import read_trace
@@ -234,8 +205,8 @@ def _profile_endpoint(a: dict) -> None:
             raise _error("--trace gives each request's prompt and output lengths: drop --input-tokens/--output-tokens")
         levels = [Level(load) for load in loads]
     else:
-        ins = _ints(a["input_tokens"] or DEFAULT_INPUT_TOKENS, "--input-tokens", maximum=LIMITS["input_tokens"])
-        outs = _ints(a["output_tokens"] or DEFAULT_OUTPUT_TOKENS, "--output-tokens", maximum=LIMITS["output_tokens"])
+        ins = _numbers(a["input_tokens"] or DEFAULT_INPUT_TOKENS, "input_tokens")
+        outs = _numbers(a["output_tokens"] or DEFAULT_OUTPUT_TOKENS, "output_tokens")
         levels = [Level(load, i, o) for i in ins for o in outs for load in loads]
     spec = EndpointSpec(a["endpoint"], levels, api=a["api"], model=a["model"], served_model=a["served_model"],
                         trace=trace, trace_name=a["trace"].name if a["trace"] is not None else None,
@@ -274,27 +245,18 @@ def _last_reason(path) -> str:
     return f" (last: {' '.join(reason.split())[:200]})"
 
 
-def plan(
-    model: str = typer.Option(..., "--model", help="Catalog model name or config.json."),
-    gpu: list[str] = typer.Option(..., "--gpu", help="GPU type (repeatable)."),
-    max_gpus: int = typer.Option(8, "--max-gpus", min=1, help="Most GPUs per configuration."),
-    budget: int = typer.Option(50, "--budget", min=1, help="How many configurations to measure."),
-    batch: Optional[str] = typer.Option(None, "--batch", help="Batch sizes to consider (default 1..1024)."),
-    input_tokens: str = typer.Option("128,512,2048", "--input-tokens", help="Prompt lengths to consider."),
-    output_tokens: str = typer.Option("64,256", "--output-tokens", help="Generated lengths to consider."),
-    model_file: Optional[Path] = typer.Option(None, "--model-file", help="Model whose coefficients set the sensitivities (default: shipped)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Sweep file to write (CSV) for `energylens profile --plan`."),
-):
+@command(PlanOptions)
+def plan(model, gpu, max_gpus, budget, batch, input_tokens, output_tokens, model_file, output):
     """Choose the most informative configurations to profile (greedy D-optimal design)."""
     from ._paths import check_output
     check_output(output, inputs=[model_file, Path(model)])
-    from ..io import write_table
     from ..model.modelfile import load_model
     from ..profile.plan import plan_sweep
 
     base = load_model(model_file, estimator=False) if model_file else None
-    sweep = plan_sweep(model, gpu, max_gpus, budget, _ints(input_tokens, "--input-tokens"),
-                       _ints(output_tokens, "--output-tokens"), _ints(batch, "--batch") if batch else None, base)
+    sweep = plan_sweep(model, gpu, max_gpus, budget, _numbers(input_tokens, "input_tokens", PlanOptions),
+                       _numbers(output_tokens, "output_tokens", PlanOptions),
+                       _numbers(batch, "batch", PlanOptions) if batch else None, base)
     write_table(sweep, output)
     shown = min(PLAN_ROWS_SHOWN, len(sweep))
     view = sweep.head(shown).rename(columns=PLAN_HEADERS)

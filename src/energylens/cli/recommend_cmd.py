@@ -6,12 +6,15 @@ options here; only how the answer is printed (--json, --wide, --plot) is this co
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..recommendation.request import typer_parameters
+from ..io import visible
+from ..recommendation.request import CLI, RecommendOptions, typer_parameters
+from ..recommendation.search import run
 from ._console import console, fitted_table, table, table_width
 
 # The command's own options: how the answer is shown, not what is asked.
@@ -32,8 +35,6 @@ OUTPUT_PARAMETERS = [
 
 def recommend(**values):
     """Enumerate feasible deployments, predict energy and latency, rank by energy per request."""
-    from ..recommendation.request import CLI, RecommendOptions
-    from ..recommendation.search import run
     from ._paths import check_output
 
     json_out, wide, plot, verbose = values.pop("json_out"), values.pop("wide"), values.pop("plot"), values.pop("verbose")
@@ -42,15 +43,17 @@ def recommend(**values):
     check_output(plot, option="--plot", inputs=[opts.model_file, opts.model_config, opts.hardware_catalog_file,
                                                 opts.model_catalog_file, price_file,
                                                 *([Path(opts.model)] if opts.model else [])])
+    if plot is not None:
+        from ..extras import require
+
+        require("--plot", "plot")  # before the search: a missing extra is said at once
     rec = run(opts)
     if plot is not None:
         from ..report.plots import pareto_plot
 
         pareto_plot(rec.table, plot, title=f"{_model_name(rec)}: energy vs latency of feasible deployments")
     if json_out:
-        import json
-
-        from . import _recommend_view as view
+        from . import _recommend_view as view  # the table's layout: loaded when a table is printed
 
         opts = rec.options
         payload = rec.to_dict()
@@ -62,8 +65,6 @@ def recommend(**values):
 
 
 def _model_name(rec) -> str:
-    from ..io import visible
-
     return visible(rec.options.model if rec.options.model is not None else rec.table["model"].iloc[0])
 
 

@@ -1,10 +1,13 @@
 """`energylens serve`: the web explorer on localhost (needs `pip install "energylens[web]"`)."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from ..errors import EnergyLensError
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -23,8 +26,6 @@ def serve(
     each term's share; switch between energy, cost and carbon; fit or recalibrate on an uploaded CSV. Scripts POST
     JSON to /api/recommend, /api/predict and /api/explain, fields named as recommend's options without dashes
     (gpu, max_gpus, gpu_hour_usd; the page's "JSON API" section lists them)."""
-    from ..errors import EnergyLensError
-
     try:
         import uvicorn
 
@@ -48,8 +49,6 @@ def serve(
 def allowed_hosts(host: str, extra: list[str]) -> list[str]:
     """The Host names the server answers to: the loopback names, the address it listens on, and `extra`; on a
     wildcard address also this machine's name (other names reach it only if given)."""
-    import socket
-
     from ..web.app import LOCAL_HOSTS
 
     names = [*LOCAL_HOSTS, *extra]
@@ -63,10 +62,6 @@ def allowed_hosts(host: str, extra: list[str]) -> list[str]:
 def _check_port(host: str, port: int) -> None:
     """Fail in one line when the address cannot be bound (port taken, not an address of this machine):
     uvicorn would log a multi-line error and exit 1."""
-    import socket
-
-    from ..errors import EnergyLensError
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:

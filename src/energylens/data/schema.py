@@ -17,12 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..catalog.hardware import HARDWARE_COLUMNS, hardware_catalog
-from ..catalog.models import ARCHS, MODEL_COLUMNS, model_catalog
+from ..catalog.models import MODEL_COLUMNS, model_catalog
 from ..errors import CatalogError, DataError
-from ..vocabulary import PP_SCHEDULES, SEQUENTIAL_PP_ENGINES
-
-PRECISIONS = ("bf16", "fp16", "fp32", "fp8", "int8", "int4", "mxfp4")
-MODALITIES = ("text", "image", "video")
+from ..io import read_table
+from ..vocabulary import ARCHS, MODALITIES, PP_SCHEDULES, PRECISIONS, SEQUENTIAL_PP_ENGINES
 
 
 @dataclass(frozen=True)
@@ -607,8 +605,6 @@ def _fill_descriptors(df: pd.DataFrame, path, hw, models) -> pd.DataFrame:
 
 def load_profiles(path, *, require_energy: bool = True, hardware=None, models=None) -> pd.DataFrame:
     """Read a CSV or Parquet file of profiling records and validate it."""
-    from ..io import read_table
-
     return validate(read_table(path), path, require_energy=require_energy, hardware=hardware, models=models)
 
 

@@ -12,14 +12,31 @@ that the schema's own messages name the cell; nothing read before that point is 
 """
 from __future__ import annotations
 
+import csv
+import mmap
+import re
+import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError, EnergyLensError
-from ..io import (_check_csv_header, _first_ragged_row, _ragged_error, atomic_output, check_columns, clip, input_problem,
-                  not_utf8, parquet_columns, plain_strings, text_encoding)
+from ..errors import DataError
+from ..io import (
+    _check_csv_header,
+    _first_ragged_row,
+    _ragged_error,
+    atomic_output,
+    check_columns,
+    check_table_input,
+    clip,
+    not_utf8,
+    parquet_columns,
+    plain_strings,
+    text_encoding,
+)
+from .schema import validate
 
 CHUNK_ROWS = 25_000  # a 50-column chunk and its copies (validation, predictions) stay far below 500 MB
 CSV_BLOCK_BYTES = 1 << 20  # pyarrow reads blocks ahead: 4 MB blocks held ~160 MB, 1 MB ones ~40 MB (same speed)
@@ -30,13 +47,7 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _check_input(path: Path) -> None:
-    problem = input_problem(path)  # a FIFO or a device would hang the reader: refused before it is opened
-    if problem == "not found":
-        raise DataError("file not found", path=path)
-    if problem == "is a folder":
-        raise DataError("expected a CSV or Parquet file, got a folder", path=path)
-    if problem is not None:
-        raise DataError(f"{problem}; expected a CSV or Parquet file", path=path)
+    check_table_input(path)
     if not _is_parquet(path) and path.stat().st_size == 0:
         raise DataError("file is empty; expected a header row and at least one data row", path=path)
 
@@ -82,9 +93,8 @@ def _parquet_batches(path: Path, chunk_rows: int):
             yield plain_strings(batch.to_pandas())  # dictionary-encoded text (categoricals) as plain text
         if first:  # no row group: the header alone
             yield f.schema_arrow.empty_table().to_pandas()
-    except ImportError as exc:
-        raise EnergyLensError(f"{path}: reading Parquet needs pyarrow (pip install 'energylens[parquet]'): "
-                              f"{clip(exc, 200)}")
+    except DataError:  # too many columns: its own message
+        raise
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot be read as Parquet: {clip(str(exc).splitlines()[0] if str(exc) else exc, 200)}",
                         path=path)
@@ -93,9 +103,6 @@ def _parquet_batches(path: Path, chunk_rows: int):
 def _has_hex_numbers(path: Path) -> bool:
     """Whether a field of the file starts with a hexadecimal number (0x20): pyarrow would read it as 32 where
     the schema refuses it (pandas keeps it as text). A search over the mapped file, at memory speed."""
-    import mmap
-    import re
-
     with open(path, "rb") as f:
         try:
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -141,9 +148,6 @@ def _csv_frames(path: Path, chunk_rows: int):
 
 
 def _pandas_frames(path: Path, chunk_rows: int, skip: int, encoding: str = "utf-8"):
-    import csv
-    import warnings
-
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -174,8 +178,6 @@ def _pandas_frames(path: Path, chunk_rows: int, skip: int, encoding: str = "utf-
 
 def validated(chunk: pd.DataFrame, path, offset: int, **kwargs) -> pd.DataFrame:
     """The schema's validation of one chunk; a row error names the row counted from the file's start."""
-    from .schema import validate
-
     try:
         return validate(chunk, path, **kwargs)
     except DataError as exc:
@@ -245,8 +247,6 @@ class TableWriter:
 
 def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
     """Write every configuration of `configs` with its predictions to `output`; the number of rows."""
-    from concurrent.futures import ThreadPoolExecutor
-
     configs, output = Path(configs), Path(output)
     rows = 0
     with atomic_output(output) as tmp:

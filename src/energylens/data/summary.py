@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .schema import ENERGY_COLUMNS
+from ..errors import DataError
+from .importers import IMPORTERS, SeveralDatasetsError, detect_kind, drop_summary, import_dataset
+from .schema import ENERGY_COLUMNS, load_many, load_profiles
 
 SCHEMA_SUFFIXES = (".csv", ".parquet")
 
@@ -20,10 +22,6 @@ def load_for_summary(path, kind: str | None = None) -> tuple[pd.DataFrame, str]:
     """The rows to summarize and where they came from: a schema file; a public dataset folder (its kind
     given or detected from its layout); or a folder of files already in the schema (e.g.
     gpu-prefill-decode/), read together."""
-    from ..errors import DataError
-    from .importers import IMPORTERS, SeveralDatasetsError, detect_kind, drop_summary, import_dataset
-    from .schema import load_many, load_profiles
-
     path = Path(path)
     if not path.is_dir():
         return load_profiles(path), "schema file"

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.expression import parse
+from ..model.structure import FEATURES
+
 # name: expression over the feature symbols (positive for every row).
 SYSTEM_QUANTITIES = {
     "prompt_tokens": "max(in_tokens, 1)",
@@ -37,9 +40,6 @@ SYSTEM_QUANTITIES = {
 
 def quantity_matrix(f) -> tuple[np.ndarray, list[str]]:
     """(n x quantities) log of every system quantity for the rows of `f`, and their names."""
-    from ..model.expression import parse
-    from ..model.structure import FEATURES
-
     values = {name: getattr(f, name) for name in FEATURES}
     cols = []
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -26,7 +26,7 @@ from ..features.physics import compute_features
 from ..model.expression import parse
 from ..model.fitting import fit_formula, measurements
 from ..model.selection import MAX_FITTED, cross_validate, energy_prediction
-from ..model.structure import BUILTIN, Structure
+from ..model.structure import BUILTIN, FEATURES, Structure
 from ..model.terms import Coefficient, Correction
 from .features import SYSTEM_QUANTITIES, quantity_matrix
 
@@ -178,8 +178,6 @@ def _correction(m, names, target: str) -> Correction:
 def _with_time_term(base: Structure, factors: list[str], step: float, f) -> Structure:
     """`base` with an additive decode-step time theta x (product of the quantities), scaled so that theta = 1 makes
     the term the median step of the training rows; theta starts at TERM_PRIOR_SHARE (just identifiable)."""
-    from ..model.structure import FEATURES
-
     name = "theta_d_" + "_x_".join(factors)
     product = "*".join(f"({SYSTEM_QUANTITIES[q]})" for q in factors)
     values = {n: getattr(f, n) for n in FEATURES}

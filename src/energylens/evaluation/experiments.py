@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 
 from ..baselines import RANKERS, make
-from ..baselines.raw_features import energy_target
+from ..baselines.raw_features import energy_target, raw_matrix
+from ..model.fitted import CoefficientSet, FittedModel
+from ..model.predictor import ClosedFormPredictor
+from ..model.structure import physics_structure
+from ..profile.plan import greedy_d_optimal, sensitivity_blocks
 from .metrics import mape, mdape, selection_metrics
 from .scenarios import define_scenarios, split_scenarios, workloads
 
@@ -226,7 +230,6 @@ def prefill_decode_lomo(df: pd.DataFrame, seed: int = 0) -> list[dict]:
 
     The black boxes get the same rows and descriptors and one regressor per target.
     """
-    from ..baselines.raw_features import raw_matrix
     from ..model.estimator import EnergyLensRegressor
 
     targets = {"energy_request": "energy_request_j", "prefill": "prefill_energy_j", "decode": "decode_energy_j",
@@ -254,11 +257,6 @@ def planned_vs_random(df: pd.DataFrame, dataset: str, budget: int, seeds) -> lis
 
     The planner sees only configurations (never measurements): sensitivities at the physics priors.
     """
-    from ..model.fitted import CoefficientSet, FittedModel
-    from ..model.predictor import ClosedFormPredictor
-    from ..model.structure import physics_structure
-    from ..profile.plan import greedy_d_optimal, sensitivity_blocks
-
     prior = ClosedFormPredictor()
     s = physics_structure()
     k = len(s.names)

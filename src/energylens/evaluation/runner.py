@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -11,7 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ..baselines import ENERGY_PREDICTORS, RULES
+from ..data.importers import import_dataset
+from ..data.schema import load_profiles
 from ..errors import DataError
+from ..model import terms
+from ..profile.cluster import connect
 from . import experiments as ex
 
 # Selection compares every energy predictor (black boxes tuned by CV inside the training rows), the
@@ -54,9 +59,6 @@ def find_data(data) -> Path:
 
 
 def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
-    from ..data.importers import import_dataset
-    from ..data.schema import load_profiles
-
     out = {}
     for kind in ("mlenergy-v3", "mlenergy-v2", "splitwise", "llm-inference-bench"):
         if (root / kind).is_dir():
@@ -74,9 +76,7 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
 
 def check_prior_independence(datasets) -> None:
     """Refuse to evaluate on a dataset that an energy prior was fitted on (its provenance names it)."""
-    from ..model.terms import COMPACT_COEFFICIENTS, CORRECTIONS, PHYSICS_COEFFICIENTS
-
-    for t in (*PHYSICS_COEFFICIENTS, *COMPACT_COEFFICIENTS, *CORRECTIONS):
+    for t in (*terms.PHYSICS_COEFFICIENTS, *terms.COMPACT_COEFFICIENTS, *terms.CORRECTIONS):  # read at the call
         for d in datasets:
             if d in t.provenance:
                 raise DataError(f"the prior of {t.name} was fitted on {d} ({t.provenance}); it cannot be evaluated "
@@ -148,8 +148,6 @@ def run_job(job: Job, quiet: bool = False) -> tuple[list, dict, list]:
 
     The log of the calling process is left as it was, so the same function serves a serial run and a
     worker process; `quiet` silences warnings (a worker has no CLI to do it)."""
-    import warnings
-
     saved = dict(ex.ATTEMPTS), list(ex.FAILURES)
     ex.reset_failure_log()
     try:
@@ -180,8 +178,6 @@ def run_jobs(jobs: list[Job], n_jobs: int = 1, cluster: str | None = None):
 
 
 def _run_on_ray(jobs, address):
-    from ..profile.cluster import connect
-
     ray = connect(address)
     task = ray.remote(num_cpus=1)(run_job)
     refs = [task.remote(job, quiet=True) for job in jobs]

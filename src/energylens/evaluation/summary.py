@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..model.default import default_model_dict
+
 BLACK_BOXES = ("rf", "xgb", "ensemble", "rf_tuned", "xgb_tuned", "loglinear2")
 METHOD_ORDER = ("energylens", "loglinear", "loglinear2", "xgb_tuned", "rf_tuned", "rf", "xgb", "ensemble", "roofline",
                 "rule_power_per_slot", "rule_largest_batch", "rule_fewest_gpus", "random", "latency_measured",
@@ -241,16 +243,14 @@ def new_engine_targets(records) -> list[dict]:
 
 
 def claims(res: dict) -> pd.DataFrame:
-    """Claims the README and docs/MODEL.md make, each with what this run measured."""
-    from ..model.default import default_model_dict
-
+    """Claims the README and docs (CLI.md, MODEL.md) make, each with what this run measured."""
     rows = []
     ne = pd.DataFrame(res.get("new_engine", []))
     if not ne.empty and "fitted" in ne:
         el = ne[ne["method"].str.startswith("energylens")]
         top = int(el["fitted"].max())
         rows.append({"claim": "fit --structure auto: a prediction depends on at most 12 fitted numbers, the time model's included",
-                     "where": "README, docs/MODEL.md", "measured": f"at most {top} over {len(el)} fits on 5 datasets",
+                     "where": "docs/CLI.md, docs/MODEL.md", "measured": f"at most {top} over {len(el)} fits on 5 datasets",
                      "holds": bool(top <= 12)})
         fifty = el[el["method"] == "energylens"].groupby("dataset")["mape"].median()
         rows.append({"claim": "fitted from about 50 profiling measurements",
@@ -259,14 +259,14 @@ def claims(res: dict) -> pd.DataFrame:
     d = default_model_dict()
     fitted = sum(d["shared"]["fitted"].values())
     rows.append({"claim": "the shipped model states its structure, why, and its fitted count",
-                 "where": "README, docs/MODEL.md (generated block)",
+                 "where": "docs/CLI.md, docs/MODEL.md (generated block)",
                  "measured": f"{d['structure']['name']}, {fitted} fitted numbers (model file says "
                              f"{d['fitted_numbers']['energy']})", "holds": bool(fitted == d["fitted_numbers"]["energy"] <= 12)})
     lomo = pd.DataFrame(res.get("prefill_decode_lomo", []))
     if not lomo.empty:
         el = lomo[lomo["method"] == "energylens"].pivot_table(index="held_out", columns="target", values="mape")
         rows.append({"claim": "prefill and decode energy predicted separately (unseen models, H100 file)",
-                     "where": "README, docs/MODEL.md",
+                     "where": "docs/CLI.md, docs/MODEL.md",
                      "measured": "; ".join(f"{m.split('/')[-1]}: prefill {100 * r['prefill']:.1f}%, decode "
                                            f"{100 * r['decode']:.1f}%, total {100 * r['energy_request']:.1f}%"
                                            for m, r in el.iterrows()), "holds": None})

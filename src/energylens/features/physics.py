@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import SEQUENTIAL_PP_ENGINES
+from ..vocabulary import BYTES_PER_PARAM, SEQUENTIAL_PP_ENGINES
 
-BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "mxfp4": 0.53}
 KV_BYTES = 2.0  # KV cache kept in 16-bit by default in vLLM / SGLang, whatever the weight precision
 COLLECTIVE_LATENCY_S = 8e-6  # one small NCCL collective inside a node (NVLink class)
 STEP_OVERHEAD_S = 1e-3  # scale of the fixed per-step cost (sampling, scheduler, host sync)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 
 from ..errors import EnergyLensError, NoGpuError
+from .devices import open_gpus
 from .monitor import make_monitor
 from .sweep import _key, failure_reason, gpus_needed, measure_row, pending, record_failed, record_measured
 
@@ -56,8 +57,6 @@ def largest_node_gpus(ray) -> int:
 
 def _open_assigned_gpus(ids) -> list:
     """The GPUs Ray assigned to this task, opened through NVML (by index, or by UUID where Ray names UUIDs)."""
-    from .devices import open_gpus
-
     if all(str(i).isdigit() for i in ids):
         return open_gpus([int(i) for i in ids])
     wanted = {str(i) for i in ids}

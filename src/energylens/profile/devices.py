@@ -8,7 +8,7 @@ from __future__ import annotations
 import abc
 import time
 
-from ..errors import NoGpuError
+from ..errors import EnergyLensError, NoGpuError
 
 
 class GpuDevice(abc.ABC):
@@ -127,8 +127,6 @@ def open_gpus(indices=None) -> list[GpuDevice]:
 
 def parse_gpu_ids(text: str, option: str = "--gpus") -> list:
     """GPU indices (whole numbers) or UUIDs (`GPU-...`, as nvidia-smi -L prints them), comma-separated, each once."""
-    from ..errors import EnergyLensError
-
     items = [t.strip() for t in str(text).split(",")]
     if not items or any(not t for t in items):
         raise EnergyLensError(f"{option} expects GPU indices or UUIDs, comma-separated (e.g. 0,1 or GPU-5f3a...), "

@@ -12,9 +12,13 @@ filled prompt) as separate calls, so the monitor can put a window around each.
 """
 from __future__ import annotations
 
+import inspect
 import json
+import random
+import tempfile
 from pathlib import Path
 
+from ..catalog import model_catalog
 from ..errors import EnergyLensError
 from ..io import read_json
 
@@ -26,7 +30,6 @@ def hf_config_dict(model: str) -> dict:
         return read_json(p, what="model config")  # refuses a FIFO or a device, which would hang a read
     if p.is_dir() and (p / "config.json").exists():
         return read_json(p / "config.json", what="model config")
-    from ..catalog import model_catalog
 
     spec = model_catalog().get(model)
     if spec.arch in ("ssm", "hybrid"):
@@ -90,8 +93,6 @@ class TransformersEngine:
         self.loaded = model
 
     def _forward(self, ids, cache):
-        import inspect
-
         params = inspect.signature(self.model.forward).parameters
         kw = {"cache": cache} if "cache" in params and cache is not None else ({"past_key_values": cache} if cache is not None else {})
         out = self.model(input_ids=ids, use_cache=True, **kw)
@@ -136,7 +137,6 @@ class VllmEngine:
         key = (model, tp, pp, max_num_seqs)
         if self.loaded == key:
             return
-        import tempfile
 
         from vllm import LLM
 
@@ -154,8 +154,6 @@ class VllmEngine:
         self.loaded = key
 
     def _generate(self, batch, input_tokens, max_tokens):
-        import random
-
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 

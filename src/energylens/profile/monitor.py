@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .devices import GpuDevice
+from .devices import GpuDevice, NvmlGpu
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,6 @@ class ZeusEnergyMonitor:
 
 def make_monitor(gpus: list[GpuDevice], sync=None):
     """Zeus's monitor when it is installed and real GPUs are measured, else NVML counters directly."""
-    from .devices import NvmlGpu
-
     if gpus and all(isinstance(g, NvmlGpu) for g in gpus):
         try:
             return ZeusEnergyMonitor([g.index for g in gpus], sync)

@@ -10,14 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import InfeasibleError
+from ..features.physics import compute_features
+from ..model.default import default_model
+from ..model.fitting import predicted
+from ..recommendation.search import enumerate_candidates
+
 
 def sensitivity_blocks(df: pd.DataFrame, model, with_split: bool = True, with_time: bool = True) -> np.ndarray:
     """(n, k, p) Jacobians of k log-outputs per configuration (prefill and decode energy, or energy per
     request; TTFT and ITL) with respect to the p log-coefficients (correction exponents as they are), from
     the formula's exact derivatives at the model's values."""
-    from ..features.physics import compute_features
-    from ..model.fitting import predicted
-
     f = compute_features(df)
     s = model.structure_
     coef = np.asarray(model.coef_, dtype=float)
@@ -63,9 +66,6 @@ def greedy_d_optimal(blocks: np.ndarray, budget: int, ridge: float = 1e-3) -> tu
 def plan_sweep(model_name: str, gpus, max_gpus: int, budget: int, input_tokens=(128, 512, 2048),
                output_tokens=(64, 256), batches=None, base_model=None, model_config=None) -> pd.DataFrame:
     """The `budget` most informative feasible configurations to profile (a sweep file)."""
-    from ..model.default import default_model
-    from ..recommendation.search import enumerate_candidates
-
     model = base_model or default_model()
     frames = []
     for lin in input_tokens:
@@ -74,8 +74,6 @@ def plan_sweep(model_name: str, gpus, max_gpus: int, budget: int, input_tokens=(
             frames.append(c[c["reason"] == ""])
     cand = pd.concat(frames, ignore_index=True)
     if cand.empty:
-        from ..errors import InfeasibleError
-
         raise InfeasibleError(f"no feasible configuration of {model_name} on {', '.join(gpus)} with at most {max_gpus} GPUs")
     idx, gains = greedy_d_optimal(sensitivity_blocks(cand, model), budget)
     out = cand.iloc[idx][["model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens",

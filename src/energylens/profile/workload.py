@@ -13,6 +13,7 @@ output_tokens[, arrival_s]` columns.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,6 @@ class TraceRequest:
 
 def read_trace(path, limit: int | None = None) -> list[TraceRequest]:
     """The requests of a trace CSV, in order; a DataError naming the row for a bad cell."""
-    import math
-
     import pandas as pd
 
     from ..io import read_table

@@ -24,8 +24,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..catalog.costs import (ELECTRICITY_USD_PER_KWH, GPU_HOUR_USD, GRID_GCO2_PER_KWH, PUE, Priced, grid_table,
-                             electricity_basis, parse_gpu_hour_usd, read_prices, shipped_prices)
+from ..catalog import hardware_catalog
+from ..catalog.costs import (
+    ELECTRICITY_USD_PER_KWH,
+    GPU_HOUR_USD,
+    GRID_GCO2_PER_KWH,
+    PUE,
+    Priced,
+    electricity_basis,
+    grid_table,
+    parse_gpu_hour_usd,
+    read_prices,
+    shipped_prices,
+)
 from ..errors import EnergyLensError
 from ..io import clip
 
@@ -232,8 +243,6 @@ def assumptions(gpu_hour_usd=None, electricity_usd_per_kwh=None, grid_gco2_per_k
     """The figures of a run: the `pricing` preset's (cloud: shipped rental prices, no electricity; owned:
     electricity plus the hardware price given, if any), overridden per GPU or per figure by what the caller
     gives. `hardware` (a HardwareCatalog) resolves price names to canonical GPU names."""
-    from ..catalog import hardware_catalog
-
     pricing = check_pricing(pricing)
     hw = hardware if hardware is not None else hardware_catalog()
     shipped = shipped_prices()

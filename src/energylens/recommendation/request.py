@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import numbers
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -24,10 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..catalog.costs import ELECTRICITY_USD_PER_KWH, GPU_HOUR_USD, GRID_GCO2_PER_KWH, PUE
-from ..data.schema import MAX_BATCH as _MAX_BATCH, MAX_GPUS as _MAX_GPUS, MAX_TOKENS as _MAX_TOKENS
+from ..catalog._names import closest, normalize
+from ..catalog.costs import (
+    ELECTRICITY_USD_PER_KWH,
+    GPU_HOUR_USD,
+    GRID_GCO2_PER_KWH,
+    PUE,
+    grid_table,
+    parse_gpu_hour_usd,
+)
+from ..data.schema import MAX_BATCH as _MAX_BATCH
+from ..data.schema import MAX_GPUS as _MAX_GPUS
+from ..data.schema import MAX_TOKENS as _MAX_TOKENS
 from ..errors import EnergyLensError
 from ..io import clip
+from .objectives import OBJECTIVES, PRICING
+from .space import DEFAULT_BATCHES, default_gpu_counts, parallel_layouts
 
 # Front ends: how a field is spelled in messages.
 CLI, JSON, PYTHON = "cli", "json", "python"
@@ -84,6 +97,9 @@ class Opt:
     max_items: int | None = None
     web_help: str = ""  # what the JSON value is, where the help's first sentence says something else (a path)
     cli_default: Any = None  # the default as --help shows it, where the value's own reads badly
+    short: str = ""  # a one-letter flag beside `cli` (-o)
+    required: bool = False  # no default: the command line must give it
+    argument: bool = False  # positional on the command line (a file the command reads)
 
 
 def option(default, opt: Opt):
@@ -140,7 +156,6 @@ def _as_float(value) -> float | None:
             return float(text)
         return None
     try:  # numpy scalars and other real numbers
-        import numbers
 
         if isinstance(value, numbers.Real):
             return float(value)
@@ -245,9 +260,6 @@ def _choice(value, spelled: str, opt: Opt, name: str, front: str) -> str:
 
 def _region(value, spelled: str, front: str) -> str:
     """A grid region by country name or ISO code (the grid table's own lookup), as the table names it."""
-    from ..catalog._names import closest, normalize
-    from ..catalog.costs import grid_table
-
     grid = grid_table()
     if isinstance(value, str) and len(value) <= MAX_NAME:
         key = normalize(value)
@@ -268,8 +280,6 @@ def _key(text: str) -> str:
 
 def _prices(value, spelled: str, opt: Opt, name: str, front: str):
     """GPU-hour prices: {name: USD} from an object or 'H100=2.5,B200=5'; elsewhere than the web, a price file."""
-    from ..catalog.costs import parse_gpu_hour_usd
-
     lo, hi, unit = GPU_HOUR_USD
     if isinstance(value, Mapping):
         if len(value) > MAX_PRICES:
@@ -315,20 +325,14 @@ def _path(value, spelled: str, name: str):
 
 
 def _regions():
-    from ..catalog.costs import grid_table
-
     return list(grid_table().names.values())
 
 
 def _objectives():
-    from .objectives import OBJECTIVES
-
     return list(OBJECTIVES)
 
 
 def _pricings():
-    from .objectives import PRICING
-
     return list(PRICING)
 
 
@@ -496,15 +500,11 @@ class RecommendOptions:
 
 
 def _default_batches():
-    from .space import DEFAULT_BATCHES
-
     return DEFAULT_BATCHES
 
 
 def candidate_count(model_spec, gpu_types: int, max_gpus: int, batch_sizes: int) -> int:
     """How many candidates `space.candidate_table` enumerates for these, counted without building them."""
-    from .space import default_gpu_counts, parallel_layouts
-
     return gpu_types * batch_sizes * sum(len(parallel_layouts(model_spec, n)) for n in default_gpu_counts(max_gpus))
 
 
@@ -589,15 +589,10 @@ def typer_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
             shown = None if shown is None else str(int(shown) if isinstance(shown, float) and shown.is_integer()
                                                    else shown)
         required = name == "gpus"
-        info = typer.Option(... if required else shown, opt.cli, help=escape_markup(opt.help),
+        info = typer.Option(... if required else shown, opt.cli, help=opt.help,
                             metavar=opt.metavar or _metavar(name, opt), show_default=not repeat and shown is not None)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
     return params
-
-
-def escape_markup(text: str) -> str:
-    """Help text as Rich prints it literally ('[cluster]' is not a style)."""
-    return text.replace("[", "\\[")
 
 
 def _metavar(name: str, opt: Opt) -> str:

@@ -16,6 +16,32 @@ import pandas as pd
 
 from .request import RecommendOptions
 
+# What each column of a recommendation means (--json and the web carry these beside the rows).
+RECOMMEND_COLUMN_NOTES = {
+    "energy_request_j": "predicted GPU energy per request, all GPUs of the deployment, prefill included (J)",
+    "energy_token_j": "energy_request_j per output token (J)",
+    "prefill_energy_j": "the prefill phase of energy_request_j: every term's prefill part (J)",
+    "decode_energy_j": "the decode phase of energy_request_j (J)",
+    "prefill_phase_pct": "prefill_energy_j as a share of energy_request_j (%)",
+    "gpu_seconds_per_request": "GPU-seconds the deployment spends per request, every GPU (idle replicas included): the "
+                               "time the energy integrates",
+    "power_per_gpu_w": "energy_request_j / gpu_seconds_per_request: mean power per GPU, between idle and TDP by "
+                       "construction (W)",
+    "energy_request_lo_j": "lower end of the 95% interval of energy_request_j (coefficient uncertainty and residual "
+                           "scatter; the best 50 rows only)",
+    "energy_request_hi_j": "upper end of that interval",
+    "extrapolation": "why the prediction extrapolates beyond the model's training rows (GPU, precision, pipeline or "
+                     "expert parallelism, lengths or batch outside the trained range); empty when inside",
+    "<group>_pct": "share of energy_request_j by where it goes (%): compute, memory, TP and EP collectives, pipeline "
+                   "bubbles, overhead (launch, host), idle GPUs of replicas without a request; static power over each "
+                   "part of the time plus the dynamic energy of that work (docs/MODEL.md)",
+    "ttft_ms": "time to first token of a request served under continuous batching with chunked prefill (ms)",
+    "itl_ms": "mean inter-token latency (TPOT) of such a request: a decode step plus interleaved prompt chunks (ms)",
+    "latency_s": "its end-to-end latency: TTFT + (output tokens - 1) x ITL (s)",
+    "batch_prefill_ms": "prefill time of the whole batch's prompts arriving together, as profilers measure TTFT (ms)",
+    "decode_step_ms": "time of one decode step of the running batch (ms)",
+}
+
 # The keys of Recommendation.counts (also res.attrs keys).
 COUNTS = ("candidates", "feasible", "meeting_slo")
 
@@ -104,8 +130,6 @@ class Recommendation:
         `interval_rows`: the rows, best first, that have an interval and a training-domain check (below them the
         interval is null and `extrapolation` ''); `intervals_overlap`: how many of those after the best have an
         interval overlapping the best's (their order is uncertain)."""
-        from .search import RECOMMEND_COLUMN_NOTES
-
         o, a = self.options, self.table.attrs
         slo = a.get("slo") or {}
         return {

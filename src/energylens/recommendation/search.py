@@ -3,20 +3,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
+from ..catalog.costs import shipped_prices
+from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
+from ..catalog.models import ModelSpec
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import Features, compute_features
 from ..io import clip, visible
-from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.predictor import _rows, described, prepare
+from ..model.serving import DEFINITION as SERVING_DEFINITION
 from ..model.terms import GROUPS
 from . import objectives
-from .request import (CLI, DEFAULT_ITL_SLO_MS, DEFAULT_TTFT_SLO_MS, MAX_BATCH, MAX_GPUS, MAX_TOKENS, PYTHON,  # noqa: F401
-                      RecommendOptions, RequestError, check_candidates, python_signature)
+from .request import (  # noqa: F401
+    CLI,
+    DEFAULT_ITL_SLO_MS,
+    DEFAULT_TTFT_SLO_MS,
+    MAX_BATCH,
+    MAX_GPUS,
+    MAX_TOKENS,
+    PYTHON,
+    RecommendOptions,
+    RequestError,
+    check_candidates,
+    python_signature,
+)
 from .result import Recommendation, distinct_ranks
 from .space import DEFAULT_BATCHES, candidate_table
 
@@ -24,31 +39,6 @@ from .space import DEFAULT_BATCHES, candidate_table
 SHOWN = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size")
 # The limits and default SLOs are declared with the options (request.py), imported above.
 SLO_SOURCE = "MLPerf Inference server scenario (Llama-2-70B: TTFT 2 s, TPOT 200 ms)"
-# What the columns of a recommendation mean (printed with `recommend --json`).
-RECOMMEND_COLUMN_NOTES = {
-    "energy_request_j": "predicted GPU energy per request, all GPUs of the deployment, prefill included (J)",
-    "energy_token_j": "energy_request_j per output token (J)",
-    "prefill_energy_j": "the prefill phase of energy_request_j: every term's prefill part (J)",
-    "decode_energy_j": "the decode phase of energy_request_j (J)",
-    "prefill_phase_pct": "prefill_energy_j as a share of energy_request_j (%)",
-    "gpu_seconds_per_request": "GPU-seconds the deployment spends per request, every GPU (idle replicas included): the "
-                               "time the energy integrates",
-    "power_per_gpu_w": "energy_request_j / gpu_seconds_per_request: mean power per GPU, between idle and TDP by "
-                       "construction (W)",
-    "energy_request_lo_j": "lower end of the 95% interval of energy_request_j (coefficient uncertainty and residual "
-                           "scatter; the best 50 rows only)",
-    "energy_request_hi_j": "upper end of that interval",
-    "extrapolation": "why the prediction extrapolates beyond the model's training rows (GPU, precision, pipeline or "
-                     "expert parallelism, lengths or batch outside the trained range); empty when inside",
-    "<group>_pct": "share of energy_request_j by where it goes (%): compute, memory, TP and EP collectives, pipeline "
-                   "bubbles, overhead (launch, host), idle GPUs of replicas without a request; static power over each "
-                   "part of the time plus the dynamic energy of that work (docs/MODEL.md)",
-    "ttft_ms": "time to first token of a request served under continuous batching with chunked prefill (ms)",
-    "itl_ms": "mean inter-token latency (TPOT) of such a request: a decode step plus interleaved prompt chunks (ms)",
-    "latency_s": "its end-to-end latency: TTFT + (output tokens - 1) x ITL (s)",
-    "batch_prefill_ms": "prefill time of the whole batch's prompts arriving together, as profilers measure TTFT (ms)",
-    "decode_step_ms": "time of one decode step of the running batch (ms)",
-}
 
 
 def check_workload(max_gpus, input_tokens, output_tokens, visual_tokens=0.0, batches=None, front: str = CLI):
@@ -80,8 +70,6 @@ def _resolve_model(model, model_config=None, model_catalog_file=None, allow_path
                    hint: str | None = None):
     """The ModelSpec of a request: from its config.json, a catalog name, or (`allow_path`: never over the web,
     which opens no file a client names) a config.json path given as the model."""
-    from pathlib import Path
-
     if model_config is not None:
         return model_from_hf_config(model_config, name=model if isinstance(model, str) else None)
     if allow_path and isinstance(model, str) and model.endswith(".json") and Path(model).exists():
@@ -164,9 +152,6 @@ recommend.__signature__ = python_signature()
 def run(opts: RecommendOptions) -> Recommendation:
     """The recommendation for validated options (RecommendOptions.parse); messages spell options as the
     front end that parsed them does."""
-    from ..model.default import default_model
-    from ..model.modelfile import load_model
-
     spell = opts.spell
     model, gpus, max_gpus, batches = opts.model, list(opts.gpus), opts.max_gpus, opts.batches
     input_tokens, output_tokens, visual_tokens = opts.input_tokens, opts.output_tokens, opts.visual_tokens
@@ -183,6 +168,10 @@ def run(opts: RecommendOptions) -> Recommendation:
                                    opts.region, opts.pue, hw, opts.pricing, opts.hardware_usd_per_gpu_hour)
     gpu_specs = _resolve_gpus(gpus, hw=hw, hint=opts.unknown_hint("gpus"))
     objectives.require_prices(costs, [g.name for g in gpu_specs], objective, spell)
+    # Model files load here, not at import: every command imports this module at start-up.
+    from ..model.default import default_model
+    from ..model.modelfile import load_model
+
     est = load_model(model_file, estimator=False) if model_file else default_model()
     cand, f, no_room, over = _candidates(model, gpu_specs, max_gpus, input_tokens, output_tokens, batches, model_config,
                                          model_catalog_file, visual_tokens, allow_path=opts.front != "json",
@@ -397,7 +386,6 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
                     f"{'/'.join(g.name for g in pool)} (the smallest {spell('batches')} is {min(batches)}): try {spell('batches')} {low}")
         more = next((n for n in (max_gpus * 2 ** k for k in range(1, 13)) if n <= min(SUGGEST_MAX_GPUS, MAX_GPUS)
                      and _fits(spec, pool, n, batches, *workload).any()), None)
-        from ..catalog.costs import shipped_prices
 
         hw = hardware_catalog()
         rented = {hw.canonical(g) for g in shipped_prices().gpu_hour_usd}
@@ -418,9 +406,6 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
 
 def _workload(cand: pd.DataFrame):
     """(model spec, GPU specs, batches, (input, output, visual tokens)) of a candidate table, to search it again."""
-    from ..catalog.hardware import HARDWARE_COLUMNS, GpuSpec
-    from ..catalog.models import ModelSpec
-
     row = cand.iloc[0]
     fields = {k: row[k] for k in ("params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
                                   "head_dim", "experts", "active_experts", "vision_params_b", "ssm_state_mb",

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..baselines import RANKERS, REGISTRY
 from ..evaluation import summary as S
 from ..io import atomic_write_bytes, atomic_write_text
+from .plots_eval import learning_plot, measured_pareto_plot, parity_plot, regret_plot
 from .tables import html_table, markdown_table
 
 
@@ -61,8 +63,6 @@ def _verdict(res: dict) -> str:
 
 
 def _methods(res: dict) -> list[dict]:
-    from ..baselines import RANKERS, REGISTRY
-
     seen = sorted({r["method"] for r in res.get("selection", [])} | {r["method"] for r in res.get("new_engine", [])
                                                                       if r["method"] in REGISTRY})
     return [{"method": m, "label": getattr(REGISTRY.get(m), "label", m), "ranks_only": m in RANKERS} for m in seen]
@@ -83,8 +83,6 @@ def _cells(res: dict) -> list[dict]:
 
 def sections(res: dict, sets: dict | None = None) -> list[dict]:
     """The report as a list of sections: title, text, tables and figures (PNG bytes)."""
-    from .plots_eval import learning_plot, measured_pareto_plot, parity_plot, regret_plot
-
     p = res["plan"]
     out = []
     data = pd.DataFrame([{"dataset": k, **v, "gpus": ", ".join(v["gpus"])} for k, v in res["data"].items()])

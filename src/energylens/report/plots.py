@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
 
+from ..extras import require
+from ..io import atomic_write_bytes
+
 
 def _plt():
+    require("drawing a figure", "plot")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,8 +96,6 @@ def pareto_figure(res: pd.DataFrame, title: str | None = None):
 def fit_title(fig, ax, title: str, fontsize: float = 10, smallest: float = 7) -> None:
     """Set the axes title so that it stays inside the figure (a long model ID must not lose its start):
     wrapped between words onto more lines first, then a smaller font; the layout is redone each time."""
-    import textwrap
-
     def clipped() -> bool:
         fig.tight_layout()
         fig.canvas.draw()
@@ -120,8 +123,6 @@ def pareto_plot(res: pd.DataFrame, path=None, title: str | None = None):
 
 def _finish(fig, path):
     """PNG bytes of the figure, or the path it was written to (atomically) when a path is given."""
-    from ..io import atomic_write_bytes
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     _plt().close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..evaluation.summary import METHOD_ORDER
 from .plots import _finish, _plt, pareto_front
 
 
@@ -56,8 +57,6 @@ def learning_plot(curve: pd.DataFrame):
 def regret_plot(selection: list[dict], kind: str = "deployment"):
     """Per-scenario regret of every method (deployment scenarios, every seed): a symmetric-log axis keeps
     the scenarios with zero regret (the right choice) on the plot."""
-    from ..evaluation.summary import METHOD_ORDER
-
     plt = _plt()
     df = pd.DataFrame(selection)
     if df.empty:

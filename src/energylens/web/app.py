@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import EnergyLensError
+from ..model.modelfile import load_model
 from ..recommendation.request import RequestError
 from . import service
 
@@ -188,7 +189,6 @@ def create_app(model_file=None, report=None, max_upload_bytes: int = MAX_UPLOAD_
     `report`: an evaluation report (report.html, or the folder `energylens evaluate --out` wrote) shown at /report;
     `allowed_hosts`: the names in Host headers it answers ('*': any)."""
     if model_file is not None:  # read it now: a bad file fails at start, in one line, not on the first request
-        from ..model.modelfile import load_model
 
         load_model(model_file, estimator=False)
     report_html = _report_path(report)

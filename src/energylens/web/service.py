@@ -21,10 +21,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import hardware_catalog, model_catalog, model_from_hf_config
+from ..catalog.costs import grid_table, shipped_prices
+from ..data.schema import load_profiles, validate
 from ..errors import EnergyLensError
 from ..io import clip
-from ..recommendation.request import JsonField, RequestError, json_fields
+from ..model.default import default_model
+from ..model.modelfile import load_model, save_model
+from ..model.terms import GROUP_LABELS, GROUPS
+from ..recommendation.objectives import OBJECTIVES, default_electricity_usd_per_kwh, pricing_note
+from ..recommendation.request import JSON, JsonField, RecommendOptions, RequestError, json_fields
 from ..recommendation.result import _records
+from ..recommendation.search import run
+from ..report.plots import pareto_front
 
 MAX_DEPTH = 8  # nesting of a request's JSON: {"configs": [{...}]} is 3, {"gpu_hour_usd": {...}} 2
 
@@ -156,12 +165,6 @@ class Store:
 
 def options(default_model_file=None) -> dict:
     """What the form offers: catalog models and GPUs, objectives, regions, default prices and SLOs."""
-    from ..catalog import hardware_catalog, model_catalog
-    from ..catalog.costs import grid_table, shipped_prices
-    from ..model.terms import GROUP_LABELS, GROUPS
-    from ..recommendation.objectives import OBJECTIVES, default_electricity_usd_per_kwh, pricing_note
-    from ..recommendation.request import RecommendOptions
-
     defaults = {name: default for name, _, default in RecommendOptions.options()}
     grid = grid_table()
     return {
@@ -189,12 +192,6 @@ def api_help() -> dict:
 def recommend_payload(body, store: Store, default_model_file=None) -> dict:
     """POST /api/recommend: the ranked deployments (every one meeting the SLOs, for the plot; the top
     distinct layouts and the flagged rows, for the table), the Pareto front and the assumptions."""
-    from ..model.terms import GROUP_LABELS, GROUPS
-    from ..recommendation.objectives import OBJECTIVES
-    from ..recommendation.request import JSON, RecommendOptions
-    from ..recommendation.search import run
-    from ..report.plots import pareto_front
-
     values = fields(body, recommend_fields(), required=("model", "gpus"))
     opts = RecommendOptions.parse(values, JSON, uploads=store.resolve)
     if opts.model_file is None and default_model_file is not None:
@@ -222,9 +219,6 @@ def recommend_payload(body, store: Store, default_model_file=None) -> dict:
 
 def _configs(body, store: Store, default_model_file=None):
     """(model, validated configurations) of a predict/explain request."""
-    from ..data.schema import validate
-    from ..model.modelfile import load_model
-
     f = fields(body, CONFIG_FIELDS, required=("configs",))
     path = store.get(f["model_file"], "model", "model_file") if "model_file" in f else \
         (default_model_file or "default")
@@ -252,8 +246,6 @@ def predict_payload(body, store: Store, default_model_file=None) -> dict:
 
 def explain_payload(body, store: Store, default_model_file=None) -> dict:
     """POST /api/explain: energy per request per term group in J and %, per configuration."""
-    from ..model.terms import GROUP_LABELS, GROUPS
-
     model, df = _configs(body, store, default_model_file)
     ex = model.explain(df)
     return {"terms": {g: GROUP_LABELS[g] for g in GROUPS}, "explanations": _records(ex)}
@@ -271,8 +263,6 @@ def _upload_name(filename, default: str) -> str:
 
 def upload_config(data: bytes, filename: str | None, store: Store) -> dict:
     """POST /api/upload/config: a Hugging Face config.json, read as `--model-config` reads it."""
-    from ..catalog import model_from_hf_config
-
     name = _upload_name(filename, "config.json")
     ident, path = store.new_path("config", ".json")
     path.write_bytes(data)
@@ -289,10 +279,7 @@ def fit_upload(data: bytes, filename: str | None, mode: str, store: Store) -> di
     """POST /api/upload/profile: fit a model on a profiling CSV (`fit CSV`) or recalibrate the shipped one
     on it (`fit CSV --from default`); the model is kept for later requests (model_id), with its parity
     against the measurements (in sample: the rows it was fitted on) and the shipped model's, for comparison."""
-    from ..data.schema import load_profiles
-    from ..model.default import default_model
     from ..model.estimator import EnergyLensRegressor, recalibration
-    from ..model.modelfile import save_model
 
     if mode not in FIT_MODES:
         raise EnergyLensError(f"mode must be one of {', '.join(FIT_MODES)} (fit, or fit --from default), got {str(mode)[:40]!r}")

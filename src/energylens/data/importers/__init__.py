@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import DataError
+from ..schema import validate
 from . import guidellm, llm_inference_bench, mlenergy_v2, mlenergy_v3, splitwise, vllm_bench
 from ._bench import BenchOptions
 from ._common import drop_summary
@@ -33,8 +34,6 @@ def import_dataset(kind: str, path, options: BenchOptions | None = None) -> pd.D
     """Read a public dataset folder (or file), or a benchmark result file with `options` (its power log and
     deployment), into validated schema rows. The frame's attrs["dropped"] counts the source rows left out
     by reason, attrs["rows_read"] those read (`drop_summary` words them)."""
-    from ..schema import validate
-
     if kind not in KINDS:
         raise DataError(f"unknown dataset kind '{kind}'; expected one of {', '.join(KINDS)}")
     path = Path(path)

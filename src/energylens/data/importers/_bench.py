@@ -1,5 +1,5 @@
 """What the benchmark importers (vllm-bench, guidellm) share: their options, and the join of each result's
-time window with a GPU power log (profile/powerlog.py)."""
+time window with a GPU power log (data/powerlog.py)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DataError
-from ...profile.powerlog import PowerLog, WindowEnergy, parse_tz, read_power_log, show_time, window_energy
+from ..powerlog import PowerLog, WindowEnergy, parse_tz, read_power_log, show_time, window_energy
 
 MIN_OVERLAP = 0.9  # default share of a result's window the power log must cover
 

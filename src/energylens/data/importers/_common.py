@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...catalog import model_catalog
 from ...catalog.tasks import task_defaults
 from ...errors import DataError
 
@@ -19,8 +20,6 @@ def assumed_input(task: str, modality: str = "text", model: str | None = None) -
     """Mean prompt tokens and visual tokens among them for a benchmark task (assumptions; see
     catalog/data/tasks.toml). A model whose encoder gives a fixed token count per image (model
     catalog `image_tokens`) replaces the task's image assumption."""
-    from ...catalog import model_catalog
-
     d = task_defaults(task)
     if d is None:
         d = task_defaults("mllm-chat" if modality != "text" else "chat")

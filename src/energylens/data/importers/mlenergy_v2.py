@@ -39,6 +39,8 @@ def read(path: Path) -> pd.DataFrame:
             out = float(require(d, "Avg Output Tokens", f))
             tpot = float(require(d, "Avg TPOT (s)", f))
             tput = float(require(d, "Token tput (tok/s)", f))
+        except DataError:  # a missing field: its own message
+            raise
         except (TypeError, ValueError) as exc:
             raise DataError(f"non-numeric measurement ({exc})", path=f)
         max_bs = int(d.get("Max BS (reqs)") or (m.group(1) if m else 0))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import DataError
-from ...profile.powerlog import local_epoch, parse_tz
+from ..powerlog import local_epoch, parse_tz
 from ._bench import BenchOptions, deployment, join, number
 from ._common import with_drops
 
