@@ -58,12 +58,30 @@ def fit(data, output, samples, seed, base, choose, note, engine_column, structur
     else:
         if engine_column is not None and engine_column not in df.columns:
             raise DataError(f"--engine-column '{engine_column}' is not a column of {', '.join(map(str, data))}")
+        found = _discovered(df, seed, discover_seconds) if structure_arg == "auto" else []
         model = EnergyLensRegressor(structure=structure_arg, random_state=seed, engine_column=engine_column,
-                                    discovery_seconds=discover_seconds).fit(df)
+                                    candidates=tuple(found)).fit(df)
+        if found:
+            model.cv_ = {**model.cv_, "discovered": len(found)}
     save_model(model, output, provenance)
     if comparison is not None:
         _report_comparison(comparison, len(df), choose)
     _report_fit(model, len(df), output)
+
+
+def _discovered(df, seed: int, seconds: float) -> list:
+    """Candidate structures from symbolic regression within `seconds` (none when 0, without pyoperon, with too few
+    rows, or when nothing it finds fits the budget of fitted numbers): `fit` compares them with the built-in ones."""
+    if not seconds:
+        return []
+    from ..discovery.search import available, discover
+
+    if not available():
+        return []
+    try:
+        return discover(df, seed=seed, time_budget=seconds, population_size=100, max_length=11).candidates
+    except EnergyLensError:  # too few rows with energy, nothing varies: the built-in structures compete alone
+        return []
 
 
 _KEPT_AS = {"base": "the base model as it is", "recalibrate": "its recalibration", "fresh": "a fit from scratch"}

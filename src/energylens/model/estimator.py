@@ -77,9 +77,6 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
     cv_folds : int
         Folds of the cross-validation that chooses the structure (auto) and whose error is reported
         (`cv_`); 0 skips it for a given structure.
-    discovery_seconds : float
-        With "auto": seconds of symbolic regression (energylens.discovery, needs pyoperon) proposing further
-        candidates (corrections and time terms in raw system quantities) before the comparison; 0 skips it.
     """
 
     _parameter_constraints = {
@@ -94,12 +91,10 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         "candidates": [tuple, list],
         "max_fitted": [Interval(Integral, 1, 200, closed="both")],
         "cv_folds": [Interval(Integral, 0, 50, closed="both")],
-        "discovery_seconds": [Interval(Real, 0, 3600, closed="both")],
     }
 
     def __init__(self, structure="auto", n_starts=4, random_state=0, loss="soft_l1", fixed=(), priors=None,
-                 prior_strength=1.0, engine_column=None, candidates=(), max_fitted=MAX_FITTED, cv_folds=CV_FOLDS,
-                 discovery_seconds=0.0):
+                 prior_strength=1.0, engine_column=None, candidates=(), max_fitted=MAX_FITTED, cv_folds=CV_FOLDS):
         self.structure = structure
         self.n_starts = n_starts
         self.random_state = random_state
@@ -111,7 +106,6 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         self.candidates = candidates
         self.max_fitted = max_fitted
         self.cv_folds = cv_folds
-        self.discovery_seconds = discovery_seconds
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -132,33 +126,15 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
                                for v in self.priors.values()):
             raise DataError("EnergyLensRegressor: 'priors' must map coefficient names to finite numbers")
 
-    def _resolve_structure(self, df, f, meas):
+    def _resolve_structure(self, f, meas):
         s = self.structure
         if isinstance(s, Structure):
             return s, None
         if s == "auto":
-            found = self._discovered(df)
-            chosen, cv, table = select_structure(f, meas, candidates=(*self.candidates, *found), seed=self.random_state,
+            chosen, cv, table = select_structure(f, meas, candidates=self.candidates, seed=self.random_state,
                                                  folds=max(self.cv_folds, 2), max_fitted=self.max_fitted, loss=self.loss)
-            return chosen, {**cv, "candidates": table, "discovered": len(found)}
+            return chosen, {**cv, "candidates": table}
         return BUILTIN[s](), None
-
-    def _discovered(self, df) -> list:
-        """Candidate structures from symbolic regression within discovery_seconds (none without pyoperon, with too
-        few rows, or when it finds nothing the budget of fitted numbers allows)."""
-        if not self.discovery_seconds:
-            return []
-        from ..discovery.search import available, discover
-        from ..errors import EnergyLensError
-
-        if not available():
-            return []
-        try:
-            found = discover(df, seed=self.random_state, time_budget=self.discovery_seconds, population_size=100,
-                             max_length=11, max_fitted=self.max_fitted)
-        except EnergyLensError:  # too few rows with energy, nothing varies: the built-in structures compete alone
-            return []
-        return found.candidates
 
     def _prior_vector(self, structure: Structure) -> np.ndarray:
         pri = dict(self.priors or {})
@@ -181,7 +157,7 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         if not (np.isfinite(meas.values["energy"]).any() or np.isfinite(meas.values["prefill"]).any()):
             raise DataError("no energy measurements to fit (energy_request_j, energy_token_j or "
                             "prefill_energy_j + decode_energy_j)")
-        given, cv = self._resolve_structure(df, f, meas)
+        given, cv = self._resolve_structure(f, meas)
         fixed = set(self.fixed or ())
         unknown = fixed - set(given.names)
         if unknown:

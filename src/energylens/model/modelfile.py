@@ -26,8 +26,7 @@ MAX_TERM_COEFFICIENT = 1e6  # a coefficient at a million times its scale is no f
 MAX_LOG_SPREAD = 20.0  # a residual or coefficient spread of e^20 in log units is a broken file, not an uncertainty
 # Types of the estimator parameters a file may set (anything else is refused, not passed on).
 PARAM_TYPES = {"n_starts": int, "random_state": int, "loss": str, "fixed": list, "priors": (dict, type(None)),
-               "prior_strength": (int, float), "engine_column": (str, type(None)), "max_fitted": int, "cv_folds": int,
-               "discovery_seconds": (int, float)}
+               "prior_strength": (int, float), "engine_column": (str, type(None)), "max_fitted": int, "cv_folds": int}
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
 
