@@ -58,6 +58,7 @@ POISSON_REQUESTS = 5_000  # requests generated for a --rate (seeded; the same re
 POISSON_SEED = 0
 ROUTER = "least_loaded"  # what a load balancer in front of replicas does
 MAX_REPLICAS = 4_096  # replicas the capacity search may try for one layout
+SATURATION_REQUESTS = 2_000  # the closed loop at max_num_seqs runs on at least this many (or 4 x max_num_seqs)
 _HUGE_MEMORY_GB = 1e9  # time-model rows: no KV-cache cap on the running batch (the simulation has its own)
 _GRID_SMALL = 16  # every running batch 1..16 is on the grid (pipeline micro-batches change there)
 _GRID_POINTS = 48  # geometric grid points above that, up to the token budget
@@ -137,6 +138,7 @@ class ReplicaModels:
     corr: np.ndarray  # (k, len(grid)) corr_power at each running batch
     slots: np.ndarray  # (k, len(grid)) pipeline stage slots at each running batch
     p_static: np.ndarray
+    p_stepping: np.ndarray  # the lowest power per GPU the model gives a decode step on the grid (W)
     tdp: np.ndarray
     idle: np.ndarray
     gpus: np.ndarray  # GPUs per replica
@@ -256,6 +258,7 @@ def replica_models(rows: pd.DataFrame, structure, coef, mean_in: float, mean_out
     cs = slice(n_dec + k + len(pf), None)
     cap_batch, kv_fits = f.batch[cs], f.kv_fits[cs]
     p_static = val["p_static"][sl].reshape(k, n_g)[:, 0]
+    p_stepping = np.nanmin(val["p_decode"][sl].reshape(k, n_g), axis=1)
 
     steps, engs, demand, demand_table, reasons, kv_tokens, closed_j = [], [], np.zeros((k, 5)), [], [], [], []
     for e in range(k):
@@ -287,7 +290,7 @@ def replica_models(rows: pd.DataFrame, structure, coef, mean_in: float, mean_out
         closed_j.append(float(closed[e, at_s]))
     lay["kv_cache_tokens"] = kv_tokens
     lay["reason"] = reasons
-    return ReplicaModels(lay, steps, engs, demand, demand_table, grid, corr_grid, slots_grid, p_static,
+    return ReplicaModels(lay, steps, engs, demand, demand_table, grid, corr_grid, slots_grid, p_static, p_stepping,
                          lay["gpu_tdp_w"].to_numpy(float), lay["gpu_idle_w"].to_numpy(float),
                          lay["gpus_per_replica"].to_numpy(float), np.array(closed_j))
 
@@ -295,14 +298,17 @@ def replica_models(rows: pd.DataFrame, structure, coef, mean_in: float, mean_out
 def step_power(m: ReplicaModels, e: int, decoding, context, prefill, pairs, requests, seconds) -> np.ndarray:
     """Power per GPU (W) of steps of layout `e` with these contents and durations (arrays): the model's p_decode /
     p_prefill for what the step carries, within [p_static, TDP]."""
-    d, c, p, q, b, seconds = np.broadcast_arrays(*(np.asarray(v, float) for v in
+    d, c, p, q, b, seconds = np.broadcast_arrays(*(np.asarray(v) for v in
                                                   (decoding, context, prefill, pairs, requests, seconds)))
-    b = np.maximum(b, 1.0)
-    dem = m.demand[e] @ np.stack([np.ones_like(d), d, c, p, q])
+    k = m.demand[e]
+    dem = k[0] + k[1] * d + k[2] * c + k[3] * p + k[4] * q
     if m.demand_table[e] is not None:
         dem = dem + m.demand_table[e][(d + p).astype(np.int64)]
-    corr = np.interp(np.log(b), np.log(m.grid), m.corr[e])
-    slots = np.interp(b, m.grid, m.slots[e])
+    # corr_power and stage slots by running batch: tabled once at every whole batch up to the largest here
+    b = np.maximum(np.asarray(b, np.int64), 1)
+    every = np.arange(int(b.max()) + 1)
+    corr = np.interp(np.log(np.maximum(every, 1)), np.log(m.grid), m.corr[e])[b]
+    slots = np.interp(np.maximum(every, 1), m.grid, m.slots[e])[b]
     x = slots * corr * dem / seconds
     sat = x * (1 + x ** SATURATION_ORDER) ** (-1 / SATURATION_ORDER)
     return m.p_static[e] + (m.tdp[e] - m.p_static[e]) * sat / slots
@@ -340,9 +346,10 @@ def price(m: ReplicaModels, e: int, result, until_s: float | None = None) -> Pri
 
 @dataclass
 class _Cached:
-    """What a layout's answer to one set of requests shares across rates: alone levels and saturation."""
+    """What a layout's answer to one set of requests shares across rates: its requests alone, and saturation."""
 
     reason: str = ""
+    latency_s: np.ndarray | None = None  # every request alone on a replica: TTFT + (output - 1) TPOT
     sustainable_rps: float = math.nan
     saturation_j: float = math.nan
 
@@ -353,9 +360,9 @@ def _lengths_key(w: Workload) -> str:
     return h.hexdigest()
 
 
-def _saturation(m: ReplicaModels, e: int, w: Workload, slo: tuple, q: int) -> _Cached:
-    step, eng = m.steps[e], m.engines[e]
-    ttft, tpot = alone(w, step, eng)
+def _alone(m: ReplicaModels, e: int, w: Workload, slo: tuple, q: int) -> _Cached:
+    """Every request alone on a replica: the best any replica count does. A layout missing an SLO so is out."""
+    ttft, tpot = alone(w, m.steps[e], m.engines[e])
     t_q = float(np.percentile(ttft, q))
     tp = tpot[~np.isnan(tpot)]
     p_q = float(np.percentile(tp, q)) if tp.size else math.nan
@@ -364,18 +371,42 @@ def _saturation(m: ReplicaModels, e: int, w: Workload, slo: tuple, q: int) -> _C
         return _Cached(f"p{q} TTFT alone on a replica {1e3 * t_q:.4g} ms > SLO {1e3 * ttft_slo:g} ms")
     if tpot_slo is not None and p_q > tpot_slo:
         return _Cached(f"p{q} TPOT alone on a replica {1e3 * p_q:.4g} ms > SLO {1e3 * tpot_slo:g} ms")
+    return _Cached("", ttft + np.nan_to_num(tpot) * (w.output_tokens - 1))
+
+
+def _saturation(m: ReplicaModels, e: int, w: Workload, c: _Cached) -> None:
+    """One replica in a closed loop at max_num_seqs: its sustainable rate and energy per request (into `c`)."""
+    step, eng = m.steps[e], m.engines[e]
+    # The closed loop ignores arrival times: every k-th request keeps the length mix at a fraction of the cost.
+    stride = max(1, len(w) // max(SATURATION_REQUESTS, 4 * eng.max_num_seqs))
+    if stride > 1:
+        w = Workload(w.arrival_s[::stride], w.prompt_tokens[::stride], w.output_tokens[::stride], w.source)
     try:
         res = simulate(w, step, engine=eng, concurrency=eng.max_num_seqs, record_steps=True)
     except EnergyLensError as exc:  # a request larger than the KV cache
-        return _Cached(f"memory: {exc}")
+        c.reason = f"memory: {exc}"
+        return
     # The steady state: until the last request is issued (after it, the loop drains at a falling batch).
     until = float(res.workload.arrival_s[-1])
     finish = res.workload.arrival_s + res.latency_s
     done = int(np.sum(finish <= until))
     if until <= 0 or done < max(10, len(w) // 10):  # too few requests to reach a steady state: the whole run
         until, done = res.horizon_s, len(w)
-    pr = price(m, e, res, until)
-    return _Cached("", done / until, pr.energy_j / done)
+    c.sustainable_rps = done / until
+    c.saturation_j = price(m, e, res, until).energy_j / done
+
+
+def busy_floor(arrival_s: np.ndarray, latency_s: np.ndarray) -> float:
+    """Seconds during which some replica must be stepping: the union of [arrival, arrival + latency alone] over
+    the requests (a replica holding a request steps, and no request finishes sooner than alone)."""
+    end = np.maximum.accumulate(arrival_s + latency_s)
+    new = np.ones(len(arrival_s), bool)
+    new[1:] = arrival_s[1:] > end[:-1]
+    block = np.cumsum(new) - 1
+    starts = arrival_s[new]
+    ends = np.zeros(len(starts))
+    np.maximum.at(ends, block, end)
+    return float(np.sum(ends - starts))
 
 
 def _serve(m: ReplicaModels, e: int, t: Traffic, sat: _Cached, slo: tuple, q: int) -> dict | str:
@@ -416,13 +447,19 @@ def _daily(row: dict, rate: float, gpu: str, costs) -> None:
     row["carbon_gco2e_per_1000_requests"] = 1000 * row["energy_request_j"] * pue / J_PER_KWH * grid
 
 
-def _bound(objective: str, sat: _Cached, m: ReplicaModels, e: int, t: Traffic, costs) -> float:
-    """A lower bound of the objective at this load without simulating it: at least the energy per request at
-    saturation, and at least the stability floor's GPUs idling through the traffic window."""
+def _bound(objective: str, c: _Cached, m: ReplicaModels, e: int, t: Traffic, costs) -> float:
+    """A lower bound of the objective at this load without simulating it. Energy: every GPU is powered through
+    the traffic window; while some replica steps (at least `busy_floor`) its GPUs draw at least the lowest power
+    the model gives a stepping GPU, otherwise at least idle power; and (once the closed loop has run) no request
+    costs less than at saturation, where it kept its replica busy 1/sustainable_rps seconds."""
     w = t.workload
-    floor = max(1, math.ceil(t.rate_rps / sat.sustainable_rps)) if sat.sustainable_rps > 0 else 1
-    window = float(w.arrival_s[-1])
-    j = max(sat.saturation_j, floor * m.gpus[e] * m.idle[e] * window / len(w))
+    n, window, G = len(w), float(w.arrival_s[-1]), m.gpus[e]
+    sus = c.sustainable_rps
+    floor = max(1, math.ceil(t.rate_rps / sus)) if sus > 0 else 1
+    busy = busy_floor(w.arrival_s, c.latency_s)
+    j = G * (m.p_stepping[e] * busy + m.idle[e] * max(floor * window - busy, 0.0)) / n
+    if math.isfinite(c.saturation_j):
+        j = max(j, c.saturation_j + G * m.idle[e] * max(floor * window - n / sus, 0.0) / n)
     if objective == "energy":
         return j
     pue = costs.pue.value
@@ -432,8 +469,7 @@ def _bound(objective: str, sat: _Cached, m: ReplicaModels, e: int, t: Traffic, c
     if price_h is None:
         return math.inf
     mean_out = float(np.mean(w.output_tokens))
-    usd = floor * m.gpus[e] * price_h.value / 3600 * window / len(w) + j * pue / J_PER_KWH * \
-        costs.electricity_usd_per_kwh.value
+    usd = floor * G * price_h.value / 3600 * window / n + j * pue / J_PER_KWH * costs.electricity_usd_per_kwh.value
     return usd / mean_out * 1e6
 
 
@@ -499,31 +535,45 @@ def at_load(opts: RecommendOptions, structure, coef, rows: pd.DataFrame, costs, 
                                          float(np.mean(w.output_tokens)), batches, int(w.prompt_tokens.max()))
         m = models[key]
         lay = m.layouts
-        order = np.argsort(m.closed_form_j, kind="stable")
         forced = {e for e in range(len(lay)) if sat_key is not None and _key(lay.iloc[e]) == sat_key}
         found: list[float] = []
         reasons: dict[str, int] = {}
         pruned = simulated = 0
         rate_rows = []
-        for e in order:
-            e = int(e)
-            if lay["reason"].iloc[e]:
-                reasons[lay["reason"].iloc[e]] = reasons.get(lay["reason"].iloc[e], 0) + 1
+        live, first_bound = [], {}
+        for e in range(len(lay)):  # every request alone: free, and it rules out layouts too slow for the SLOs
+            why = lay["reason"].iloc[e]
+            if not why:
+                ck = (key, e)
+                if ck not in cached:
+                    cached[ck] = _alone(m, e, w, slo, q)
+                why = cached[ck].reason
+            if why:
+                reasons[_kind(why)] = reasons.get(_kind(why), 0) + 1
                 continue
-            ck = (key, e)
-            if ck not in cached:
-                cached[ck] = _saturation(m, e, w, slo, q)
-            sat = cached[ck]
-            if sat.reason:
-                reasons[_kind(sat.reason)] = reasons.get(_kind(sat.reason), 0) + 1
+            live.append(e)
+            first_bound[e] = _bound(objective, cached[(key, e)], m, e, t, costs)
+        # Likeliest best first: the closed form at saturation, or the bound where it says more.
+        for e in sorted(live, key=lambda e: max(first_bound[e], m.closed_form_j[e] if objective == "energy" else 0)):
+            c = cached[(key, e)]
+
+            def beaten() -> bool:  # the `top`-th best found already beats this layout's lower bound
+                return (len(found) >= opts.top and e not in forced
+                        and _bound(objective, c, m, e, t, costs) > sorted(found)[opts.top - 1])
+
+            if beaten():
+                pruned += 1
                 continue
-            if len(found) >= opts.top and e not in forced:
-                kth = sorted(found)[opts.top - 1]
-                if _bound(objective, sat, m, e, t, costs) > kth:
-                    pruned += 1
-                    continue
+            if not math.isfinite(c.sustainable_rps) and not c.reason.startswith("memory"):
+                _saturation(m, e, w, c)
+            if c.reason:
+                reasons[_kind(c.reason)] = reasons.get(_kind(c.reason), 0) + 1
+                continue
+            if beaten():
+                pruned += 1
+                continue
             simulated += 1
-            got = _serve(m, e, t, sat, slo, q)
+            got = _serve(m, e, t, c, slo, q)
             if isinstance(got, str):
                 reasons[_kind(got)] = reasons.get(_kind(got), 0) + 1
                 continue
@@ -584,10 +634,16 @@ def _describe_saturation(saturation) -> str:
 def _saturation_ranks(table: pd.DataFrame, saturation: pd.DataFrame | None) -> np.ndarray:
     if saturation is None or not len(saturation):
         return np.full(len(table), np.nan)
-    best: dict[tuple, int] = {}
-    for _, r in saturation[["gpu", "tp", "pp", "ep", "dp", "rank"]].iterrows():
-        best.setdefault(_key(r), int(r["rank"]))
-    return np.array([best.get(_key(r), np.nan) for _, r in table.iterrows()], dtype=float)
+    def keys(df):
+        spans = (df["ep"].to_numpy() > 1) & (df["dp"].to_numpy() > 1)
+        return pd.DataFrame({"gpu": df["gpu"].astype(str).to_numpy(), "tp": df["tp"].to_numpy(int),
+                             "pp": df["pp"].to_numpy(int), "ep": df["ep"].to_numpy(int),
+                             "dp": np.where(spans, df["dp"].to_numpy(int), 1)})
+
+    sat = keys(saturation)
+    sat["saturation_rank"] = saturation["rank"].to_numpy(float)
+    best = sat.groupby(["gpu", "tp", "pp", "ep", "dp"], as_index=False)["saturation_rank"].min()
+    return keys(table).merge(best, how="left", on=["gpu", "tp", "pp", "ep", "dp"])["saturation_rank"].to_numpy(float)
 
 
 CURVE_FIELDS = ("replicas", "num_gpus", "max_num_seqs", "energy_request_j", "energy_token_j", "kwh_per_day",
