@@ -232,6 +232,8 @@ def parse_int_list(value, spelled: str, low: int, high: int, name: str | None = 
 def _number_list(value, spelled: str, opt: Opt, name: str) -> tuple[float, ...] | None:
     """Numbers within the option's bounds, each once, in increasing order (None for an empty list)."""
     what = f"comma-separated numbers {'>' if opt.low_open else '>='} {_fmt(opt.low)} (e.g. 0.5,1,2)"
+    if not isinstance(value, (str, bytes, list, tuple)) and _as_float(value) is not None:
+        value = [value]  # one number (Python, JSON)
     items = _items(value, spelled, name, opt, what)
     if not items and (isinstance(value, str) or (isinstance(value, (list, tuple)) and value)):
         raise RequestError(f"{spelled} expects {what}, got {_shown(value)}", name)
