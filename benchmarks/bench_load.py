@@ -8,7 +8,8 @@ usage: python benchmarks/bench_load.py [--data ../shared/data] [--speed] [--v3] 
     of up to 8 GPUs of two types (H100, B200), for a dense 8B, a dense 70B and a MoE 30B model: in process after
     one warm-up call (the compiled loop loaded), and end to end as a command (a fresh process).
 --v3: every ML.ENERGY v3 configuration served as its saturating benchmark serves it: a closed loop at
-    max_num_seqs per engine (each data-parallel rank its own engine), prompts of the task's assumed length
+    max_num_seqs requests in flight in all (v3's DP x EP runs measure a running batch of about max_num_seqs,
+    not dp times it; separate data-parallel engines share them), prompts of the task's assumed length
     (data/importers, as the model's features), output lengths drawn from the configuration's own histogram
     (seeded), vLLM's token budget, the KV cache the features allow. The running batch (time average of requests
     per step, summed over ranks) and output throughput in the steady state (until the last request is issued)
@@ -133,7 +134,7 @@ def fold_models(v3: pd.DataFrame, data: Path, folds: int = 5, seed: int = 0) -> 
         train = v3[[fold_of[m] != k for m in v3["model"]]][cols]
         est = EnergyLensRegressor(structure=structure, engine_column="source", random_state=seed)
         est.fit(pd.concat([train, h100], ignore_index=True))
-        coef = est.fitted_.engines["mlenergy-v3"].values
+        coef = est.fitted_.engines.get("mlenergy-v3", est.fitted_.shared).values
         for m, f in fold_of.items():
             if f == k:
                 fitted[m] = (est.structure_, coef)
@@ -162,7 +163,10 @@ def saturate(row: pd.Series, structure, coef, seed: int = 0) -> dict:
         return {"error": m.layouts["reason"].iloc[0]}
     spans = int(row["ep"]) > 1 and int(row["dp"]) > 1
     replicas = 1 if spans else int(row["dp"])
-    concurrency = S * int(row["dp"])
+    # v3's client keeps max_num_seqs requests in flight in all (its avg_batch_size of DP x EP runs is about
+    # max_num_seqs, not dp times it): the closed loop runs at max_num_seqs, each data-parallel rank (if separate
+    # engines) taking its share.
+    concurrency = S
     n = max(2000, 4 * concurrency)
     rng = np.random.default_rng(seed)
     out = _outputs(row["_hist"], float(row["output_tokens"]), n, rng)
@@ -225,16 +229,17 @@ def v3_benchmark(data: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ step times
 
-GENZ_NAMES = {  # catalog model -> GenZ's name of the same architecture
-    "meta-llama/Llama-3.1-8B": "meta-llama/meta-llama-3.1-8b",
-    "meta-llama/Llama-3.1-8B-Instruct": "meta-llama/meta-llama-3.1-8b",
-    "meta-llama/Llama-3.1-70B-Instruct": "meta-llama/meta-llama-3.1-70b",
-    "meta-llama/Llama-3.3-70B-Instruct": "meta-llama/meta-llama-3.1-70b",  # same shapes
-    "meta-llama/Llama-3.1-405B-Instruct": "meta-llama/meta-llama-3.1-405b",
-    "meta-llama/Llama-3.2-1B": "meta-llama/Llama-3.2-1B",
-    "google/gemma-3-12b-it": "google/gemma-3-12B",
+GENZ_NAMES = {  # our model -> GenZ's entry with the same shapes (checked: layers, hidden, FFN, KV heads, vocab)
+    "meta-llama/llama-2-70b-hf": "meta-llama/meta-llama-3.1-70b",  # GenZ's entry of this name holds Llama-2-70B
+    "meta-llama/llama-3.1-8b": "meta-llama/meta-llama-3.1-8b",
+    "meta-llama/llama-3.1-8b-instruct": "meta-llama/meta-llama-3.1-8b",
+    "meta-llama/llama-3.1-70b-instruct": "meta-llama/Llama-3.1-70B",
+    "meta-llama/llama-3.3-70b-instruct": "meta-llama/Llama-3.1-70B",  # same shapes
+    "meta-llama/llama-3.1-405b-instruct": "meta-llama/meta-llama-3.1-405b",
+    "meta-llama/llama-3.1-405b-instruct-fp8": "meta-llama/meta-llama-3.1-405b",
+    "meta-llama/llama-3.2-1b": "meta-llama/Llama-3.2-1B",
     "google/gemma-3-27b-it": "google/gemma-3-27B",
-    "llama2-70b": "meta-llama/meta-llama-3.1-70b",  # GenZ's entry of that name holds Llama-2-70B's shapes
+    # not google/gemma-3-12b-it: GenZ's gemma-3-12B entry has other shapes (26 layers of 2304)
 }
 # BLOOM-176B's public config (bigscience/bloom): GenZ does not ship it.
 BLOOM = {"model": "bigscience/bloom", "vocab_size": 250880, "hidden_size": 14336, "intermediate_size": 57344,
@@ -244,13 +249,9 @@ GENZ_BITS = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "mxfp4": "int4", "int
 
 
 def _genz_model(name: str):
-    key = name.split("/")[-1].lower()
-    if "bloom" in key:
+    if "bloom" in name.lower():
         return BLOOM
-    for k, v in GENZ_NAMES.items():
-        if k.lower() == name.lower() or k.split("/")[-1].lower() == key:
-            return v
-    return None
+    return GENZ_NAMES.get(name.lower())
 
 
 def _ours(rows: pd.DataFrame, structure, coef, batch, prompt, context) -> tuple[np.ndarray, np.ndarray]:
@@ -314,7 +315,7 @@ def step_benchmark(data: Path, genz_python: str | None) -> dict:
         sw = sw.groupby(keys, as_index=False, sort=False).agg(
             {**{c: "first" for c in sw.columns if c not in keys + ["ttft_s", "itl_s"]}, "ttft_s": "mean", "itl_s": "mean"})
         ctx = sw["input_tokens"] + sw["output_tokens"] / 2
-        sets.append(("Splitwise (A100/H100 DGX; shipped model, never fitted on it)", sw, shipped.structure_,
+        sets.append(("Splitwise (DGX-A100 rows, the ones its importer keeps; shipped model, never fitted on it)", sw, shipped.structure_,
                      shipped.fitted_.engines["mlenergy-v3"].values, sw["batch_size"], sw["input_tokens"], ctx,
                      sw["ttft_s"], sw["itl_s"]))
     h_path = data / "gpu-prefill-decode" / "h100.csv"
@@ -325,8 +326,9 @@ def step_benchmark(data: Path, genz_python: str | None) -> dict:
         v3only = EnergyLensRegressor(structure=shipped.structure_.without_correction_range(), engine_column="source",
                                      random_state=0).fit(validate(read_v3(data / "mlenergy-v3")))
         ctx = h["input_tokens"] + h["output_tokens"] / 2
+        only = v3only.fitted_.engines.get("mlenergy-v3", v3only.fitted_.shared)  # one engine: the shared set
         sets.append(("H100 file (static batches; a model fitted on v3 only)", validate(h), v3only.structure_,
-                     v3only.fitted_.engines["mlenergy-v3"].values, h["batch_size"], h["input_tokens"], ctx,
+                     only.values, h["batch_size"], h["input_tokens"], ctx,
                      h["ttft_s"], h["itl_s"]))
     out = {}
     for name, rows, structure, coef, batch, prompt, ctx, ttft, itl in sets:
@@ -361,6 +363,8 @@ def _compare(name, rows, ttft, itl, pf, dec, g_pf, g_dec) -> dict:
                          "genz_mape": float(np.mean(np.abs(genz[both] / meas[both] - 1))),
                          "genz_median_ratio": float(np.median(genz[both] / meas[both]))})
         res[what] = line
+        if not line["rows"]:
+            continue
         print(f"  {what}: ours MAPE {100 * line['ours_mape']:.1f}% (median predicted/measured "
               f"{line['ours_median_ratio']:.2f}) on {line['rows']} rows" +
               (f"; on the {line['genz_rows']} rows GenZ models: ours {100 * line['ours_mape_on_genz_rows']:.1f}%, GenZ "
