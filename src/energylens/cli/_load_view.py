@@ -103,9 +103,20 @@ def comparison_line(load, rate: float | None = None) -> str:
     choice = load.notes.get("saturation_choice") or "the saturation ranking's choice"
     column = _column(load)
     header = METRIC_HEADERS[column].replace("\n", "")
-    if len(rows) > 1 and rows["choice_changes"].eq(False).all():
-        return (f"Against saturation: the saturation ranking's choice ({choice}) stays the best at every rate, with "
-                f"{', '.join(str(int(n)) for n in rows['replicas'])} replica(s).")
+    if len(rows) > 1:  # a curve: which rates change the choice, in one sentence
+        changes = rows[rows["choice_changes"].eq(True)]
+        same = rows[rows["choice_changes"].eq(False)]
+        cannot = rows[rows["deployment"].ne("") & ~rows["choice_changes"].isin([True, False])]
+        rates = lambda df: ", ".join(fmt(r) for r in df["rate_rps"])  # noqa: E731
+        parts = []
+        if len(changes):
+            most = changes["saving_vs_saturation_choice_pct"].max()
+            parts.append(f"the choice changes at {rates(changes)} requests/s (up to {fmt(most)}% less {header})")
+        if len(same):
+            parts.append(f"the saturation choice stays the best at {rates(same)} requests/s")
+        if len(cannot):
+            parts.append(f"it cannot meet the SLOs at {rates(cannot)} requests/s")
+        return f"Against saturation ({choice}): " + "; ".join(parts) + "."
     parts = []
     for _, r in rows.iterrows():
         at = f"at {fmt(r['rate_rps'])} requests/s"
@@ -115,13 +126,12 @@ def comparison_line(load, rate: float | None = None) -> str:
                                                   and math.isnan(r["choice_changes"])):
             parts.append(f"{at} the saturation choice ({choice}) cannot meet the SLOs; best: {r['deployment']}")
         elif r["choice_changes"]:
-            parts.append(f"{at} the choice changes: {int(r['replicas'])} x {r['deployment']} uses "
+            parts.append(f"{at} the choice changes: {r['deployment']} ({_replicas(r['replicas'])}) uses "
                          f"{fmt(r[column])} {header}, {fmt(r['saving_vs_saturation_choice_pct'])}% less than the "
-                         f"saturation choice ({choice}: {int(r['saturation_choice_replicas'])} replica(s), "
+                         f"saturation choice ({choice}: {_replicas(r['saturation_choice_replicas'])}, "
                          f"{fmt(r[f'saturation_choice_{column}'])} {header})")
         else:
-            parts.append(f"{at} the saturation choice ({choice}) stays the best, with "
-                         f"{int(r['replicas'])} replica(s)")
+            parts.append(f"{at} the saturation choice ({choice}) stays the best, with {_replicas(r['replicas'])}")
     return "Against saturation: " + "; ".join(parts) + "."
 
 
@@ -134,10 +144,16 @@ def footer_lines(rec, dropped: list[str]) -> list[str]:
         lines.append(dropped_note(dropped))
     lines.append(comparison_line(load))
     if len(load.traffics) > 1:
-        for t in load.traffics:
-            lines.append(f"Load {fmt(t.rate_rps)} requests/s: {t.label}.")
+        lines.append("Loads: " + "; ".join(dict.fromkeys(_generic(t.label) for t in load.traffics)) + ".")
+    per = load.notes["per_rate"]
     counts = []
-    for p in load.notes["per_rate"]:
+    uniform = len(per) > 1 and all((p["served"], p["layouts"], p["pruned"], bool(p["not_served"])) ==
+                                   (per[0]["served"], per[0]["layouts"], 0, False) for p in per)
+    if uniform:
+        per = []
+        first = load.notes["per_rate"][0]
+        counts.append(f"{first['served']} of {first['layouts']} layouts serve every rate")
+    for p in per:
         words = f"{p['served']} of {p['layouts']} layouts serve {fmt(p['rate_rps'])} requests/s"
         if p["pruned"]:
             words += f" ({p['pruned']} not simulated: their bound exceeds the top rows)"
@@ -150,3 +166,14 @@ def footer_lines(rec, dropped: list[str]) -> list[str]:
                  "waiting GPU at idle power; kWh/day = rate x 86,400 x J/req / 3.6e6; $/day rents or owns every GPU "
                  "all day; util = busy share of the replicas' time; idle % = share of energy drawn waiting.")
     return lines
+
+
+def _generic(label: str) -> str:
+    """A load's description without its rate ('Poisson 2/s, ...' -> 'Poisson arrivals at each rate, ...')."""
+    import re
+
+    return re.sub(r"^Poisson [0-9.e+-]+/s", "Poisson arrivals at each rate", label)
+
+
+def _replicas(n) -> str:
+    return f"{int(n)} replica{'s' if int(n) != 1 else ''}"
