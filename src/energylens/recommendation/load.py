@@ -31,9 +31,10 @@ module
    its idle share, kWh/day = rate x 86,400 x J/request / 3.6e6, $/day (every GPU rented or owned all day,
    plus electricity where charged) and kgCO2e/day (facility energy x grid intensity).
 
-Layouts are taken in order of the model's closed-form energy at saturation; one whose lower bound (its
-energy at saturation, and its GPUs idling through the whole traffic window) already exceeds the `top`-th
-best found is not simulated (counted as pruned). The layout the saturation ranking chose is always
+Layouts are taken likeliest first (the model's closed-form energy at saturation, or the bound below where it
+says more); one whose lower bound (`_bound`: its GPUs powered through the traffic window, stepping at least
+while some request must be in flight, and no request cheaper than at saturation) already exceeds the
+`top`-th best found is not simulated (counted as pruned). The layout the saturation ranking chose is always
 simulated, to say whether the choice changes with the load.
 """
 from __future__ import annotations
@@ -450,8 +451,9 @@ def _daily(row: dict, rate: float, gpu: str, costs) -> None:
 def _bound(objective: str, c: _Cached, m: ReplicaModels, e: int, t: Traffic, costs) -> float:
     """A lower bound of the objective at this load without simulating it. Energy: every GPU is powered through
     the traffic window; while some replica steps (at least `busy_floor`) its GPUs draw at least the lowest power
-    the model gives a stepping GPU, otherwise at least idle power; and (once the closed loop has run) no request
-    costs less than at saturation, where it kept its replica busy 1/sustainable_rps seconds."""
+    the model gives a stepping GPU, otherwise at least idle power (both by construction); and (once the closed loop
+    has run) no request costs less than at saturation, where it kept its replica busy 1/sustainable_rps seconds
+    (the physics of load the tests check, not a theorem)."""
     w = t.workload
     n, window, G = len(w), float(w.arrival_s[-1]), m.gpus[e]
     sus = c.sustainable_rps
