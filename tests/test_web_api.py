@@ -243,7 +243,8 @@ def test_the_field_mapping_is_the_clis_and_the_python_apis():
     for f in service.recommend_fields():
         assert f.cli in cli_options, f
         assert f.name in keywords, f
-    local_only = {"--hardware-catalog", "--model-catalog", "--json", "--wide", "--plot", "--verbose", "--help"}
+    local_only = {"--hardware-catalog", "--model-catalog", "--trace", "--json", "--wide", "--plot", "--verbose",
+                  "--help"}
     assert cli_options - local_only == {f.cli for f in service.recommend_fields()}
 
 

@@ -26,7 +26,8 @@ OUTPUT_PARAMETERS = [
         False, "--wide", help="Every column: TP, PP, EP, DP apart and each term group's share (the default table "
                               "fits the terminal, dropping the least needed columns first).")),
     inspect.Parameter("plot", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path], default=typer.Option(
-        None, "--plot", help="Write the energy vs latency Pareto front (PNG).")),
+        None, "--plot", help="Write the energy vs latency Pareto front (PNG); with several --rate values, the load "
+                             "curve: energy per request against the rate.")),
     inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
         False, "--verbose", help="Under the table, every definition, assumption and source (by default a few lines; "
                                  "--json always carries them).")),
@@ -41,13 +42,16 @@ def recommend(**values):
     opts = RecommendOptions.parse(values, CLI)  # every option checked, before any file is read
     price_file = opts.gpu_hour_usd if isinstance(opts.gpu_hour_usd, Path) else None
     check_output(plot, option="--plot", inputs=[opts.model_file, opts.model_config, opts.hardware_catalog_file,
-                                                opts.model_catalog_file, price_file,
+                                                opts.model_catalog_file, price_file, opts.trace,
                                                 *([Path(opts.model)] if opts.model else [])])
     if plot is not None:
         from ..extras import require
 
         require("--plot", "plot")  # before the search: a missing extra is said at once
     rec = run(opts)
+    if rec.load is not None:  # a load was given: the ranking at it, or the load curve
+        _print_load(rec, plot, json_out, verbose)
+        return
     if plot is not None:
         from ..report.plots import pareto_plot
 
@@ -62,6 +66,33 @@ def recommend(**values):
         typer.echo(json.dumps(payload, indent=2))
         return
     _print_table(rec, wide, verbose)
+
+
+def _print_load(rec, plot, json_out: bool, verbose: bool) -> None:
+    """`recommend --rate / --trace`: the ranking at the load (one rate) or the load curve (several)."""
+    from . import _load_view as view
+    from ._console import print_table
+
+    load = rec.load
+    curve = len(load.traffics) > 1
+    if plot is not None:
+        from ..report.plots import load_curve_plot, pareto_plot
+
+        if curve:
+            load_curve_plot(load, plot, title=f"{_model_name(rec)}: energy per request against the load")
+        else:
+            pareto_plot(rec.table, plot, title=f"{_model_name(rec)}: energy vs latency at saturation")
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(rec.to_dict(), indent=2))
+        return
+    frame, drop = view.curve_frame(load) if curve else view.ranking_frame(load, top=rec.options.top)
+    console.print(view.header_line(rec, _model_name(rec)), markup=False, highlight=False)
+    t, dropped = fitted_table(frame, drop)
+    console.print(t)
+    for line in view.footer_lines(rec, dropped):
+        console.print(line, markup=False, highlight=False)
 
 
 def _model_name(rec) -> str:

@@ -61,6 +61,13 @@ MAX_CANDIDATES = 2_000_000
 # ttft_latency = 2000 ms, tpot_latency = 200 ms, both p99 there; here they bound the predicted means).
 DEFAULT_TTFT_SLO_MS = 2000.0
 DEFAULT_ITL_SLO_MS = 200.0
+# Load (--rate, --trace): the highest request rate accepted, the percentiles an SLO may hold, and what --rate-sweep
+# means: the issue's load curve for Poisson arrivals; a trace replayed at these multiples of --rate-scale.
+MAX_RATE = 1_000_000.0  # requests/s
+MAX_RATES = 64  # rates in one load curve (each simulates every candidate)
+SLO_PERCENTILES = (50, 90, 99)
+RATE_SWEEP = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+TRACE_SWEEP_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 # A number as text: decimal digits, an optional fraction and exponent. No hexadecimal, octal or binary, no
 # underscores (int() and float() would take '0x20' or '1_000'), no words.
@@ -79,7 +86,8 @@ class RequestError(EnergyLensError):
 
 @dataclass(frozen=True)
 class Opt:
-    """How one option is declared. `kind`: int, number, slo, int_list, names, text, choice, prices, path.
+    """How one option is declared. `kind`: int, number, slo, int_list, number_list, flag, names, text, choice, prices,
+    path (an int with `choices` takes only those).
     `cli`: the command-line flag (None: not on the command line). `json`: False where the web API must not
     take it (it names a local file); `upload`: the JSON form is the id an upload returned (config, model).
     `aliases`: other JSON spellings accepted (the Python name is always one)."""
@@ -190,6 +198,8 @@ def _number(value, spelled: str, opt: Opt, name: str, what: str = "a number") ->
         got = f"{x:g}" if x is not None and not isinstance(value, str) else _shown(value)
         if opt.low_open and opt.high is None:
             bound = f"> {_fmt(low)}"
+        elif opt.low_open:
+            bound = f"> {_fmt(low)} and at most {_fmt(opt.high)}"
         else:
             bound = f"from {_fmt(low)} to {_fmt(opt.high)}" if opt.high is not None else f">= {_fmt(low)}"
         unit = f" {opt.unit}" if opt.unit else ""
@@ -232,6 +242,33 @@ def parse_int_list(value, spelled: str, low: int, high: int, name: str | None = 
             raise RequestError(f"{spelled} expects {what}, got {_shown(item)}", name)
         out.append(_whole(item, spelled, low, high, name))
     return list(dict.fromkeys(out)) or None
+
+
+def _number_list(value, spelled: str, opt: Opt, name: str) -> tuple[float, ...] | None:
+    """Numbers within the option's bounds, each once, in increasing order (None for an empty list)."""
+    what = f"comma-separated numbers {'>' if opt.low_open else '>='} {_fmt(opt.low)} (e.g. 0.5,1,2)"
+    if not isinstance(value, (str, bytes, list, tuple)) and _as_float(value) is not None:
+        value = [value]  # one number (Python, JSON)
+    items = _items(value, spelled, name, opt, what)
+    if not items and (isinstance(value, str) or (isinstance(value, (list, tuple)) and value)):
+        raise RequestError(f"{spelled} expects {what}, got {_shown(value)}", name)
+    out = []
+    for item in items:
+        if isinstance(item, str) and not _DECIMAL.fullmatch(item) and item.lower() not in ("nan", "inf", "-inf"):
+            raise RequestError(f"{spelled} expects {what}, got {_shown(item)}", name)
+        out.append(_number(item, spelled, opt, name))
+    return tuple(sorted(set(out))) or None
+
+
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
+
+
+def _flag(value, spelled: str, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise RequestError(f"{spelled} expects true or false, got {_shown(value)}", name)
 
 
 def _names(value, spelled: str, opt: Opt, name: str) -> tuple[str, ...]:
@@ -368,6 +405,24 @@ class RecommendOptions:
         "slo", "SLO on the time to first token (ms) of a request served under continuous batching; 'none' lifts "
         "it. Default: MLPerf's server scenario.", low=0, low_open=True, cli="--ttft-slo-ms", unit="ms",
         cli_default="2000"))
+    rate: Optional[tuple] = option(None, Opt(
+        "number_list", "Requests per second to serve (Poisson arrivals; --input-tokens and --output-tokens become the "
+        "means of lognormal lengths): recommend the fewest replicas meeting the SLOs at that load and rank by energy "
+        "at it; several rates (0.5,1,2,5) give a load curve.", low=0, low_open=True, high=MAX_RATE, unit="requests/s",
+        cli="--rate", metavar="R[,R...]", max_items=MAX_RATES))
+    rate_sweep: bool = option(False, Opt(
+        "flag", "A load curve at " + ",".join(f"{r:g}" for r in RATE_SWEEP) + " requests/s (with --trace: the trace "
+        "replayed at " + ",".join(f"{k:g}" for k in TRACE_SWEEP_SCALES) + " times --rate-scale).", cli="--rate-sweep",
+        web_help="a load curve over the standard rates"))
+    trace: Optional[Path] = option(None, Opt(
+        "path", "Request trace to serve: Azure TIMESTAMP,ContextTokens,GeneratedTokens or a CSV arrival_s,prompt_tokens,"
+        "output_tokens (docs/TRAFFIC.md); ranks by energy at its load.", cli="--trace", json=False))
+    rate_scale: float = option(1.0, Opt(
+        "number", "Replay --trace this many times faster (2: twice the rate).", low=0, low_open=True, high=MAX_RATE,
+        cli="--rate-scale"))
+    slo_percentile: int = option(99, Opt(
+        "int", "With a load (--rate, --trace): the percentile of TTFT and ITL the SLOs bound (50, 90 or 99).", low=50,
+        high=99, choices=tuple(str(p) for p in SLO_PERCENTILES), cli="--slo-percentile"))
     model_file: Optional[Path] = option(None, Opt(
         "path", "Model file written by `energylens fit`, or 'default': the shipped coefficients (used when "
         "omitted).", cli="--model-file", upload="model"))
@@ -466,6 +521,19 @@ class RecommendOptions:
                                f"{self.spell('model_config')} config.json", "model")
         if not self.gpus:
             raise RequestError(f"{self.spell('gpus')}: give at least one GPU type", "gpus")
+        if self.rate and self.trace is not None:
+            raise RequestError(f"give {self.spell('rate')} (Poisson arrivals) or {self.spell('trace')}, not both; "
+                               f"{self.spell('rate_scale')} replays a trace faster", "rate")
+        if self.rate and self.rate_sweep:
+            raise RequestError(f"give {self.spell('rate')} or {self.spell('rate_sweep')}, not both", "rate_sweep")
+        if self.rate_scale != 1.0 and self.trace is None:
+            raise RequestError(f"{self.spell('rate_scale')} replays {self.spell('trace')} faster; give a trace (or "
+                               f"{self.spell('rate')} for Poisson arrivals)", "rate_scale")
+
+    @property
+    def has_load(self) -> bool:
+        """Whether a load was asked for (--rate, --rate-sweep or --trace): recommend then sizes replicas for it."""
+        return bool(self.rate) or self.rate_sweep or self.trace is not None
 
     @classmethod
     def check(cls, values: Mapping[str, Any], front: str = PYTHON) -> dict:
@@ -521,8 +589,18 @@ def check_candidates(model_spec, gpu_types: int, max_gpus: int, batch_sizes: int
 
 def _parse_one(name: str, opt: Opt, value, spelled: str, front: str, uploads):
     kind = opt.kind
+    if kind == "int" and opt.choices:
+        allowed = tuple(int(c) for c in opt.choices)
+        x = _as_float(value) if not (isinstance(value, str) and not _DECIMAL.fullmatch(value.strip())) else None
+        if x is None or not math.isfinite(x) or x not in allowed:
+            raise RequestError(f"{spelled} must be one of {', '.join(map(str, allowed))}, got {_shown(value)}", name)
+        return int(x)
     if kind == "int":
         return _whole(value, spelled, int(opt.low), int(opt.high), name)
+    if kind == "number_list":
+        return _number_list(value, spelled, opt, name)
+    if kind == "flag":
+        return _flag(value, spelled, name)
     if kind == "number":
         return _number(value, spelled, opt, name)
     if kind == "slo":
@@ -579,8 +657,12 @@ def typer_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
     for name, opt, default in RecommendOptions.options():
         if opt.cli is None or name in skip:
             continue
-        repeat = opt.kind in ("names", "int_list")
+        repeat = opt.kind in ("names", "int_list", "number_list")
         shown = opt.cli_default if opt.cli_default is not None else default
+        if opt.kind == "flag":  # a switch: present or not
+            info = typer.Option(False, opt.cli, help=escape_markup(opt.help))
+            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=bool))
+            continue
         if repeat:
             annotation = Optional[list[str]]
             shown = None
@@ -596,7 +678,7 @@ def typer_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
 
 
 def _metavar(name: str, opt: Opt) -> str:
-    return {"int": "INTEGER", "number": "FLOAT", "slo": "MS", "path": "PATH", "prices": "PRICES",
+    return {"int": "INTEGER", "number": "FLOAT", "slo": "MS", "path": "PATH", "prices": "PRICES", "number_list": "R[,R...]",
             "choice": name.upper()}.get(opt.kind, "TEXT")
 
 
@@ -612,7 +694,8 @@ class JsonField:
 
 
 _JSON_VALUES = {"int": "a whole number", "number": "a number", "slo": "a number of ms, or 'none'",
-                "int_list": "a list, or text '64,256'", "names": "a list, or text 'H100,B200'", "text": "text",
+                "int_list": "a list, or text '64,256'", "number_list": "a list, or text '0.5,1,2'",
+                "flag": "true or false", "names": "a list, or text 'H100,B200'", "text": "text",
                 "choice": "one of {}", "prices": "text 'H100=2.5,B200=5' or an object {\"H100\": 2.5}"}
 
 
@@ -634,9 +717,12 @@ def json_fields() -> list[JsonField]:
             value = value.format(", ".join(opt.choices() if callable(opt.choices) else opt.choices)) \
                 if name != "region" else "a grid region (see /api/options)"
         bounds = ""
-        if opt.kind in ("int", "number", "int_list") and opt.high is not None:
-            bounds = f"{' each' if opt.kind == 'int_list' else ''} from {_fmt(opt.low)} to {_fmt(opt.high)}"
-        unit = f" {opt.unit}" if opt.unit and opt.kind in ("int", "number") else ""
+        if opt.kind == "int" and opt.choices:
+            value, bounds = f"one of {', '.join(opt.choices)}", ""
+        elif opt.kind in ("int", "number", "int_list", "number_list") and opt.high is not None:
+            low = f"above {_fmt(opt.low)}" if opt.low_open else f"from {_fmt(opt.low)}"
+            bounds = f"{' each' if opt.kind.endswith('_list') else ''} {low} to {_fmt(opt.high)}"
+        unit = f" {opt.unit}" if opt.unit and opt.kind in ("int", "number", "number_list") else ""
         first = opt.web_help or re.split(r" \(|; |\. ", opt.help)[0].rstrip(".")
         out.append(JsonField(name, spelled, (name,) if name != spelled else (), opt.cli,
                              f"{first}: {value}{bounds}{unit}"))

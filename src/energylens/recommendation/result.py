@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,7 @@ class Recommendation:
 
     table: pd.DataFrame
     options: RecommendOptions
+    load: Any = None  # with --rate or --trace: the ranking at each load and the load curve (load.LoadResult)
 
     # ------------------------------------------------------------ what the ranking says
 
@@ -144,6 +146,7 @@ class Recommendation:
             "intervals_overlap": None if a.get("intervals_overlap") is None else int(a["intervals_overlap"]),
             "columns": columns if columns is not None else RECOMMEND_COLUMN_NOTES,
             "recommendations": _records(self.shown(top)),
+            **({"load": self.load.to_dict(o.top if top is None else int(top))} if self.load is not None else {}),
         }
 
     # ------------------------------------------------------------ the DataFrame it used to be
@@ -161,7 +164,7 @@ class Recommendation:
         return iter(self.table)
 
     def __getattr__(self, name):
-        if name.startswith("__") or name in ("table", "options"):
+        if name.startswith("__") or name in ("table", "options", "load"):
             raise AttributeError(name)
         return getattr(self.table, name)
 

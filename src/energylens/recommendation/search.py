@@ -208,12 +208,18 @@ def run(opts: RecommendOptions) -> Recommendation:
     # The share of the prefill *phase* (every term's prefill part), beside the share of the prefill *term group*.
     res["prefill_phase_pct"] = 100 * res["prefill_energy_j"] / res["energy_request_j"]
     slo_ok = np.ones(len(res), bool)
+    lifted = ""
     if itl_slo_ms is not None:
         slo_ok &= res["itl_ms"].to_numpy() <= itl_slo_ms
     if ttft_slo_ms is not None:
         slo_ok &= res["ttft_ms"].to_numpy() <= ttft_slo_ms
     if not slo_ok.any():
-        raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms, f, no_room, over, spell))
+        if not opts.has_load:
+            raise InfeasibleError(_why(cand, res, itl_slo_ms, ttft_slo_ms, f, no_room, over, spell))
+        # With a load the SLOs hold percentiles at that load (load.py); the saturation ranking it is compared
+        # with is then the one without them, and says so.
+        lifted = _why(cand, res, itl_slo_ms, ttft_slo_ms, f, no_room, over, spell)
+        slo_ok[:] = True
     if not slo_ok.all():
         res = res[slo_ok]
     res = objectives.rank_by(objectives.add_objectives(res, costs, output_tokens), objective)
@@ -257,7 +263,15 @@ def run(opts: RecommendOptions) -> Recommendation:
                         "source": SLO_SOURCE if (ttft_slo_ms, itl_slo_ms) == (DEFAULT_TTFT_SLO_MS, DEFAULT_ITL_SLO_MS)
                         else "given"}
     res["rank"] = distinct_ranks(res)  # among distinct layouts: a data-parallel copy has its layout's rank
-    return Recommendation(res, opts)
+    if lifted:
+        res.attrs["saturation_slos_lifted"] = lifted
+    rec = Recommendation(res, opts)
+    if opts.has_load:  # replicas, energy and daily figures at the traffic asked for (load.py)
+        from .load import at_load
+
+        coef = (est.fitted_.engines[engine] if engine is not None else est.fitted_.shared).values
+        rec.load = at_load(opts, est.structure_, coef, cand[feasible].reset_index(drop=True), costs, res)
+    return rec
 
 
 SHOWN_INTERVALS = 50  # rows, best first, that get the 95% interval and the training-domain check

@@ -130,3 +130,56 @@ def _finish(fig, path):
         return buf.getvalue()
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def load_curve_figure(load, title: str | None = None, lines: int = 6):
+    """Energy per request against the request rate: the best layout at each rate (the thick line, marked with its
+    replica count) and, thin, the layouts that are best somewhere, the saturation choice and the next best at the
+    highest rate (at most `lines`), each at the fewest replicas meeting the SLOs at every rate."""
+    plt = _plt()
+    table, curve = load.table, load.curve
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    key = ["gpu", "tp", "pp", "ep", "dp", "gpus_per_replica", "max_num_seqs"]
+    label = table[key].astype(str).agg("/".join, axis=1)
+    served = curve[curve["deployment"] != ""]
+    best_labels = served[key].astype(str).agg("/".join, axis=1) if len(served) else pd.Series(dtype=str)
+    wanted = list(dict.fromkeys([*best_labels, *label[table["saturation_choice"].astype(bool)],
+                                 *label[table["rate_rps"] == table["rate_rps"].max()].head(lines)]))[:lines]
+    from ..cli._recommend_view import layout
+
+    for lab in wanted:
+        rows = table[label == lab].sort_values("rate_rps")
+        r0 = rows.iloc[0]
+        name = f"{r0['gpu']} x{int(r0['gpus_per_replica'])} {layout(r0['tp'], r0['pp'], r0['ep'], r0['dp'])}"
+        if bool(r0["saturation_choice"]):
+            name += " (saturation choice)"
+        ax.plot(rows["rate_rps"], rows["energy_request_j"], "-o", lw=1, ms=3, alpha=0.8, label=name)
+    if len(served):
+        ax.plot(served["rate_rps"], served["energy_request_j"], "-", color="black", lw=2.5, alpha=0.35, zorder=0,
+                label="best at each rate")
+        for _, r in served.iterrows():
+            ax.annotate(f"{int(r['replicas'])}x", (r["rate_rps"], r["energy_request_j"]), textcoords="offset points",
+                        xytext=(3, 4), fontsize=7)
+    rates = table["rate_rps"].to_numpy(float)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _log_axis(ax.yaxis, table["energy_request_j"].to_numpy(float), JOULES)
+    from matplotlib.ticker import FuncFormatter
+
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator(sorted(set(rates))))  # a tick at every rate simulated
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}/s"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(rates.min() / 1.3, rates.max() * 1.3)
+    ax.set_xlabel("requests per second (log scale); labels: replicas of the best layout")
+    ax.set_ylabel("energy per request at the load (log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fit_title(fig, ax, title or "Energy per request against the load")
+    return fig
+
+
+def load_curve_plot(load, path=None, title: str | None = None):
+    """`load_curve_figure` as PNG bytes, or the path written (atomically)."""
+    return _finish(load_curve_figure(load, title), path)

@@ -59,7 +59,7 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
 
     cap = 1024 if record else 0
     log_f = np.empty((cap, 2))  # start, duration
-    log_i = np.empty((cap, 5), np.int64)  # replica, decoding, context tokens, prefill tokens, prefill pairs
+    log_i = np.empty((cap, 6), np.int64)  # replica, decoding, context tokens, prefill tokens, prefill pairs, requests
     n_log = 0
 
     # Step ends in a binary min-heap ordered by (time, replica); replicas that may start a step at `now`.
@@ -297,7 +297,7 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
                 if n_log == cap:
                     cap *= 2
                     grown_f = np.empty((cap, 2))
-                    grown_i = np.empty((cap, 5), np.int64)
+                    grown_i = np.empty((cap, 6), np.int64)
                     grown_f[:n_log] = log_f[:n_log]
                     grown_i[:n_log] = log_i[:n_log]
                     log_f = grown_f
@@ -309,6 +309,7 @@ def run(arrival_in, prompt, output, replicas, router, concurrency, max_seqs, bud
                 log_i[n_log, 2] = ctx
                 log_i[n_log, 3] = pf
                 log_i[n_log, 4] = pairs
+                log_i[n_log, 5] = in_step
                 n_log += 1
 
     return (arrival, replica_of, first_sched, first_token, finish, preemptions, busy, busy_window, batch_time, steps,

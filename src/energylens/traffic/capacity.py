@@ -8,14 +8,18 @@ drain in steady state; the floor rules that out).
 
 The search assumes more replicas never hurt the percentiles: it starts at the stability floor, doubles
 until the SLOs are met, then bisects between the last count that failed and the first that met. Before
-searching, each request is simulated alone (closed loop at concurrency 1, the best any replica count can
-do); if that misses an SLO no count meets it and `InfeasibleError` says by how much. With one replica per
-request every request is alone, so the search ends by then at the latest.
+searching, each request's TTFT and TPOT alone on a replica (the best any replica count can do) are
+computed in closed form (`alone`: the steps a lone request takes are known, so no simulation is needed;
+a test checks it against a closed loop at concurrency 1); if that misses an SLO no count meets it and
+`InfeasibleError` says by how much. With one replica per request every request is alone, so the search
+ends by then at the latest.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..errors import EnergyLensError, InfeasibleError
 from ..io import clip
@@ -49,6 +53,57 @@ def sustainable_rate(workload: Workload, step_time: StepTime, engine: Engine = E
     return simulate(workload, step_time, engine=engine, concurrency=engine.max_num_seqs, compiled=compiled).throughput
 
 
+def alone(workload: Workload, step_time: StepTime, engine: Engine = Engine()) -> tuple[np.ndarray, np.ndarray]:
+    """(TTFT, TPOT) in seconds of every request served alone on a replica of one row of `step_time`: its prompt in
+    chunks of `max_num_batched_tokens` (d = 0, p = chunk, q = its pairs), then one decode step per later token
+    (d = 1, c = prompt + tokens generated so far). Exact for any StepTime: fixed . x is summed as an arithmetic
+    series, max(memory . x, compute . x) split where the two lines cross. TPOT is NaN for one-token outputs."""
+    if step_time.replicas != 1:
+        raise EnergyLensError("alone: give a step time with one row of coefficients")
+    fixed, mem, cmp_ = step_time.fixed[0], step_time.memory[0], step_time.compute[0]
+    table = step_time.by_tokens[0]
+    L = workload.prompt_tokens.astype(np.int64)
+    out = workload.output_tokens.astype(np.int64)
+    budget = engine.max_num_batched_tokens
+    ttft = np.zeros(len(L))
+    for j in range(int(-(-L.max() // budget))):  # chunk j of every prompt still that long (vectorized over requests)
+        h = j * budget
+        live = L > h
+        k = np.minimum(budget, L[live] - h).astype(float)
+        x = np.stack([np.ones_like(k), np.zeros_like(k), np.zeros_like(k), k, k * h + k * (k + 1) / 2], axis=1)
+        t = x @ fixed + np.maximum(x @ mem, x @ cmp_)
+        if table.size:
+            t = t + table[k.astype(np.int64)]
+        ttft[live] += t
+    # Decode steps: c runs over lo..hi = L + 1 .. L + out - 1 (n = out - 1 steps), d = 1.
+    n = (out - 1).astype(float)
+    lo, hi = (L + 1).astype(float), (L + out - 1).astype(float)
+    c_sum = n * (lo + hi) / 2
+
+    def line(w):  # (intercept at d = 1, slope per context token) of w . x for decode steps
+        return w[0] + w[1], w[2]
+
+    f0, f1 = line(fixed)
+    m0, m1 = line(mem)
+    k0, k1 = line(cmp_)
+    total = n * f0 + f1 * c_sum + n * k0 + k1 * c_sum  # fixed part and the compute line
+    a, s = m0 - k0, m1 - k1  # memory minus compute: where positive the memory line is the max
+    cross = -a / s if s != 0 else 0.0  # where the two lines meet
+    if s > 0:
+        first, last = np.maximum(lo, np.ceil(cross)), hi
+    elif s < 0:
+        first, last = lo, np.minimum(hi, np.floor(cross))
+    else:
+        first, last = (lo, hi) if a > 0 else (hi + 1, hi)
+    m = np.maximum(last - first + 1, 0)
+    total = total + m * a + s * m * (first + last) / 2
+    if table.size > 1:
+        total = total + n * table[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(out > 1, total / n, np.nan)
+    return ttft, tpot
+
+
 def _floor(offered: float, sustainable: float) -> int:
     if not math.isfinite(offered) or offered <= 0:
         return 1  # a single request or a burst: no steady rate to keep up with
@@ -56,6 +111,8 @@ def _floor(offered: float, sustainable: float) -> int:
 
 
 def _check_slo(value, name: str) -> float:
+    if value is None:  # no SLO on this metric
+        return math.inf
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -74,10 +131,13 @@ def _meets(ttft: float, tpot: float, ttft_slo: float, tpot_slo: float) -> bool:
     return ttft <= ttft_slo and (math.isnan(tpot) or tpot <= tpot_slo)
 
 
-def fewest_replicas(workload: Workload, step_time: StepTime, *, ttft_slo_s: float, tpot_slo_s: float,
+def fewest_replicas(workload: Workload, step_time: StepTime, *, ttft_slo_s: float | None, tpot_slo_s: float | None,
                     percentile: int = 99, engine: Engine = Engine(), router: str = "round_robin",
-                    max_replicas: int | None = None, compiled: bool | None = None) -> Capacity:
-    """The fewest identical replicas (one row of `step_time`) meeting both SLOs at the p-th percentile."""
+                    max_replicas: int | None = None, compiled: bool | None = None, record_steps: bool = False,
+                    sustainable: float | None = None) -> Capacity:
+    """The fewest identical replicas (one row of `step_time`) meeting both SLOs at the p-th percentile (an SLO of
+    None: no bound on that metric). `record_steps` keeps the step log of every simulation tried; `sustainable`:
+    one replica's sustainable rate when the caller has it already (else a closed loop measures it)."""
     ttft_slo = _check_slo(ttft_slo_s, "ttft_slo_s")
     tpot_slo = _check_slo(tpot_slo_s, "tpot_slo_s")
     if percentile not in PERCENTILES:
@@ -88,20 +148,23 @@ def fewest_replicas(workload: Workload, step_time: StepTime, *, ttft_slo_s: floa
     if cap < 1:
         raise EnergyLensError(f"max_replicas: expected a whole number >= 1, got {clip(max_replicas)}")
 
-    alone = simulate(workload, step_time, engine=engine, concurrency=1, compiled=compiled)
-    t_alone, p_alone = _levels(alone, percentile)
+    a_ttft, a_tpot = alone(workload, step_time, engine)
+    t_alone = float(np.percentile(a_ttft, percentile))
+    a_tpot = a_tpot[~np.isnan(a_tpot)]
+    p_alone = float(np.percentile(a_tpot, percentile)) if a_tpot.size else math.nan
     if not _meets(t_alone, p_alone, ttft_slo, tpot_slo):
         what = (f"TTFT is {t_alone:.4g} s, above the SLO of {ttft_slo:g} s" if t_alone > ttft_slo
                 else f"TPOT is {p_alone:.4g} s, above the SLO of {tpot_slo:g} s")
         raise InfeasibleError(f"even with every request alone on a replica, p{percentile} {what}")
 
     offered = workload.offered_rate
-    sus = sustainable_rate(workload, step_time, engine, compiled)
+    sus = sustainable_rate(workload, step_time, engine, compiled) if sustainable is None else float(sustainable)
     trials: list[tuple[int, float, float, bool]] = []
     results: dict[int, SimulationResult] = {}
 
     def met(n: int) -> bool:
-        res = simulate(workload, step_time, replicas=n, router=router, engine=engine, compiled=compiled)
+        res = simulate(workload, step_time, replicas=n, router=router, engine=engine, compiled=compiled,
+                       record_steps=record_steps)
         ttft, tpot = _levels(res, percentile)
         ok = _meets(ttft, tpot, ttft_slo, tpot_slo)
         trials.append((n, ttft, tpot, ok))

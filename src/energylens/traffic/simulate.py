@@ -187,7 +187,7 @@ def simulate(workload: Workload, step_time: StepTime, *, replicas: int = 1, rout
     Open loop by default: each request arrives at its time. `concurrency=B` closes the loop as a
     saturating benchmark client does: the first B requests arrive at time 0 and each later one when a
     request finishes (the workload's arrival times are ignored). `record_steps` keeps every step
-    (replica, start, duration and its inputs) in `step_log`. `compiled`: None uses numba when installed.
+    (replica, start, duration, its inputs d, c, p, q and the requests it carries) in `step_log`. `compiled`: None uses numba when installed.
     """
     if not isinstance(workload, Workload):
         raise EnergyLensError("simulate expects a Workload (traffic.poisson or traffic.read_trace)")
@@ -230,7 +230,8 @@ def simulate(workload: Workload, step_time: StepTime, *, replicas: int = 1, rout
     log = None
     if record_steps:
         log = {"replica": log_i[:, 0], "start_s": log_f[:, 0], "duration_s": log_f[:, 1], "decoding": log_i[:, 1],
-               "context_tokens": log_i[:, 2], "prefill_tokens": log_i[:, 3], "prefill_pairs": log_i[:, 4]}
+               "context_tokens": log_i[:, 2], "prefill_tokens": log_i[:, 3], "prefill_pairs": log_i[:, 4],
+               "requests": log_i[:, 5]}
     return SimulationResult(workload=served, replicas=n_rep, router=router, engine=engine, replica=replica_of,
                             queue_s=first_sched - arrival, ttft_s=first_token - arrival, tpot_s=tpot,
                             latency_s=finish - arrival, preemptions=preemptions, busy_s=busy,

@@ -212,9 +212,12 @@ def recommend_payload(body, store: Store, default_model_file=None) -> dict:
     attrs = {k: rec.attrs.get(k) for k in ("candidates", "feasible", "meeting_slo", "engine", "objective",
                                            "assumptions", "structure", "latency_definition", "slo",
                                            "intervals_overlap")}
-    return {"objective": objective, "metric": metric, "metric_label": OBJECTIVES[objective][1], "top": opts.top,
-            "counts": rec.counts, "terms": {g: GROUP_LABELS[g] for g in GROUPS}, "table": _records(table),
-            "rows": _records(rows), "attrs": json.loads(json.dumps(attrs, default=str))}
+    out = {"objective": objective, "metric": metric, "metric_label": OBJECTIVES[objective][1], "top": opts.top,
+           "counts": rec.counts, "terms": {g: GROUP_LABELS[g] for g in GROUPS}, "table": _records(table),
+           "rows": _records(rows), "attrs": json.loads(json.dumps(attrs, default=str))}
+    if rec.load is not None:  # rate given: the ranking at each load and the load curve (recommendation/load.py)
+        out["load"] = json.loads(json.dumps(rec.load.to_dict(opts.top), default=str))
+    return out
 
 
 def _configs(body, store: Store, default_model_file=None):

@@ -508,4 +508,48 @@ async function main() {
   document.body.setAttribute("data-ready", "true");
 }
 
+// Energy at a request rate (the "load" section): the form above plus a rate, answered by /api/recommend's `load`:
+// one row per rate with the best layout there, its replicas and daily figures, and whether the saturation choice
+// changes. Self-contained: it wires its own form.
+(function loadSection() {
+  const LOAD_COLUMNS = [["rate_rps", "req/s", 3], ["deployment", "best at this load", null], ["replicas", "replicas", 0],
+    ["energy_request_j", "J/req", 4], ["kwh_per_day", "kWh/day", 4], ["usd_per_day", "$/day", 4],
+    ["kgco2e_per_day", "kgCO2e/day", 4], ["utilization", "util %", 3], ["idle_energy_pct", "idle %", 3],
+    ["ttft_ms", "TTFT ms", 4], ["tpot_ms", "ITL ms", 3], ["choice_changes", "choice vs saturation", null]];
+  async function submit(event) {
+    event.preventDefault();
+    const note = $("load-note"), head = $("load-table").tHead, body = $("load-table").tBodies[0];
+    note.textContent = "simulating...";
+    $("load-submit").disabled = true;
+    try {
+      const request = { ...requestBody(), rate: $("rate").value.trim(), slo_percentile: $("slo_percentile").value };
+      const r = await api("/api/recommend", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(request) });
+      const load = r.load;
+      head.innerHTML = ""; body.innerHTML = "";
+      const tr = head.insertRow();
+      for (const [, title] of LOAD_COLUMNS) { const th = document.createElement("th"); th.textContent = title; tr.append(th); }
+      for (const row of load.curve) {
+        const line = body.insertRow();
+        for (const [field, , digits] of LOAD_COLUMNS) {
+          const td = line.insertCell();
+          let v = row[field];
+          if (field === "utilization" && typeof v === "number") v *= 100;
+          if (field === "choice_changes") v = v === null ? "saturation choice misses the SLOs" : v ? "changes" : "same";
+          td.textContent = fmt(v, digits);
+          if (digits === null) td.className = "l";
+        }
+      }
+      note.textContent = `p${load.slo_percentile} SLOs; saturation ranking's choice: ${load.saturation_choice}. ` +
+        load.traffic.map((t) => t.source).join("; ");
+      $("load-table").setAttribute("data-rates", String(load.curve.length));  // tests wait on this
+    } catch (e) {
+      note.textContent = e.message;
+    } finally {
+      $("load-submit").disabled = false;
+    }
+  }
+  $("load-form").addEventListener("submit", submit);
+})();
+
 main();
