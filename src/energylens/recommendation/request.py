@@ -660,7 +660,7 @@ def typer_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
         repeat = opt.kind in ("names", "int_list", "number_list")
         shown = opt.cli_default if opt.cli_default is not None else default
         if opt.kind == "flag":  # a switch: present or not
-            info = typer.Option(False, opt.cli, help=escape_markup(opt.help))
+            info = typer.Option(False, opt.cli, help=opt.help)
             params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=bool))
             continue
         if repeat:
