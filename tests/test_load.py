@@ -1,7 +1,6 @@
 """recommend at a load (--rate, --trace): the physics of load, the fitted formula in the simulation, the options,
 bad input, and the fields Python, --json and the web carry."""
 import json
-import math
 
 import numpy as np
 import pandas as pd

@@ -74,8 +74,6 @@ def test_fit_returns_self_keeps_parameters_and_is_idempotent(rows):
     np.testing.assert_allclose(est.predict(rows.iloc[order]), first[order], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=pickle.PicklingError, reason="a fitted structure holds its compiled formula "
-                   "(model/structure.py), a function pickle cannot find by name")
 def test_a_fitted_estimator_pickles(rows):
     est = _estimator().fit(rows)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(est)).predict(rows), est.predict(rows), rtol=1e-12)
@@ -96,8 +94,6 @@ def test_nan_or_inf_in_a_table_that_needs_validation_is_refused_with_a_value_err
         _estimator().fit(raw)
 
 
-@pytest.mark.xfail(strict=True, reason="model/predictor.prepare skips validation when the descriptor columns are "
-                                       "filled, so NaN/inf in a configuration column reaches the fit unchecked")
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_nan_or_inf_in_a_described_table_is_refused_with_a_value_error(rows, value):
     bad = rows.astype({"input_tokens": float})

@@ -150,7 +150,7 @@ def test_desktop_shows_every_column_beside_the_form(server, browser, shots, expe
     page.screenshot(path=str(shots / "explorer-1280x900-full.png"), full_page=True)
     assert (shots / "explorer-1280x900.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not errors, errors
-    assert all(u.startswith(server) or u.startswith("data:") for u in requests), requests  # no external request
+    assert all(u.startswith((server, "data:")) for u in requests), requests  # no external request
 
 
 def test_phone_shows_the_key_columns_in_one_column(server, browser, shots):

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.terms import GROUP_LABELS, GROUPS
+from ..recommendation.result import deployment, layout  # noqa: F401 - the wording, one place (re-exported)
 from ._console import FOOTER_LINES, dropped_note, fmt, plural, printed_lines
 
 # Result columns a ranking can use, with their table header (unit in it) and their words.
@@ -51,18 +52,6 @@ def objective_column(res: pd.DataFrame) -> str:
     objective = str(res.attrs.get("objective") or "energy")
     column = OBJECTIVE_COLUMN.get(objective, objective)
     return column if column in res.columns else "energy_request_j"
-
-
-def layout(tp, pp, ep, dp) -> str:
-    """'tp4·dp2': the parallel degrees above 1 ('single' for one GPU without parallelism)."""
-    parts = [f"{name}{int(v)}" for name, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)) if int(v) > 1]
-    return "·".join(parts) or "single"
-
-
-def deployment(row) -> str:
-    """One deployment in words: 'B200 x4 tp4·dp2, batch 1024'."""
-    return f"{row['gpu']} x{int(row['num_gpus'])} {layout(row['tp'], row['pp'], row['ep'], row['dp'])}, " \
-           f"batch {int(row['batch_size'])}"
 
 
 def time_unit(ms: pd.Series) -> tuple[str, float]:

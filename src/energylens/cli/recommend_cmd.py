@@ -71,7 +71,6 @@ def recommend(**values):
 def _print_load(rec, plot, json_out: bool, verbose: bool) -> None:
     """`recommend --rate / --trace`: the ranking at the load (one rate) or the load curve (several)."""
     from . import _load_view as view
-    from ._console import print_table
 
     load = rec.load
     curve = len(load.traffics) > 1

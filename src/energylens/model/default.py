@@ -1,17 +1,8 @@
-"""The coefficient file shipped with the package (fitted by the project on public real data)."""
+"""The coefficient file shipped with the package (fitted by the project on public real data).
+
+The model file layer (model/modelfile.py) reads it; this module names it for callers."""
 from __future__ import annotations
 
-import json
-from importlib import resources
+from .modelfile import DEFAULT_MODEL_FILE, default_model, default_model_dict
 
-DEFAULT_MODEL_FILE = "default.json"
-
-
-def default_model_dict() -> dict:
-    return json.loads(resources.files("energylens.model").joinpath("defaults", DEFAULT_MODEL_FILE).read_text())
-
-
-def default_model(estimator: bool = False):
-    from .modelfile import model_from_dict
-
-    return model_from_dict(default_model_dict(), path="built-in default model", estimator=estimator)
+__all__ = ["DEFAULT_MODEL_FILE", "default_model", "default_model_dict"]

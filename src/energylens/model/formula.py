@@ -152,10 +152,12 @@ def evaluate(function, features: dict, coefficients: dict, *, gradient_of: tuple
     """Every definition's value for each row; with `gradient_of`, also the derivatives of each with respect
     to those coefficients, as {name: (value, gradient (n, p))}."""
     values = dict(features)
+    n = len(next(iter(features.values())))
     if not gradient_of:
         values.update(coefficients)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return function(values)
+            out = function(values)
+        return {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in out.items()}  # a constant is a column too
     p = len(gradient_of)
     for name, v in coefficients.items():
         values[name] = v
@@ -165,7 +167,6 @@ def evaluate(function, features: dict, coefficients: dict, *, gradient_of: tuple
         values[name] = Dual(float(coefficients[name]), g)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = function(values)
-    n = len(next(iter(features.values())))
     result = {}
     for name, x in out.items():
         if isinstance(x, Dual):

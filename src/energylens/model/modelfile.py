@@ -266,10 +266,23 @@ def model_from_dict(d: dict, path="<model>", estimator: bool = True):
     return m
 
 
+DEFAULT_MODEL_FILE = "default.json"  # shipped in the package: model/defaults/
+
+
+def default_model_dict() -> dict:
+    """The shipped model file's contents."""
+    from importlib import resources
+
+    return json.loads(resources.files("energylens.model").joinpath("defaults", DEFAULT_MODEL_FILE).read_text())
+
+
+def default_model(estimator: bool = False):
+    """The shipped model (`estimator=False`: a light predictor that needs no scikit-learn)."""
+    return model_from_dict(default_model_dict(), path="built-in default model", estimator=estimator)
+
+
 def load_model(path, estimator: bool = True):
     if str(path) == "default" and not Path(str(path)).exists():
-        from .default import default_model
-
         return default_model(estimator=estimator)
     return model_from_dict(read_model_dict(path), path, estimator)
 
@@ -277,7 +290,5 @@ def load_model(path, estimator: bool = True):
 def read_model_dict(path) -> dict:
     """The raw contents of a model file (checked by model_from_dict when a model is built from it)."""
     if str(path) == "default" and not Path(str(path)).exists():
-        from .default import default_model_dict
-
         return default_model_dict()
     return read_json(path, ModelFileError, "model file")

@@ -24,13 +24,22 @@ def described(X: pd.DataFrame) -> bool:
     return all(c in X.columns for c in _DESCRIPTORS) and not X[list(_DESCRIPTORS)].isna().any().any()
 
 
+_CONFIGURATION = ("num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens", "output_tokens", *_DESCRIPTORS)
+
+
+def _finite_configuration(X: pd.DataFrame) -> bool:
+    """Whether every numeric configuration and descriptor value is finite (a validated table's are)."""
+    cols = [c for c in _CONFIGURATION if c in X.columns and X[c].dtype.kind in "fiu"]
+    return bool(np.isfinite(X[cols].to_numpy(float)).all()) if cols else True
+
+
 def prepare(X) -> pd.DataFrame:
     """A validated table with descriptors filled, validating only when descriptors are missing."""
     if not isinstance(X, pd.DataFrame):
         raise DataError("EnergyLens estimators take a pandas DataFrame in the profiling schema")
-    if described(X):
+    if described(X) and _finite_configuration(X):
         return X
-    return validate(X, require_energy=False)
+    return validate(X, require_energy=False)  # names the first bad cell
 
 
 def energy_targets(df: pd.DataFrame, y=None):

@@ -19,7 +19,7 @@ from ..errors import ModelFileError
 from ..features.physics import Features
 from .expression import Expression, ExpressionError, parse
 from .formula import compile_formula, evaluate, formula_source
-from .terms import (COMPACT_COEFFICIENTS, COMPACT_TIME, CORRECTIONS, GROUPS, PHYSICS_COEFFICIENTS,
+from .terms import (COMPACT_COEFFICIENTS, COMPACT_TIME, CORRECTIONS, GROUPS, PHYSICS_COEFFICIENTS, POWER_LAW,
                     PHYSICS_TIME, TARGETS, TIME_FLOORS, Coefficient, Correction, Definition, definitions)
 
 FEATURES = tuple(f.name for f in fields(Features) if f.name != "kv_fits")
@@ -38,6 +38,14 @@ _DERIVED = (
 def _parse(text: str, known: frozenset, where: str) -> Expression:
     """Parse once per text: structure selection builds many structures from the same definitions."""
     return parse(text, known, where)
+
+
+def power_law(p_static, tdp, u, pp_slots) -> np.ndarray:
+    """Power per GPU (W) of work whose dynamic demand is `u` (a share of TDP - static power), by the formula's own
+    POWER_LAW text: within [p_static, TDP] whatever u >= 0. Arrays broadcast."""
+    expr = _parse(POWER_LAW.format(u="u"), frozenset(("p_static", "tdp", "u", "pp_slots")), "power law")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.asarray(expr.evaluate({"p_static": p_static, "tdp": tdp, "u": u, "pp_slots": pp_slots}), float)
 
 
 def formula_version() -> str:
@@ -61,6 +69,11 @@ class Structure:
     correction_range: tuple[tuple[float, float], ...] = ()
     _parsed: tuple = field(default=None, compare=False, repr=False)
     _function: object = field(default=None, compare=False, repr=False)
+
+    def __reduce__(self):
+        """Pickled as its data; the parsed trees and the compiled formula are rebuilt (scikit-learn clones and
+        joblib workers pickle fitted estimators)."""
+        return (Structure, (self.name, self.coefficients, self.time, self.corrections, self.why, self.correction_range))
 
     def __post_init__(self):
         known = set(FEATURES) | set(self.names)

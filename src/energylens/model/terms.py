@@ -130,6 +130,11 @@ def _sat_times_x(x: str) -> str:
     return f"({x})*" + _SAT.format(x=x)
 
 
+# Power per GPU of a phase whose dynamic demand is {u} (one place: the decode and prefill powers below, and the
+# power of any step a traffic simulation records, read it).
+POWER_LAW = "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*{u}") + "/pp_slots"
+
+
 _WORK = (
     Definition("w_mem_dec", "(microbatches*weight_bytes_step + kv_bytes_step + moe_permute_bytes_step)/(G*bw)", "s",
                "HBM time of one decode step per GPU at peak bandwidth (each micro-batch re-reads its stage's weights)"),
@@ -148,12 +153,12 @@ _POWER = (
     Definition("u_dec", "corr_power*(a_flop*w_flop_dec + a_mem*w_mem_dec + a_comm*w_comm_dec + "
                "a_launch*t_launch_dec)/t_step", "",
                "dynamic power demand of a decode step per GPU, as a share of TDP - static"),
-    Definition("p_decode", "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*u_dec") + "/pp_slots", "W",
+    Definition("p_decode", POWER_LAW.format(u="u_dec"), "W",
                "mean power of a GPU during decode (within [static, TDP])"),
     Definition("u_pf", "corr_power*(a_flop*w_flop_pf + a_mem*w_mem_pf + a_comm*w_comm_pf + "
                "a_launch*t_launch_pf)/t_prefill", "",
                "dynamic power demand of a batch prefill per GPU, as a share of TDP - static"),
-    Definition("p_prefill", "p_static + (tdp - p_static)*" + _sat_times_x("pp_slots*u_pf") + "/pp_slots", "W",
+    Definition("p_prefill", POWER_LAW.format(u="u_pf"), "W",
                "mean power of a GPU during prefill (within [static, TDP])"),
 )
 _ENERGY = (

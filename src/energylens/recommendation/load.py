@@ -48,7 +48,7 @@ import pandas as pd
 
 from ..errors import EnergyLensError, InfeasibleError
 from ..features.physics import compute_features
-from ..model.terms import SATURATION_ORDER
+from ..model.structure import power_law
 from ..traffic import Engine, StepTime, Workload, fewest_replicas, poisson, read_trace, simulate
 from ..traffic.capacity import alone
 from .objectives import J_PER_KWH, OBJECTIVES
@@ -310,9 +310,7 @@ def step_power(m: ReplicaModels, e: int, decoding, context, prefill, pairs, requ
     every = np.arange(int(b.max()) + 1)
     corr = np.interp(np.log(np.maximum(every, 1)), np.log(m.grid), m.corr[e])[b]
     slots = np.interp(np.maximum(every, 1), m.grid, m.slots[e])[b]
-    x = slots * corr * dem / seconds
-    sat = x * (1 + x ** SATURATION_ORDER) ** (-1 / SATURATION_ORDER)
-    return m.p_static[e] + (m.tdp[e] - m.p_static[e]) * sat / slots
+    return power_law(m.p_static[e], m.tdp[e], corr * dem / seconds, slots)
 
 
 @dataclass(frozen=True)
@@ -508,7 +506,7 @@ LAYOUT_COLUMNS = ("gpu", "tp", "pp", "ep", "dp", "gpus_per_replica", "max_num_se
 
 
 def _describe(row) -> str:
-    from ..cli._recommend_view import layout
+    from .result import layout
 
     return f"{row['gpu']} x{int(row['gpus_per_replica'])} {layout(row['tp'], row['pp'], row['ep'], row['dp'])}"
 
@@ -628,7 +626,7 @@ def _saturation_key(saturation: pd.DataFrame | None):
 def _describe_saturation(saturation) -> str:
     if saturation is None or not len(saturation):
         return ""
-    from ..cli._recommend_view import deployment
+    from .result import deployment
 
     return deployment(saturation.iloc[0])
 

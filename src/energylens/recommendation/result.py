@@ -17,6 +17,19 @@ import pandas as pd
 
 from .request import RecommendOptions
 
+def layout(tp, pp, ep, dp) -> str:
+    """'tp4·dp2': the parallel degrees above 1 ('single' for one GPU without parallelism)."""
+    parts = [f"{name}{int(v)}" for name, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)) if int(v) > 1]
+    return "·".join(parts) or "single"
+
+
+def deployment(row) -> str:
+    """One deployment in words: 'B200 x4 tp4·dp2, batch 1024'."""
+    return f"{row['gpu']} x{int(row['num_gpus'])} {layout(row['tp'], row['pp'], row['ep'], row['dp'])}, " \
+           f"batch {int(row['batch_size'])}"
+
+
+
 # What each column of a recommendation means (--json and the web carry these beside the rows).
 RECOMMEND_COLUMN_NOTES = {
     "energy_request_j": "predicted GPU energy per request, all GPUs of the deployment, prefill included (J)",

@@ -145,7 +145,7 @@ def load_curve_figure(load, title: str | None = None, lines: int = 6):
     best_labels = served[key].astype(str).agg("/".join, axis=1) if len(served) else pd.Series(dtype=str)
     wanted = list(dict.fromkeys([*best_labels, *label[table["saturation_choice"].astype(bool)],
                                  *label[table["rate_rps"] == table["rate_rps"].max()].head(lines)]))[:lines]
-    from ..cli._recommend_view import layout
+    from ..recommendation.result import layout
 
     for lab in wanted:
         rows = table[label == lab].sort_values("rate_rps")
