@@ -43,6 +43,10 @@ def main():
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()
     physics = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_physics.py")],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    genz = os.environ.get("GENZ_PYTHON")  # an interpreter with genz-llm (benchmarks/genz_steps.py); steps skip GenZ without
+    load = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_load.py"), "--data", args.data, "--speed",
+                           "--v3", "--steps", *(["--genz-python", genz] if genz else [])],
+                          capture_output=True, text=True, check=True).stdout.strip()
     t0 = time.monotonic()
     sets = load_datasets(Path(args.data))
     res = run_evaluation(quick=args.quick, sets=sets, jobs=args.jobs)
@@ -60,6 +64,9 @@ def main():
         "All accuracy numbers are on real public measurements (ML.ENERGY v3 and v2, Splitwise, "
         "LLM-Inference-Bench) or the project's own H100 measurements (gpu-prefill-decode); none on generated data.", "",
         "## Physical bounds (`python benchmarks/bench_physics.py`)", "", *[f"- {line}" for line in physics], "",
+        "## Energy at a load (`python benchmarks/bench_load.py --speed --v3 --steps`"
+        + (f" with GenZ from `{genz}`" if genz else ", GenZ not run: set GENZ_PYTHON") + "; what each figure means: "
+        "docs/TRAFFIC.md)", "", "```text", load, "```", "",
         "## Speed", "", *[f"- {line}" for line in speed], "",
         "## Latency model (`python benchmarks/bench_latency.py`)", "",
         "TTFT and ITL in `recommend` are those of a request served under continuous batching with chunked prefill "
