@@ -187,7 +187,7 @@ def run(opts: RecommendOptions) -> Recommendation:
         ok, f_ok = prepare(cand[feasible].reset_index(drop=True)), None
     if engine is not None:
         ok[est.fitted_.engine_column] = engine
-    pred = est.predict_arrays(ok, f_ok, intervals=False, breakdown=True, extrapolation=False)
+    pred = est.predict_arrays(ok, f_ok, intervals=False, breakdown=False, extrapolation=False)
     res = ok[list(SHOWN)].copy()
     res["energy_request_j"] = pred["pred_energy_request_j"]
     res["energy_token_j"] = pred["pred_energy_token_j"]
@@ -203,9 +203,7 @@ def run(opts: RecommendOptions) -> Recommendation:
     res["latency_s"] = pred["pred_serving_latency_s"]
     res["batch_prefill_ms"] = 1e3 * pred["pred_ttft_s"]  # the whole batch's prompts at once
     res["decode_step_ms"] = 1e3 * pred["pred_itl_s"]
-    for g in GROUPS:
-        res[f"{g}_pct"] = pred[f"{g}_pct"]
-    # The share of the prefill *phase* (every term's prefill part), beside the share of the prefill *term group*.
+    # The share of the prefill *phase*; where the energy goes (<group>_pct) is filled for the rows shown (_details).
     res["prefill_phase_pct"] = 100 * res["prefill_energy_j"] / res["energy_request_j"]
     slo_ok = np.ones(len(res), bool)
     lifted = ""
@@ -224,10 +222,6 @@ def run(opts: RecommendOptions) -> Recommendation:
         res = res[slo_ok]
     res = objectives.rank_by(objectives.add_objectives(res, costs, output_tokens), objective)
     res.insert(0, "rank", np.arange(1, len(res) + 1))
-    if f_ok is None:
-        f_ok = compute_features(ok)
-    _uncertainty(res, est, ok, f_ok, engine)
-    res = res.drop(columns="_row")
     # The latency-optimal choice at the same load: lowest end-to-end latency among the deployments that
     # serve the best configuration's concurrency (batch size), as a latency-minded operator would pick.
     same_load = res[res["batch_size"] == res.iloc[0]["batch_size"]]
@@ -265,6 +259,11 @@ def run(opts: RecommendOptions) -> Recommendation:
     res["rank"] = distinct_ranks(res)  # among distinct layouts: a data-parallel copy has its layout's rank
     if lifted:
         res.attrs["saturation_slos_lifted"] = lifted
+    if f_ok is None:
+        f_ok = compute_features(ok)
+    shown = Recommendation(res, opts).shown(opts.top).index.to_numpy()
+    _details(res, est, ok, f_ok, engine, np.union1d(np.arange(min(SHOWN_INTERVALS, len(res))), shown))
+    res = res.drop(columns="_row")
     rec = Recommendation(res, opts)
     if opts.has_load:  # replicas, energy and daily figures at the traffic asked for (load.py)
         from .load import at_load
@@ -277,23 +276,30 @@ def run(opts: RecommendOptions) -> Recommendation:
 SHOWN_INTERVALS = 50  # rows, best first, that get the 95% interval and the training-domain check
 
 
-def _uncertainty(res: pd.DataFrame, est, ok: pd.DataFrame, f_ok, engine) -> None:
-    """The 95% interval of energy per request and the training-domain flags (`extrapolation`: '' inside, else
-    why) of the best SHOWN_INTERVALS rows (NaN and '' below them: an interval costs a derivative pass), and
-    `attrs['intervals_overlap']`: how many of them overlap the best row's interval. `res['_row']` is each
-    row's position in `ok` (and `f_ok`)."""
-    n = min(SHOWN_INTERVALS, len(res))
-    rows = res["_row"].to_numpy()[:n]
-    sub = ok.iloc[rows].reset_index(drop=True)
+def _details(res: pd.DataFrame, est, ok: pd.DataFrame, f_ok, engine, rows: np.ndarray) -> None:
+    """For the rows at positions `rows` of the ranked table (the best SHOWN_INTERVALS and every row a table shows):
+    where the energy goes (<group>_pct), the 95% interval of energy per request and the training-domain flags
+    (`extrapolation`: '' inside, else why). Other rows get NaN and '': these cost a derivative pass, and a search
+    over a million candidates shows a few dozen. `attrs['intervals_overlap']`: how many of the best
+    SHOWN_INTERVALS rows after the first have an interval overlapping the best's. `res['_row']` is each row's
+    position in `ok` (and `f_ok`)."""
+    at = res["_row"].to_numpy()[rows]
+    sub = ok.iloc[at].reset_index(drop=True)
     if engine is not None:
         sub[est.fitted_.engine_column] = engine
-    f_sub = None if f_ok is None else Features(**{k.name: getattr(f_ok, k.name)[rows] for k in fields(Features)})
-    pred = est.predict_arrays(sub, f_sub, intervals=True)
-    lo, hi = np.full(len(res), np.nan), np.full(len(res), np.nan)
-    flags = np.full(len(res), "", dtype=object)
-    lo[:n], hi[:n], flags[:n] = pred["pred_energy_request_lo_j"], pred["pred_energy_request_hi_j"], pred["extrapolation"]
+    f_sub = Features(**{k.name: getattr(f_ok, k.name)[at] for k in fields(Features)})
+    pred = est.predict_arrays(sub, f_sub, intervals=True, breakdown=True)
+    n = len(res)
+    for g in GROUPS:
+        col = np.full(n, np.nan)
+        col[rows] = pred[f"{g}_pct"]
+        res[f"{g}_pct"] = col
+    lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+    flags = np.full(n, "", dtype=object)
+    lo[rows], hi[rows], flags[rows] = pred["pred_energy_request_lo_j"], pred["pred_energy_request_hi_j"], pred["extrapolation"]
     res["energy_request_lo_j"], res["energy_request_hi_j"], res["extrapolation"] = lo, hi, flags
-    res.attrs["intervals_overlap"] = int(np.sum(lo[1:n] <= hi[0])) if n else 0
+    top = min(SHOWN_INTERVALS, n)
+    res.attrs["intervals_overlap"] = int(np.sum(lo[1:top] <= hi[0])) if top else 0
 
 
 def _distinct(col: pd.Series) -> list:
