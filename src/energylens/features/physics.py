@@ -97,6 +97,8 @@ def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
 def _sequential_pp(df: pd.DataFrame) -> np.ndarray:
     """Rows whose pipeline stages run one at a time: pp_schedule 'sequential', or no pp_schedule and an engine
     that splits layers without micro-batching (vocabulary.SEQUENTIAL_PP_ENGINES)."""
+    if "pp_schedule" not in df.columns and "engine" not in df.columns:  # the engines' default: micro-batched
+        return np.zeros(len(df), dtype=bool)
     schedule = _text(df, "pp_schedule", "")
     engine = _text(df, "engine", "")
     by_engine = np.isin(engine, SEQUENTIAL_PP_ENGINES)
