@@ -20,7 +20,7 @@ from ..data.schema import CPU_GPU
 from ..errors import EnergyLensError
 from .endpoint import Client, Load, Workload, WindowRule, level_statistics, run_level
 from .monitor import counter_update_period_s, make_monitor, min_window_s
-from .sweep import append_row, drop_failed, failed_path, _keys_of
+from .sweep import append_row, drop_failed, failed_path, pending
 
 # A level's identity on resume: what was asked, not what was measured (prompt lengths vary a little).
 KEY = ("model", "tp", "pp", "ep", "dp", "raw_level", "raw_workload", "raw_asked_input_tokens",
@@ -129,20 +129,9 @@ async def _sweep_with(client, spec, gpus, output, idle_seconds, retry_failed, pr
     model = spec.model or info.root or info.served_model
     dep, dep_source = _deployment(spec, info, gpus)
     base = {"model": model, **dep}
-    measured = _keys_of(output, key_of, KEY, TEXT_KEY)
-    failed_before = _keys_of(failed_path(output), key_of, KEY, TEXT_KEY)
-    todo, counts, seen = [], {"measured": 0, "skipped": 0, "failed": 0, "previously_failed": 0}, set()
-    for level in spec.levels:
-        k = _level_key(base, spec, level)
-        if k in seen:
-            continue
-        seen.add(k)
-        if k in measured:
-            counts["skipped"] += 1
-        elif k in failed_before and not retry_failed:
-            counts["previously_failed"] += 1
-        else:
-            todo.append(level)
+    todo, counts, failed_before = pending(spec.levels, output, retry_failed,
+                                          key=lambda level: _level_key(base, spec, level), row_key=key_of,
+                                          columns=KEY, text_columns=TEXT_KEY)
     if not todo:
         return counts
     await client.negotiate()

@@ -247,16 +247,21 @@ def summarize(cfg: dict, m: dict, gpu_info: dict, num_gpus: int, engine_name: st
     return row
 
 
-def pending(configs: list[dict], output, retry_failed: bool = False) -> tuple[list[dict], dict, set]:
+def pending(configs: list, output, retry_failed: bool = False, *, key=None, row_key=None, columns=KEY,
+            text_columns=("model",)) -> tuple[list, dict, set]:
     """What a sweep still has to measure: (configurations to run, counts so far, keys recorded as failed before).
 
-    Each configuration once; those measured in `output` are skipped, and those recorded as failed unless
-    `retry_failed`. The local and the cluster sweep both start here."""
-    measured, failed_before = measured_keys(output), failed_keys(output)
+    Each configuration once (by `key`, default the engine sweep's; `row_key` keys the rows already in the
+    files, default `key`); those measured in `output` are skipped, and those recorded as failed unless
+    `retry_failed`. The local, the cluster and the endpoint sweep all start here."""
+    key = key or _key
+    row_key = row_key or key
+    measured = _keys_of(output, row_key, columns, text_columns)
+    failed_before = _keys_of(failed_path(output), row_key, columns, text_columns)
     todo, seen = [], set()
     counts = {"measured": 0, "skipped": 0, "failed": 0, "previously_failed": 0}
     for c in configs:
-        k = _key(c)
+        k = key(c)
         if k in seen:  # the same configuration twice in one sweep is measured once
             continue
         seen.add(k)
