@@ -67,3 +67,25 @@ def good_rows():
     df = config_rows(5)
     df["energy_request_j"] = [10.0, 20.0, 30.0, 40.0, 50.0]
     return df
+
+
+def temp_files(folder: Path) -> list[str]:
+    """Names of the temporary files an atomic write leaves in `folder` while it is under way."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
+
+
+def interrupt_mid_write(proc, folder: Path, sig: int, start_timeout_s: float = 60) -> None:
+    """Send `sig` to `proc` once a temporary file appears in `folder` (a write under way), then reap it."""
+    import time
+
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not temp_files(folder):
+            assert proc.poll() is None and time.monotonic() < deadline, "the process never started a write"
+            time.sleep(0.002)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -12,15 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import config_rows
+from conftest import config_rows, interrupt_mid_write, temp_files
 
 MODEL = "meta-llama/Llama-3.1-8B"
 
@@ -337,10 +335,6 @@ def test_outputs_never_overwrite_an_input(tmp_path, run_cli, monkeypatch):
 # ---------------------------------------------------------------- signals during writing commands
 
 
-def _temps(folder: Path):
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
-
-
 @pytest.mark.parametrize("sig, fmt", [(signal.SIGHUP, ".csv"), (signal.SIGTERM, ".parquet"),
                                       (signal.SIGINT, ".parquet")])
 def test_signals_during_predict_leave_no_temp_file(tmp_path, sig, fmt):
@@ -351,18 +345,8 @@ def test_signals_during_predict_leave_no_temp_file(tmp_path, sig, fmt):
     out = tmp_path / f"out{fmt}"
     proc = subprocess.Popen([sys.executable, "-m", "energylens", "predict", "default", big, "-o", out],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not _temps(tmp_path):
-            assert proc.poll() is None and time.monotonic() < deadline, "predict never started writing"
-            time.sleep(0.005)
-        proc.send_signal(sig)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert _temps(tmp_path) == [] and not out.exists()
+    interrupt_mid_write(proc, tmp_path, sig)
+    assert temp_files(tmp_path) == [] and not out.exists()
     assert "Traceback" not in proc.stderr.read().decode()
 
 

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import interrupt_mid_write, temp_files
+
 from energylens.errors import EnergyLensError
 from energylens.io import (atomic_write_bytes, atomic_write_text, read_json, read_table, read_toml,
                            remove_stale_temps, write_table)
@@ -20,10 +22,6 @@ from energylens.io import (atomic_write_bytes, atomic_write_text, read_json, rea
 def _one_line_error(code, out):
     lines = out.strip().splitlines()
     return code == 2 and "Traceback" not in out and len(lines) == 1 and lines[0].startswith("error: ")
-
-
-def _temps(folder: Path):
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
 @pytest.fixture
@@ -56,7 +54,7 @@ def test_output_is_a_folder(tmp_path, data, run_cli, cmd):
     code, out = run_cli(*_commands(tmp_path, data, target)[cmd])
     assert _one_line_error(code, out), out
     assert "is a folder" in out and str(target) in out
-    assert list(target.iterdir()) == [] and _temps(tmp_path) == []
+    assert list(target.iterdir()) == [] and temp_files(tmp_path) == []
 
 
 @pytest.mark.parametrize("cmd", ["fit", "predict", "data import", "recommend --plot"])
@@ -129,7 +127,7 @@ def test_written_files_follow_the_umask(tmp_path, good_rows):
     (tmp_path / "l.txt").symlink_to("c.txt")
     atomic_write_text(tmp_path / "l.txt", "z")
     assert (tmp_path / "l.txt").is_symlink() and (tmp_path / "c.txt").read_text() == "z"
-    assert _temps(tmp_path) == []
+    assert temp_files(tmp_path) == []
 
 
 _WRITER = """
@@ -145,19 +143,9 @@ while True:
 def test_signal_during_a_write_leaves_no_temp_file(tmp_path, sig):
     target = tmp_path / "big.bin"
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not _temps(tmp_path):  # wait until a write is under way
-            assert proc.poll() is None and time.monotonic() < deadline, "the writer never started a write"
-            time.sleep(0.002)
-        proc.send_signal(sig)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    interrupt_mid_write(proc, tmp_path, sig, start_timeout_s=30)
     assert proc.returncode in (-sig, 128 + sig, 130, 1), proc.returncode
-    assert _temps(tmp_path) == []
+    assert temp_files(tmp_path) == []
     assert not target.exists() or target.stat().st_size == 48 << 20  # the old file or a complete new one
 
 
@@ -181,7 +169,7 @@ def test_a_write_restores_signal_handlers_and_mask(tmp_path):
         assert errors == [] and (tmp_path / "b.txt").read_text() == "y"  # no handlers outside the main thread
     finally:
         signal.signal(signal.SIGTERM, old_term)
-    assert _temps(tmp_path) == []
+    assert temp_files(tmp_path) == []
 
 
 def _catch(errors, fn, *args):
@@ -356,7 +344,7 @@ def test_library_writes_refuse_a_folder_target(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(EnergyLensError, match="not a folder"):
         atomic_write_bytes(tmp_path / "f" / "x", b"x")
-    assert _temps(tmp_path) == []
+    assert temp_files(tmp_path) == []
 
 
 _CSVISH = st.lists(st.sampled_from(['a', 'b', 'tp', ',', '"', '\n', '\r', ' ', '1', '2.5', '\x00', 'é', '\xff',
