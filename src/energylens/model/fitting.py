@@ -9,7 +9,9 @@ power coefficients by energies and powers: this is what lets ~50 runs identify a
 Coefficients are fitted in log space within their bounds (every one is positive); correction exponents as
 they are, within +-EXPONENT_BOUND. A weak log-normal prior keeps directions the data cannot see near their
 prior; a coefficient that moves no prediction by 1% on any training row is not fitted at all: it stays at
-its prior (a physics estimate) and is reported so.
+its prior (a physics estimate) and is reported so. Nor is one whose fitted 95% interval spans more than
+MAX_INTERVAL_RATIO (the rows cannot fix its order of magnitude): the fit is redone with it held at its prior,
+so no prediction rests on a value the data did not set.
 """
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ import pandas as pd
 MIN_SHARE = 0.01  # a coefficient must move some row's prediction by 1% (per e-fold) to be identifiable
 EXPONENT_BOUND = 5.0  # a power law steeper than 5 in a dimensionless group is no physics
 LOG_BOUNDS = (-14.0, 9.0)  # no coefficient is fitted outside e^-14 .. e^9 whatever its own bounds
+# A 95% interval wider than this (hi/lo; for an exponent, the factor per e-fold of its group) means the data do
+# not fix the coefficient's order of magnitude: model/identification.py explains the choice.
+MAX_INTERVAL_RATIO = 100.0
+Z95 = 1.96
+MAX_REFITS = 3  # rounds of holding unidentified coefficients at their prior and refitting
 # Measured quantities and how the formula predicts each (definitions of model/terms.py).
 QUANTITIES = ("energy", "prefill", "decode", "power", "ttft", "itl", "round")
 ENERGY_QUANTITIES = ("energy", "prefill", "decode")
@@ -116,7 +123,42 @@ def _bounds(structure):
 def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), strength: float = 1.0,
                 n_starts: int = 4, seed: int = 0, loss: str = "soft_l1", f_scale: float = 0.1,
                 max_nfev: int = 200, quantities=QUANTITIES, quantity_weights=None) -> FitResult:
-    """Fit the coefficients of `structure` to every measured quantity of the rows of `f` (features)."""
+    """Fit the coefficients of `structure` to every measured quantity of the rows of `f` (features).
+
+    A fitted coefficient whose 95% interval spans more than MAX_INTERVAL_RATIO is then held at its prior and
+    the rest refitted (up to MAX_REFITS rounds): it is reported as not fitted, never used at a value the
+    data left free."""
+    names = list(structure.names)
+    held_unidentified: list[str] = []
+    for _ in range(MAX_REFITS + 1):
+        res = _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
+                        n_starts=n_starts, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev,
+                        quantities=quantities, quantity_weights=quantity_weights, unidentified=held_unidentified)
+        wide = [names[j] for j in unidentified(res)]
+        if not wide:
+            break
+        held_unidentified += wide
+    else:  # every round found another: hold the last ones too and report the fit as it stands
+        res = _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
+                        n_starts=n_starts, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev,
+                        quantities=quantities, quantity_weights=quantity_weights, unidentified=held_unidentified)
+    return res
+
+
+def interval_ratio(sd: np.ndarray) -> np.ndarray:
+    """hi/lo of a 95% interval from the std of a log coefficient (or the factor per e-fold for an exponent)."""
+    return np.exp(np.minimum(2 * Z95 * np.asarray(sd, float), 700.0))
+
+
+def unidentified(res: "FitResult") -> np.ndarray:
+    """Indices of fitted coefficients whose 95% interval spans more than MAX_INTERVAL_RATIO."""
+    sd = np.sqrt(np.maximum(np.diag(res.cov_log), 0.0))
+    wide = res.identified & ~(interval_ratio(sd) <= MAX_INTERVAL_RATIO)
+    return np.flatnonzero(wide)
+
+
+def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_starts, seed, loss, f_scale, max_nfev,
+              quantities, quantity_weights, unidentified=()) -> FitResult:
     from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
     names = structure.names
@@ -148,7 +190,10 @@ def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), s
         sens = np.maximum(sens, np.nanmax(np.where(np.isfinite(rel), rel, 0.0), axis=0))
     free = np.array([sens[j] >= MIN_SHARE and names[j] not in fixed for j in range(len(names))])
     for j, n in enumerate(names):
-        if not free[j] and n not in fixed:
+        if n in unidentified:
+            notes.append(f"{n}: kept at prior {prior[j]:.4g} (fitted, its 95% interval spanned more than "
+                         f"{MAX_INTERVAL_RATIO:g}x: the rows do not fix its order of magnitude)")
+        elif not free[j] and n not in fixed:
             notes.append(f"{n}: kept at prior {prior[j]:.4g} (no row where it moves a prediction by 1%)")
     if not free.any():
         return FitResult(prior.copy(), free, np.zeros((len(names),) * 2), np.nan, np.nan, n_res, 0.0, notes)

@@ -3,18 +3,16 @@ file's coefficient table, docs/MODEL.md's shipped-model block, `fit`'s printout 
 
 A coefficient is reported with its 95% interval only when the data pinned it down. Otherwise it is
   - "held fixed": held at a value given on purpose (a recalibration keeps the base model's value);
-  - "not fitted": held at its prior: no training row where its term reaches 1% of a prediction;
+  - "not fitted": held at its prior: no training row where its term reaches 1% of a prediction, or, fitted,
+    its 95% interval spanned more than MAX_INTERVAL_RATIO, so the fit was redone with it at its prior
+    (model/fitting.py): no prediction rests on a value the data left free;
   - "NOT IDENTIFIED": fitted, but its value is the fit's bound rather than the data's (pinned at a
-    bound), or its 95% interval spans more than MAX_INTERVAL_RATIO.
+    bound; a physical bound such as "no faster than the hardware" is kept), or its interval is still too
+    wide after the refits (rare).
 
-MAX_INTERVAL_RATIO = 100: a coefficient's 95% interval is symmetric in log units, so hi/lo > 100 means
-the value is uncertain by more than 10x either way: the data cannot even fix its order of magnitude,
-and a share of energy resting on it could be a tenth or ten times what is printed. Measured when the rule
-was set: the shipped model's energy terms spanned a few x to a few tens of x except theta_attn and
-theta_host_step (thousands of x; `energylens show default` prints today's); fitted on 50 rows of
-ML.ENERGY v3 (`energylens fit v3.csv --samples 50 --seed 0 --structure physics`), theta_weights spans
-about 5x while theta_tp, theta_attn (about 1e5x) and theta_launch (hundreds of x) do not fix their order
-of magnitude.
+MAX_INTERVAL_RATIO = 100 (model/fitting.py): a coefficient's 95% interval is symmetric in log units, so
+hi/lo > 100 means the value is uncertain by more than 10x either way: the data cannot even fix its order of
+magnitude, and a share of energy resting on it could be a tenth or ten times what is printed.
 Exponents of corrections (fitted additively, prediction x exp(c * h)) are judged the same way through
 the factor their interval makes over one e-fold of h: exp(hi - lo) > MAX_INTERVAL_RATIO.
 """
@@ -23,9 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .fitting import EXPONENT_BOUND, LOG_BOUNDS
+from .fitting import EXPONENT_BOUND, LOG_BOUNDS, MAX_INTERVAL_RATIO
 
-MAX_INTERVAL_RATIO = 100.0
 _AT_BOUND = 1e-6  # log units: what the fit reports as "at its bound" (model/fitting.py uses the same)
 
 IDENTIFIED, NOT_FITTED, NOT_IDENTIFIED, HELD = "identified", "not fitted", "NOT IDENTIFIED", "held fixed"

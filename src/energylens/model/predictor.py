@@ -229,6 +229,8 @@ class ClosedFormPredictor:
                             held=rec.name in held)
             if not verdict.identified:
                 lo = hi = np.nan
+            else:  # shown within the bounds the fit worked in (a time coefficient is never below 1: the hardware)
+                lo, hi = max(lo, low), min(hi, high)
             rows.append({"name": rec.name, "kind": "correction" if exponent else rec.kind, "value": c, "lo95": lo,
                          "hi95": hi, "unit": "exponent" if exponent else rec.unit, "fitted": bool(st.shared.fitted[j]),
                          "identified": verdict.identified, "status": verdict.status,
