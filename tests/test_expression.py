@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from energylens.errors import ModelFileError
-from energylens.model.expression import ExpressionError, parse
+from energylens.model.expression import FUNCTIONS, ExpressionError, parse
 from energylens.model.structure import FEATURES, Structure, physics_structure
 
 KNOWN = ("batch", "tdp", "G")
@@ -128,11 +128,51 @@ def test_malformed_structures_are_refused(tmp_path, run_cli, edit, match):
         load_model(model)
 
 
+def _coef(d, name) -> dict:
+    return next(c for c in d["structure"]["coefficients"] if c["name"] == name)
+
+
+@pytest.mark.parametrize("edit, match", [
+    # a value a fit could never give: static power above TDP, a memory time faster than the hardware
+    (lambda d: d["shared"]["values"].__setitem__("s_static", 5.0), "s_static = 5 outside its range"),
+    (lambda d: d["shared"]["values"].__setitem__("tau_mem", 0.01), "tau_mem = 0.01 outside its range"),
+    # a structure may narrow a library coefficient's physical range, never widen it
+    (lambda d: _coef(d, "s_static").__setitem__("upper", 5.0), "physical range"),
+    (lambda d: _coef(d, "tau_mem").__setitem__("lower", 0.01), "physical range"),
+])
+def test_coefficients_outside_their_physical_range_are_refused(tmp_path, run_cli, edit, match):
+    from energylens.model.modelfile import load_model
+
+    _, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, edit)
+    with pytest.raises(ModelFileError, match=match):
+        load_model(model)
+
+
+def test_a_structure_file_cannot_define_a_time_below_the_hardware(tmp_path, run_cli):
+    """Whatever a structure file writes for t_step, the step is never shorter than the ideal hardware time."""
+    from energylens.features.physics import compute_features
+    from energylens.model.modelfile import load_model
+
+    import pandas as pd
+
+    from energylens.features.physics import compute_features
+    from energylens.model.modelfile import load_model
+
+    data, model = _model_file(tmp_path, run_cli)
+    _rewrite(model, lambda d: _step(d).__setitem__("expression", "0.000001*tau_mem"))
+    fitted = load_model(model).fitted_
+    f = compute_features(pd.read_csv(data))
+    out = fitted.structure.evaluate(f, fitted.shared.values)
+    floor = f.pp_slots * np.maximum(out["w_mem_dec"], out["w_flop_dec"])
+    assert np.all(out["t_step"] >= floor * (1 - 1e-12)) and np.all(floor > 1e-6)
+
+
 def test_structure_round_trips_through_its_data():
     s = physics_structure()
     back = Structure.from_dict(json.loads(json.dumps(s.to_dict())))
     assert back == s and back.names == s.names
-    known = set(FEATURES) | set(s.names) | {d.name for d in s.definitions()}
+    known = set(FEATURES) | set(s.names) | {d.name for d in s.definitions()} | set(FUNCTIONS)
     assert {n.id for _, _, tree in s.parsed for n in __import__("ast").walk(tree) if isinstance(n, __import__("ast").Name)} <= known
 
 
@@ -249,3 +289,15 @@ def test_fuzzed_model_files_load_or_fail_in_one_line(valid_model_dict, data, tmp
     assert code in (0, 2), (path, err.getvalue())
     if code == 2:
         assert len(err.getvalue().strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("priors", [{"s_static": 3.0}, {"tau_mem": 0.05}])
+def test_a_prior_outside_its_physical_range_is_refused(priors):
+    """A prior can be held fixed and is then used as given: it must be physical too."""
+    from energylens.errors import DataError
+    from energylens.evaluation.synthetic import synthetic_profiles
+    from energylens.model.estimator import EnergyLensRegressor
+
+    est = EnergyLensRegressor(structure="physics", priors=priors, fixed=tuple(priors), cv_folds=0)
+    with pytest.raises(DataError, match=f"{next(iter(priors))} = .* outside its range"):
+        est.fit(synthetic_profiles(n=20, seed=1))

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import DataError
 from ..features.physics import compute_features
 from .fitted import CoefficientSet, FittedModel, Note, TrainingDomain
-from .fitting import fit_formula, measurements
+from .fitting import EXPONENT_BOUND, fit_formula, measurements
 from .predictor import ClosedFormPredictor, _rows, prepare
 from .selection import CV_FOLDS, MAX_FITTED, cross_validate, select_structure
 from .structure import BUILTIN, Structure
@@ -145,6 +145,11 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         p = structure.n_coefficients
         if (prior[:p] <= 0).any() or not np.isfinite(prior).all():
             raise DataError("priors must be finite and > 0")
+        why = structure.out_of_range(prior)  # a prior held fixed is used as given: it must be physical
+        if why:
+            raise DataError(f"priors: {why}")
+        if (np.abs(prior[p:]) > EXPONENT_BOUND).any():
+            raise DataError(f"priors: correction exponents must lie within +-{EXPONENT_BOUND:g}")
         return prior
 
     def fit(self, X, y=None):

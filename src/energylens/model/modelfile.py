@@ -160,6 +160,9 @@ def _read_set(d, structure, path, what):
     p = structure.n_coefficients
     if (values[:p] <= 0).any() or (values[:p] > MAX_TERM_COEFFICIENT).any():
         _bad(path, f"{what}: coefficients must be > 0 and <= {MAX_TERM_COEFFICIENT:g}")
+    why = structure.out_of_range(values)
+    if why:
+        _bad(path, f"{what}: {why}")
     if (np.abs(values[p:]) > EXPONENT_BOUND).any():
         _bad(path, f"{what}: correction exponents must lie within +-{EXPONENT_BOUND:g}")
     rows = d.get("rows", 0)

@@ -94,6 +94,14 @@ class Structure:
     def n_coefficients(self) -> int:
         return len(self.coefficients)
 
+    def out_of_range(self, values) -> str | None:
+        """Why `values` (coefficients, then correction exponents) are no model of this structure, or None: each
+        coefficient within its [lower, upper] (the physical range: s_static <= 1 keeps static power <= TDP)."""
+        for c, v in zip(self.coefficients, values):
+            if not (np.isfinite(v) and c.lower <= v <= c.upper):
+                return f"coefficient {c.name[:40]} = {float(v):.4g} outside its range [{c.lower:g}, {c.upper:g}]"
+        return None
+
     def records(self) -> tuple:
         """Coefficient and Correction records in the order of `names`."""
         return (*self.coefficients, *self.corrections)
@@ -109,10 +117,10 @@ class Structure:
             parts = [f"{c.name}*{self._group(k)}" for k, c in enumerate(self.corrections) if c.target == target]
             corr.append(Definition(CORRECTION_NAMES[target], f"exp({' + '.join(parts)})" if parts else "1", "",
                                    f"{target} corrections (1: none)"))
-        time = self.time
-        if any(c.target == "time" for c in self.corrections):  # a corrected time never beats the hardware
-            time = tuple(replace(d, expression=f"max({d.expression}, {TIME_FLOORS[d.name]})")
-                         if d.name in TIME_FLOORS else d for d in time)
+        # No time beats the hardware, whatever the coefficients, corrections or a structure file's own time
+        # expressions (for the built-in times with tau_mem, tau_compute >= 1 the floor never binds).
+        time = tuple(replace(d, expression=f"max({d.expression}, {TIME_FLOORS[d.name]})")
+                     if d.name in TIME_FLOORS else d for d in self.time)
         return (*corr, *definitions(time), *_DERIVED)
 
     def _group(self, k: int) -> str:
@@ -230,6 +238,10 @@ class Structure:
                 if c.kind not in ("time", "power") or not 0 < c.lower <= c.prior <= c.upper:
                     raise ModelFileError(f"{where}: coefficient '{c.name[:40]}' needs kind time or power and "
                                          "0 < lower <= prior <= upper")
+                known = _PHYSICAL_RANGE.get(c.name)
+                if known and not known[0] <= c.lower <= c.upper <= known[1]:  # the shared power law reads these
+                    raise ModelFileError(f"{where}: coefficient '{c.name[:40]}' must keep within its physical range "
+                                         f"[{known[0]:g}, {known[1]:g}] (lower {c.lower:g}, upper {c.upper:g})")
                 if any(g not in GROUPS for g in c.groups):
                     raise ModelFileError(f"{where}: coefficient '{c.name[:40]}' has an unknown group "
                                          f"(expected among {', '.join(GROUPS)})")
@@ -245,6 +257,9 @@ class Structure:
         except TypeError as exc:
             raise ModelFileError(f"{where}: malformed structure ({exc})") from None
 
+
+# The physical range of every library coefficient: a structure file may narrow it, never widen it.
+_PHYSICAL_RANGE = {c.name: (c.lower, c.upper) for c in (*PHYSICS_COEFFICIENTS, *COMPACT_COEFFICIENTS)}
 
 _TYPES = {"name": str, "kind": str, "group": str, "expression": str, "doc": str, "unit": str, "provenance": str,
           "recalibrate": bool, "target": str, "prior": (int, float), "lower": (int, float), "upper": (int, float),
