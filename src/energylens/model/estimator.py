@@ -128,7 +128,9 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
 
     def _resolve_structure(self, f, meas):
         s = self.structure
-        if isinstance(s, Structure):
+        if isinstance(s, Structure):  # its old `why` spoke of other rows: say it was given
+            if not s.why.startswith("as given"):
+                s = replace(s, why="as given" + (f" (it was first {s.why})" if s.why else ""))
             return s, None
         if s == "auto":
             chosen, cv, table = select_structure(f, meas, candidates=self.candidates, seed=self.random_state,
@@ -183,6 +185,10 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
                                    n_train=len(df))
         self.fitted_.engines = self._fit_engines(df, f, y, fixed)
         self.fitted_.train_metrics = self._train_metrics(df, f, meas)
+        if self.fitted_count() > self.max_fitted:  # `auto` keeps within the budget; a given structure may not
+            self.fitted_.notes.append(Note("", "fit", f"{self.fitted_count()} fitted numbers behind an energy prediction, "
+                                                      f"above the method's budget of {self.max_fitted}: the structure "
+                                                      "was given as is (structure 'auto' keeps within the budget)"))
         return self
 
     def _train_metrics(self, df, f, meas) -> dict:

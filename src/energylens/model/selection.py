@@ -121,5 +121,5 @@ def select_structure(f, meas: Measurements, *, candidates=None, seed: int = 0, f
     why = (f"chosen by {cv['folds']}-fold cross-validation on {n} rows among {len(table)} structures"
            + (f" ({over} over the budget of {max_fitted} fitted numbers)" if over else "")
            + f": {chosen_s.name.split('+')[0]} form with corrections {corr}; CV mean |log error| {cv['log_mae']:.3f} "
-             f"(the criterion), CV MAPE {100 * cv['mape']:.1f}%, {cv['fitted']} fitted numbers")
+             f"(the criterion), CV MAPE {100 * cv['mape']:.1f}%")
     return chosen_s.with_corrections(chosen_s.corrections, name=chosen_s.name, why=why), cv, table
