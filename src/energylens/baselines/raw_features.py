@@ -6,13 +6,22 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from ..data.schema import DESCRIPTORS
 from ..model.predictor import energy_targets
-from ..vocabulary import BYTES_PER_PARAM
+from ..vocabulary import ARCHS, BYTES_PER_PARAM, MODALITIES, PP_SCHEDULES
 
-RAW_COLUMNS = ("num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens", "output_tokens",
-               "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads", "head_dim",
-               "experts", "active_experts", "gpu_peak_tflops", "gpu_mem_bw_tbs", "gpu_mem_gb", "gpu_tdp_w",
-               "gpu_idle_w", "gpu_link_gbs")
+# What a black box sees: the configuration and every numeric catalog descriptor EnergyLens's features read (the
+# schema's DESCRIPTORS: one list, so a descriptor added there reaches the baselines too), as numbers.
+CONFIGURATION_COLUMNS = ("num_gpus", "tp", "pp", "ep", "dp", "batch_size", "input_tokens", "output_tokens",
+                         "visual_tokens")
+RAW_COLUMNS = (*CONFIGURATION_COLUMNS, *(c for c in DESCRIPTORS if c != "arch"))
+
+
+def _codes(df: pd.DataFrame, column: str, values: tuple) -> np.ndarray:
+    """A categorical column as the index of its value in `values` (0 when absent)."""
+    if column not in df:
+        return np.zeros(len(df))
+    return df[column].map({v: i for i, v in enumerate(values)}).fillna(0).to_numpy(float)
 
 
 def raw_matrix(df: pd.DataFrame) -> np.ndarray:
@@ -20,11 +29,11 @@ def raw_matrix(df: pd.DataFrame) -> np.ndarray:
     for c in RAW_COLUMNS:
         cols.append(pd.to_numeric(df[c], errors="coerce").fillna(0).to_numpy(float) if c in df else np.zeros(len(df)))
     prec = df["precision"].map(BYTES_PER_PARAM).fillna(2.0).to_numpy(float) if "precision" in df else np.full(len(df), 2.0)
-    modality = df["modality"].map({"text": 0, "image": 1, "video": 2}).fillna(0).to_numpy(float) if "modality" in df else np.zeros(len(df))
     # The serving engine (row source) as a stable integer code: black boxes see what EnergyLens sees.
     source = df["source"].astype(str).map(lambda v: zlib.crc32(v.encode()) % 997).to_numpy(float) if "source" in df \
         else np.zeros(len(df))
-    return np.column_stack(cols + [prec, modality, source])
+    return np.column_stack(cols + [prec, _codes(df, "modality", MODALITIES), _codes(df, "arch", ARCHS),
+                             _codes(df, "pp_schedule", PP_SCHEDULES), source])
 
 
 def energy_target(df: pd.DataFrame) -> np.ndarray:

@@ -130,19 +130,22 @@ def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), s
     data left free."""
     names = list(structure.names)
     held_unidentified: list[str] = []
+    start = None
     for _ in range(MAX_REFITS + 1):
+        # a refit starts from the last solution (one start: the others' spread was explored already)
         res = _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
-                        n_starts=n_starts, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev,
-                        quantities=quantities, quantity_weights=quantity_weights, unidentified=held_unidentified)
+                        n_starts=n_starts if start is None else 1, seed=seed, loss=loss, f_scale=f_scale,
+                        max_nfev=max_nfev, quantities=quantities, quantity_weights=quantity_weights,
+                        unidentified=held_unidentified, start=start)
         wide = [names[j] for j in unidentified(res)]
         if not wide:
-            break
+            return res
         held_unidentified += wide
-    else:  # every round found another: hold the last ones too and report the fit as it stands
-        res = _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
-                        n_starts=n_starts, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev,
-                        quantities=quantities, quantity_weights=quantity_weights, unidentified=held_unidentified)
-    return res
+        start = res.coef
+    # every round found another: hold the last ones too and report the fit as it stands
+    return _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
+                     n_starts=1, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev, quantities=quantities,
+                     quantity_weights=quantity_weights, unidentified=held_unidentified, start=start)
 
 
 def interval_ratio(sd: np.ndarray) -> np.ndarray:
@@ -158,7 +161,7 @@ def unidentified(res: "FitResult") -> np.ndarray:
 
 
 def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_starts, seed, loss, f_scale, max_nfev,
-              quantities, quantity_weights, unidentified=()) -> FitResult:
+              quantities, quantity_weights, unidentified=(), start=None) -> FitResult:
     from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
     names = structure.names
@@ -233,7 +236,8 @@ def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_sta
 
     lo_f, hi_f = lo[idx], hi[idx]
     rng = np.random.default_rng(seed)
-    start0 = np.clip(x_prior[idx], lo_f + 1e-6, hi_f - 1e-6)
+    x_start = x_prior if start is None else np.where(is_log, np.log(np.maximum(start, 1e-300)), start)
+    start0 = np.clip(x_start[idx], lo_f + 1e-6, hi_f - 1e-6)
     starts = [start0] + [np.clip(start0 + np.where(is_log[idx], rng.normal(0, 0.7, len(idx)), 0.0), lo_f + 1e-6,
                                  hi_f - 1e-6) for _ in range(max(n_starts - 1, 0))]
     best = None
