@@ -11,8 +11,8 @@ batch / throughput is a request's end-to-end time per output token: it checks th
 plus the prefill chunks interleaved with them, and the time to the first token) against the decode step alone.
 v3's prompt lengths are per-task assumptions (catalog/data/tasks.toml), not measurements. No public set here measures TTFT
 under continuous batching, so the serving TTFT itself is not checked against a measurement.
-The time priors were set with ML.ENERGY v3 and the H100 file in view: only the Splitwise results are free of
-that (model/terms.py records the provenance).
+The overhead coefficients' nominal scales were set with ML.ENERGY v3 and the H100 file in view (model/terms.py
+records it in each coefficient's seen_with): only the Splitwise results are free of that.
 """
 from __future__ import annotations
 

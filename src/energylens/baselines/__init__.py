@@ -32,7 +32,8 @@ REGISTRY: dict[str, Callable] = {
     "rule_fewest_gpus": FewestGpusNewest,
     "random": RandomPick,
 }
-ENERGY_PREDICTORS = ("energylens", "roofline", "rf", "xgb", "ensemble", "loglinear")
+# Every experiment that scores energy errors runs the CV-tuned baselines beside the untuned ones.
+ENERGY_PREDICTORS = ("energylens", "roofline", "rf", "xgb", "ensemble", "loglinear", "loglinear2", "xgb_tuned", "rf_tuned")
 # Methods that rank without predicting energy (no error metrics): rules of thumb, random, latency proxies.
 RULES = ("rule_power_per_slot", "rule_largest_batch", "rule_fewest_gpus", "random")
 RANKERS = RULES + ("latency_measured", "latency_predicted")

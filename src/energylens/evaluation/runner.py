@@ -75,12 +75,19 @@ def load_datasets(root: Path) -> dict[str, pd.DataFrame]:
 
 
 def check_prior_independence(datasets) -> None:
-    """Refuse to evaluate on a dataset that an energy prior was fitted on (its provenance names it)."""
+    """Refuse to evaluate on a dataset that a prior was fitted on (its provenance says 'fitted on' it)."""
     for t in (*terms.PHYSICS_COEFFICIENTS, *terms.COMPACT_COEFFICIENTS, *terms.CORRECTIONS):  # read at the call
         for d in datasets:
-            if d in t.provenance:
+            if f"fitted on {d}" in t.provenance:
                 raise DataError(f"the prior of {t.name} was fitted on {d} ({t.provenance}); it cannot be evaluated "
                                 "on that dataset")
+
+
+def priors_seen_with(dataset: str) -> list[str]:
+    """Coefficients whose prior was set with `dataset` in view (not fitted on it): results on it are not
+    independent of them, and the report says so."""
+    return sorted({c.name for c in (*terms.PHYSICS_COEFFICIENTS, *terms.COMPACT_COEFFICIENTS)
+                   if dataset in c.seen_with})
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,8 @@ class Structure:
             "formula_version": formula_version(),
             "coefficients": [{"name": c.name, "kind": c.kind, "prior": c.prior, "lower": c.lower, "upper": c.upper,
                               "prior_weight": c.prior_weight, "unit": c.unit, "doc": c.doc,
-                              "provenance": c.provenance, "recalibrate": c.recalibrate, "groups": list(c.groups)}
+                              "provenance": c.provenance, "seen_with": list(c.seen_with),
+                              "recalibrate": c.recalibrate, "groups": list(c.groups)}
                              for c in self.coefficients],
             "time": [{"name": d.name, "expression": d.expression, "unit": d.unit, "doc": d.doc} for d in self.time],
             "corrections": [{"name": c.name, "expression": c.expression, "doc": c.doc, "target": c.target,
@@ -263,7 +264,7 @@ _PHYSICAL_RANGE = {c.name: (c.lower, c.upper) for c in (*PHYSICS_COEFFICIENTS, *
 
 _TYPES = {"name": str, "kind": str, "group": str, "expression": str, "doc": str, "unit": str, "provenance": str,
           "recalibrate": bool, "target": str, "prior": (int, float), "lower": (int, float), "upper": (int, float),
-          "prior_weight": (int, float), "groups": list}
+          "prior_weight": (int, float), "groups": list, "seen_with": list}
 
 
 def _list(d, key, where):
@@ -287,10 +288,11 @@ def _record(r, cls, where) -> dict:
         if isinstance(v, float) and not math.isfinite(v):
             raise ModelFileError(f"{where}: field '{k}' of '{str(r.get('name'))[:40]}' must be finite")
         out[k] = v
-    if "groups" in out:
-        if not all(isinstance(g, str) for g in out["groups"]):
-            raise ModelFileError(f"{where}: 'groups' must be a list of group names")
-        out["groups"] = tuple(out["groups"])
+    for key in ("groups", "seen_with"):
+        if key in out:
+            if not all(isinstance(g, str) for g in out[key]) or len(out[key]) > MAX_TERMS:
+                raise ModelFileError(f"{where}: '{key}' must be a list of names")
+            out[key] = tuple(out[key])
     return out
 
 
