@@ -154,7 +154,8 @@ def test_profile_upload_fits_and_recalibrates(client, tmp_path):
                         data={"mode": mode})
         assert r.status_code == 200, r.text
         f = r.json()
-        label = "recalibrated" if mode == "recalibrate" else "fitted"
+        # recalibrate: `fit --from default` keeps the best of the shipped model, its recalibration and a fresh fit
+        label = service.FIT_LABELS[f["comparison"]["kept"]] if mode == "recalibrate" else "fitted"
         assert f["rows"] == 40 and {p["model"] for p in f["parity"]} == {label, "shipped"}
         assert len([p for p in f["parity"] if p["model"] == label]) == 40
         # In sample, refitting on these rows cannot do worse than the shipped coefficients; a full fit of rows
@@ -283,3 +284,44 @@ def test_fields_are_documented_in_readme_and_on_the_page(client):
     page = client.get("/").text
     assert 'id="api-help"' in page and 'id="electricity-note"' in page
     assert "owned hardware" in client.get("/api/options").json()["electricity_basis"]
+
+
+def test_recalibrate_is_the_clis_fit_from_default(client, tmp_path, capsys):
+    """mode=recalibrate is `energylens fit CSV --from default`: the same three cross-validated errors (the shipped
+    model as it is, recalibrated, fitted from scratch) and the same one kept, from the CLI's own code."""
+    from energylens.cli.main import main
+
+    csv = tmp_path / "runs.csv"
+    synthetic_profiles(30, seed=5).to_csv(csv, index=False)
+    r = client.post("/api/upload/profile", files={"file": ("runs.csv", csv.read_bytes(), "text/csv")},
+                    data={"mode": "recalibrate"})
+    assert r.status_code == 200, r.text
+    f = r.json()
+    main(["fit", str(csv), "--from", "default", "-o", str(tmp_path / "cli.json")])
+    printed = capsys.readouterr().out
+    cli = json.loads((tmp_path / "cli.json").read_text())["provenance"]["recalibrated_from"]
+    web = f["comparison"]
+    assert [c["name"] for c in web["candidates"]] == ["base", "recalibrate", "fresh"]
+    assert web["kept"] == cli["kept"] and [c["name"] for c in web["candidates"] if c["kept"]] == [cli["kept"]]
+    for c in web["candidates"]:
+        assert c["mape"] == pytest.approx(cli["comparison"][c["name"]]["mape"], rel=1e-9), c
+        assert c["folds"] == cli["comparison"][c["name"]]["folds"]
+        assert c["label"] in printed  # the CLI's words for each candidate
+    assert web["candidates"][0]["folds"] == 0 and web["candidates"][1]["folds"] >= 2
+    # The model kept prices recommendations; its parity series is named after what was kept.
+    label = service.FIT_LABELS[web["kept"]]
+    assert set(f["mape"]) == {label, "shipped"} and f["command"] == "energylens fit runs.csv --from default"
+    assert client.post("/api/recommend", json={**BODY, "model_id": f["model_id"]}).status_code == 200
+    # A plain fit compares nothing.
+    plain = client.post("/api/upload/profile", files={"file": ("runs.csv", csv.read_bytes(), "text/csv")},
+                        data={"mode": "fit"}).json()
+    assert "comparison" not in plain and set(plain["mape"]) == {"fitted", "shipped"}
+
+
+def test_recalibrate_with_few_rows_says_the_fresh_fit_needs_more(client):
+    rows = synthetic_profiles(6, seed=1)
+    r = client.post("/api/upload/profile", files={"file": ("few.csv", rows.to_csv(index=False).encode(), "text/csv")},
+                    data={"mode": "recalibrate"})
+    assert r.status_code == 200, r.text
+    fresh = r.json()["comparison"]["candidates"][2]
+    assert fresh["name"] == "fresh" and fresh["mape"] is None and not fresh["kept"]

@@ -4,6 +4,7 @@ inside the viewport, nothing wider than the viewport, plots as wide as their box
 the ranking's uncertainty, the model in use after a fit and the way back. Screenshots are saved as artifacts:
 under $ENERGYLENS_SCREENSHOTS when set, else in the test's tmp dir (pytest keeps the last few runs')."""
 import os
+import re
 import shutil
 import socket
 import threading
@@ -233,7 +234,7 @@ def test_bad_input_shows_the_clis_line(server, browser):
     assert "owned hardware" in page.inner_text("#electricity-note")
 
 
-def test_fit_names_the_model_in_use_and_goes_back_on_a_phone(server, browser, tmp_path, shots):
+def test_fit_names_the_model_in_use_and_goes_back_on_a_phone(server, browser, tmp_path, shots, capsys):
     from energylens.evaluation.synthetic import synthetic_profiles
 
     csv = tmp_path / "runs.csv"
@@ -246,11 +247,19 @@ def test_fit_names_the_model_in_use_and_goes_back_on_a_phone(server, browser, tm
     page.select_option("#fit-mode", "recalibrate")
     page.click("#fit-submit")
     page.wait_for_selector("#parity[data-model] svg .mark-symbol path", timeout=30_000)
-    assert page.locator("#parity svg .mark-symbol.role-mark path").count() == 60  # 30 rows x (recalibrated, shipped)
-    assert "recalibrate on 30 rows" in page.inner_text("#fit-note")
+    assert page.locator("#parity svg .mark-symbol.role-mark path").count() == 60  # 30 rows x (the model kept, shipped)
+    # The CLI's comparison of `fit --from default`, in its words: three errors and the one kept.
+    from energylens.cli.main import main
+
+    main(["fit", str(csv), "--from", "default", "-o", str(tmp_path / "cli.json")])
+    printed = " ".join(capsys.readouterr().out.split())
+    line = printed[printed.index("compared on 30 rows:"):printed.index("(the lowest cross-validated error)")]
+    comparison = " ".join(page.inner_text("#fit-comparison").split())
+    assert comparison.startswith("energylens fit runs.csv --from default: compared on 30 rows") and line in comparison
+    assert "kept a fit from scratch" in line  # these rows come from a closed form: a fresh fit wins by CV
     # The ranking follows the fitted model, and says so plainly.
     page.wait_for_function("document.getElementById('model-in-use').textContent.includes('fitted on 30 rows')")
-    assert "Model: fitted on 30 rows of runs.csv (the shipped model recalibrated)" in page.inner_text("#model-in-use")
+    assert "Model: fitted on 30 rows of runs.csv (from scratch: fit --from default kept it" in page.inner_text("#model-in-use")
     assert page.is_checked("#use-fitted") and page.is_visible("#use-shipped")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert page.evaluate(OVERFLOWING) == []
@@ -263,4 +272,94 @@ def test_fit_names_the_model_in_use_and_goes_back_on_a_phone(server, browser, tm
     page.click("#use-shipped")  # back to the shipped model: the ranking is priced with it again
     page.wait_for_function("document.getElementById('model-in-use').textContent.startsWith('Model: the shipped model')")
     assert not page.is_checked("#use-fitted") and not page.is_visible("#use-shipped")
+    assert not errors, errors
+
+
+FIRST_LOAD = [{"width": 1280, "height": 800}, PHONE]
+
+
+@pytest.mark.parametrize("viewport", FIRST_LOAD, ids=lambda v: f"{v['width']}x{v['height']}")
+def test_recommend_is_in_view_on_first_load(server, browser, viewport):
+    """The intro tells people to press Recommend: it is on screen before any scrolling, at both sizes."""
+    page, errors, _ = open_page(browser, server, viewport)
+    assert page.evaluate("window.scrollY") == 0
+    assert inside(page.locator("#submit").bounding_box(), viewport), page.locator("#submit").bounding_box()
+    assert "then Recommend" in page.inner_text("#intro")
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, PHONE], ids=lambda v: f"{v['width']}x{v['height']}")
+def test_load_table_scrolls_in_its_own_box(server, browser, viewport, shots):
+    """The load table (wider than a phone) scrolls inside its box: the page is never wider than the screen, the
+    table's first columns are in view once scrolled to; the traffic is described once, not once per rate."""
+    page, errors, _ = open_page(browser, server, viewport)
+    page.fill("#max_gpus", "2")
+    page.fill("#rate", "0.5,2")
+    page.click("#load-submit")
+    page.wait_for_selector("#load-table[data-rates='2']", timeout=60_000)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate(OVERFLOWING) == []
+    page.locator("#load-table").scroll_into_view_if_needed()
+    for i in (1, 2, 3):  # req/s, best at this load, replicas: header and first row
+        assert inside(page.locator(f"#load-table thead th:nth-child({i})").bounding_box(), viewport), i
+        assert inside(page.locator(f"#load-table tbody tr:first-child td:nth-child({i})").bounding_box(), viewport), i
+    if viewport["width"] < 700:
+        wrap = page.eval_on_selector("#load-wrap", "w => [w.scrollWidth, w.clientWidth]")
+        assert wrap[0] > wrap[1]  # wider than the phone: it scrolls inside its box
+    note = page.inner_text("#load-note")
+    assert note.count("seed 0 (generated)") == 1 and note.count("lognormal lengths") == 1, note
+    assert "Poisson arrivals at each rate" in note
+    page.screenshot(path=str(shots / f"load-{viewport['width']}.png"), full_page=True)
+    assert not errors, errors
+
+
+def test_errors_are_red_and_old_results_are_not_left_as_current(server, browser, tmp_path):
+    """An upload error is in the red box, not grey note text; after an error the previous results are cleared or
+    marked stale; the fit note counts the fitted numbers once."""
+    ok, bad = tmp_path / "runs.csv", tmp_path / "nogpu.csv"
+    from energylens.evaluation.synthetic import synthetic_profiles
+
+    rows = synthetic_profiles(12, seed=2)
+    rows.to_csv(ok, index=False)
+    rows.drop(columns=["gpu"]).to_csv(bad, index=False)
+    page, errors, _ = open_page(browser, server, DESKTOP)
+    red = "rgb(170, 0, 0)"
+    # A fit, then a file without the gpu column: the error in red, the earlier fit's figures and plot gone.
+    page.select_option("#fit-mode", "fit")
+    page.set_input_files("#profile-file", str(ok))
+    page.click("#fit-submit")
+    page.wait_for_selector("#parity[data-model] svg", timeout=30_000)
+    note = page.inner_text("#fit-note")
+    assert re.search(r"\d+ fitted numbers", note) and len(re.findall(r"\d+ fitted numbers", note)) == 1, note
+    page.set_input_files("#profile-file", str(bad))
+    page.click("#fit-submit")
+    page.wait_for_selector("#fit-error:not([hidden])", timeout=30_000)
+    message = page.inner_text("#fit-error")
+    assert message.startswith("nogpu.csv") and "'gpu'" in message, message
+    assert page.eval_on_selector("#fit-error", "e => getComputedStyle(e).color") == red
+    assert page.inner_text("#fit-note") == "" and page.locator("#parity svg").count() == 0
+    # A recommendation, then a bad price: the error in red, the old results marked as not updated.
+    recommend_on(page)
+    assert not page.is_visible("#stale")
+    page.fill("#gpu_hour_usd", "H100=abc")
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+    assert page.eval_on_selector("#error", "e => getComputedStyle(e).color") == red
+    assert page.is_visible("#stale") and "Not updated" in page.inner_text("#stale")
+    assert page.eval_on_selector("#ranked", "t => Number(getComputedStyle(t.closest('.table-wrap')).opacity)") < 1
+    page.fill("#gpu_hour_usd", "")
+    page.click("#submit")
+    page.wait_for_selector("#stale", state="hidden", timeout=30_000)
+    assert page.is_hidden("#error")
+    # The load form: its error in its own red box, and the table of an earlier load cleared.
+    page.fill("#max_gpus", "2")
+    page.fill("#rate", "1")
+    page.click("#load-submit")
+    page.wait_for_selector("#load-table[data-rates='1']", timeout=60_000)
+    page.fill("#rate", "-3")
+    page.click("#load-submit")
+    page.wait_for_selector("#load-error:not([hidden])", timeout=10_000)
+    assert "rate" in page.inner_text("#load-error")
+    assert page.eval_on_selector("#load-error", "e => getComputedStyle(e).color") == red
+    assert page.locator("#load-table tbody tr").count() == 0 and page.get_attribute("#load-table", "data-rates") is None
     assert not errors, errors

@@ -279,10 +279,12 @@ def upload_config(data: bytes, filename: str | None, store: Store) -> dict:
 
 
 def fit_upload(data: bytes, filename: str | None, mode: str, store: Store) -> dict:
-    """POST /api/upload/profile: fit a model on a profiling CSV (`fit CSV`) or recalibrate the shipped one
-    on it (`fit CSV --from default`); the model is kept for later requests (model_id), with its parity
-    against the measurements (in sample: the rows it was fitted on) and the shipped model's, for comparison."""
-    from ..model.estimator import EnergyLensRegressor, recalibration
+    """POST /api/upload/profile: fit a model on a profiling CSV (`fit CSV`), or `fit CSV --from default` through
+    the CLI's own code (estimator.recalibrate): the shipped model as it is, recalibrated and fitted from scratch
+    compared by cross-validation, the best kept, all three errors returned. The model is kept for later requests
+    (model_id), with its parity against the measurements (in sample) and the shipped model's, for comparison."""
+    from ..cli.model_cmd import _KEPT_AS
+    from ..model.estimator import EnergyLensRegressor, recalibrate
 
     if mode not in FIT_MODES:
         raise EnergyLensError(f"mode must be one of {', '.join(FIT_MODES)} (fit, or fit --from default), got {str(mode)[:40]!r}")
@@ -296,20 +298,30 @@ def fit_upload(data: bytes, filename: str | None, mode: str, store: Store) -> di
             df = load_profiles(path)
         except EnergyLensError as exc:
             raise _as_upload(exc, path, name) from None
+    command = f"energylens fit {name}{' --from default' if mode == 'recalibrate' else ''}"
+    provenance = {"data": [name], "rows": len(df), "command": command}
+    comparison = None
     if mode == "recalibrate":
-        model, _ = recalibration(default_model(estimator=True), df)
+        base = default_model(estimator=True)  # what `--from default` loads
+        try:
+            model, comparison, refit = recalibrate(base, df)  # the CLI's defaults: seed 0, --choose auto
+        except EnergyLensError as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+        provenance["recalibrated_from"] = {"file": "default", "refit": list(refit), "kept": comparison["kept"],
+                                           "comparison": {k: comparison[k] for k in ("base", "recalibrate", "fresh")},
+                                           "base_provenance": getattr(base, "provenance_", {})}
     else:
-        model = EnergyLensRegressor()
-    model.fit(df)
+        model = EnergyLensRegressor().fit(df)
     ident, out = store.new_path("model", ".json")
-    save_model(model, out, {"data": [name], "rows": len(df),
-                            "command": f"energylens fit {name}{' --from default' if mode == 'recalibrate' else ''}"})
+    save_model(model, out, provenance)
     measured = df["energy_request_j"].to_numpy(float)
-    fitted = model.predict_frame(df)["pred_energy_request_j"].to_numpy(float)
     shipped = default_model().predict_frame(df)["pred_energy_request_j"].to_numpy(float)
-    label = "recalibrated" if mode == "recalibrate" else "fitted"
+    label = FIT_LABELS[comparison["kept"] if comparison else "fresh"]
+    series = [("shipped", shipped)]
+    if label != "shipped":  # the shipped model kept as it is: one series, not the same points twice
+        series.insert(0, (label, model.predict_frame(df)["pred_energy_request_j"].to_numpy(float)))
     parity = [{"model": m, "measured_j": float(a), "predicted_j": float(b), "gpu": str(g), "name": str(n)}
-              for m, pred in ((label, fitted), ("shipped", shipped))
+              for m, pred in series
               for a, b, g, n in zip(measured, pred, df["gpu"], df["model"]) if math.isfinite(b)]
 
     def mape(pred):
@@ -317,6 +329,23 @@ def fit_upload(data: bytes, filename: str | None, mode: str, store: Store) -> di
         return float(np.mean(np.abs(pred[ok] / measured[ok] - 1))) if ok.any() else None
 
     s = model.structure_
-    return {"model_id": ident, "mode": mode, "rows": len(df), "structure": f"{s.name}: {s.why}",
-            "fitted_numbers": int(model.fitted_count()), "mape": {label: mape(fitted), "shipped": mape(shipped)},
-            "parity": parity}
+    out = {"model_id": ident, "mode": mode, "rows": len(df), "structure": f"{s.name}: {s.why}",
+           "fitted_numbers": int(model.fitted_count()), "mape": {m: mape(pred) for m, pred in series},
+           "parity": parity, "command": command}
+    if comparison is not None:
+        out["comparison"] = {"kept": comparison["kept"], "choice": "auto",
+                             "candidates": [{"name": k, "label": _KEPT_AS[k], "kept": k == comparison["kept"],
+                                             **_cv(comparison[k])} for k in ("base", "recalibrate", "fresh")]}
+    return out
+
+
+# The parity series of the model kept, by what `fit` (or `fit --from default`) kept.
+FIT_LABELS = {"base": "shipped", "recalibrate": "recalibrated", "fresh": "fitted"}
+
+
+def _cv(cv: dict | None) -> dict:
+    """A candidate's cross-validated error as JSON: mape and folds (0: the base model on every row, nothing fitted;
+    mape null: too few rows for it)."""
+    cv = cv or {}
+    mape = cv.get("mape")
+    return {"mape": float(mape) if mape is not None and math.isfinite(mape) else None, "folds": None if cv.get("folds") is None else int(cv["folds"])}

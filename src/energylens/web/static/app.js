@@ -6,7 +6,7 @@
 
 const state = {
   options: null, objective: "energy", result: null, selected: 0, configId: null,
-  fitted: null,       // the model fitted on an upload: {id, rows, file, mode}
+  fitted: null,       // the model fitted on an upload: {id, rows, file, mode, kept}
   resultModel: null,  // the model that priced the shown result: {fitted: bool, label}
 };
 const $ = (id) => document.getElementById(id);
@@ -75,10 +75,15 @@ async function api(path, options) {
   return body;
 }
 
-function showError(message) {
-  const box = $("error");
+function showError(message, id = "error") {  // the red box of a form: "error" (Recommend), "load-error", "fit-error"
+  const box = $(id);
   box.textContent = message || "";
   box.hidden = !message;
+}
+
+function markStale(stale) {  // results from the request before a failed one: dimmed, and said so
+  $("results").classList.toggle("stale", stale);
+  $("stale").hidden = !stale;
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -146,8 +151,10 @@ function shippedLabel() {
     ? "the model file the server was started with" : "the shipped model";
 }
 
-function fittedLabel(f) {
-  return `fitted on ${f.rows} rows of ${f.file}` + (f.mode === "recalibrate" ? " (the shipped model recalibrated)" : "");
+function fittedLabel(f) {  // kept: what `fit --from default` kept (the server's comparison); null for a plain fit
+  if (f.kept === "base") return `the shipped model as it is (fit --from default on ${f.rows} rows of ${f.file} kept it)`;
+  return `fitted on ${f.rows} rows of ${f.file}` + ({ recalibrate: " (the shipped model recalibrated)",
+    fresh: " (from scratch: fit --from default kept it over the shipped model and its recalibration)" }[f.kept] || "");
 }
 
 function modelInUse() {  // the model the next recommendation is priced with
@@ -157,7 +164,8 @@ function modelInUse() {  // the model the next recommendation is priced with
 
 function renderModelStatus() {
   const next = modelInUse();
-  $("model-status").textContent = `Recommendations are priced with ${next.fitted ? "the model " : ""}${next.label}.`;
+  const article = next.fitted && !next.label.startsWith("the ") ? "the model " : "";
+  $("model-status").textContent = `Recommendations are priced with ${article}${next.label}.`;
   const shown = state.resultModel;
   if (shown) {
     $("model-in-use").textContent = `Model: ${shown.label}` + (state.result ? `; coefficients of engine group ` +
@@ -196,10 +204,12 @@ async function recommend({ scroll = true } = {}) {  // scroll: bring the results
     });
     state.resultModel = model;
     state.selected = 0;
+    markStale(false);
     await render();
     if (scroll) bringResultsIntoView();
   } catch (e) {
     showError(e.message);
+    if (state.result) markStale(true);
   } finally {
     $("submit").disabled = false;
   }
@@ -430,6 +440,7 @@ async function uploadConfig() {
       `(${fmt(c.params_active_b, 3)} B active), ${c.layers} layers`;
   } catch (e) {
     state.configId = null;
+    $("config-note").textContent = "";  // the note of an earlier upload no longer applies
     showError(e.message);
   }
 }
@@ -437,7 +448,8 @@ async function uploadConfig() {
 async function fitProfile(event) {
   event.preventDefault();
   const file = $("profile-file").files[0];
-  if (!file) { $("fit-note").textContent = "choose a profiling CSV first"; return; }
+  showError("", "fit-error");
+  if (!file) { showError("choose a profiling CSV first", "fit-error"); return; }
   const form = new FormData();
   form.append("file", file);
   form.append("mode", $("fit-mode").value);
@@ -445,20 +457,43 @@ async function fitProfile(event) {
   $("fit-submit").disabled = true;
   try {
     const f = await api("/api/upload/profile", { method: "POST", body: form });
-    state.fitted = { id: f.model_id, rows: f.rows, file: file.name, mode: f.mode };
+    state.fitted = { id: f.model_id, rows: f.rows, file: file.name, mode: f.mode, kept: f.comparison ? f.comparison.kept : null };
     $("use-fitted").disabled = false;
     $("use-fitted").checked = true;
-    const mape = Object.entries(f.mape).map(([k, v]) => `${k} ${v === null ? "n/a" : (100 * v).toFixed(1) + "%"}`).join(", ");
-    $("fit-note").textContent = `${f.mode} on ${f.rows} rows: energy MAPE (in sample) ${mape}; structure ${f.structure}; ` +
-      `${f.fitted_numbers} fitted numbers.`;
+    renderFitNote(f);
     renderModelStatus();
     await renderParity(f);
     if (state.result) await recommend({ scroll: false });  // the ranking follows the model just fitted
   } catch (e) {
-    $("fit-note").textContent = e.message;
+    showError(e.message, "fit-error");
+    $("fit-note").textContent = "";  // the previous fit's figures and plot: cleared, not left as if they were this file's
+    $("parity").replaceChildren();
+    $("parity").removeAttribute("data-model");
   } finally {
     $("fit-submit").disabled = false;
   }
+}
+
+const percent = (v) => (v === null || v === undefined ? "n/a" : (100 * v).toFixed(1) + "%");  // the CLI's percent()
+
+function renderFitNote(f) {
+  // `fit --from default`: the three candidates' errors and the one kept, as the CLI prints them (_report_comparison).
+  const lines = [];
+  const c = f.comparison;
+  if (c) {
+    const parts = c.candidates.map((k) => (k.mape === null ? `${k.label}: needs more rows`
+      : `${k.label} ${percent(k.mape)} MAPE (${k.folds ? `${k.folds}-fold CV` : "on every row (nothing fitted)"})`));
+    const kept = c.candidates.find((k) => k.kept);
+    lines.push(el("div", { id: "fit-comparison", text: `${f.command}: compared on ${f.rows} rows: ${parts.join("; ")}; ` +
+      `kept ${kept.label} (the lowest cross-validated error).` }));
+  }
+  const mape = Object.entries(f.mape).map(([k, v]) => `${k} ${percent(v)}`).join(", ");
+  // The structure's description may already count the fitted numbers (a fit's does): say it once.
+  const count = `${f.fitted_numbers} fitted numbers`;
+  const structure = f.structure.includes(count) ? f.structure : `${f.structure}; ${count}`;
+  lines.push(el("div", { id: "fit-result", text: `${c ? "The model kept" : `${f.command}: fitted`} on ${f.rows} rows: ` +
+    `energy MAPE (in sample) ${mape}; structure ${structure}.` }));
+  $("fit-note").replaceChildren(...lines);
 }
 
 async function renderParity(f) {
@@ -516,10 +551,21 @@ async function main() {
     ["energy_request_j", "J/req", 4], ["kwh_per_day", "kWh/day", 4], ["usd_per_day", "$/day", 4],
     ["kgco2e_per_day", "kgCO2e/day", 4], ["utilization", "util %", 3], ["idle_energy_pct", "idle %", 3],
     ["ttft_ms", "TTFT ms", 4], ["tpot_ms", "ITL ms", 3], ["choice_changes", "choice vs saturation", null]];
+  const DESCRIPTION = $("load-note").textContent;
+  // The traffic of each rate, said once: 'Poisson R/s, <the rest>' per rate differ only in R when the rest agrees.
+  function trafficText(traffic) {
+    const sources = traffic.map((t) => t.source);
+    const split = sources.map((s) => /^Poisson [^,]+\/s, (.*)$/.exec(s));
+    if (sources.length > 1 && split.every((m) => m && m[1] === split[0][1])) {
+      return `Poisson arrivals at each rate, ${split[0][1]}.`;
+    }
+    return [...new Set(sources)].join("; ");
+  }
   async function submit(event) {
     event.preventDefault();
     const note = $("load-note"), head = $("load-table").tHead, body = $("load-table").tBodies[0];
     note.textContent = "simulating...";
+    showError("", "load-error");
     $("load-submit").disabled = true;
     try {
       const request = { ...requestBody(), rate: $("rate").value.trim(), slo_percentile: $("slo_percentile").value };
@@ -541,10 +587,13 @@ async function main() {
         }
       }
       note.textContent = `p${load.slo_percentile} SLOs; saturation ranking's choice: ${load.saturation_choice}. ` +
-        load.traffic.map((t) => t.source).join("; ");
+        trafficText(load.traffic);
       $("load-table").setAttribute("data-rates", String(load.curve.length));  // tests wait on this
     } catch (e) {
-      note.textContent = e.message;
+      showError(e.message, "load-error");
+      note.textContent = DESCRIPTION;  // the previous table is gone: it answered other inputs
+      head.innerHTML = ""; body.innerHTML = "";
+      $("load-table").removeAttribute("data-rates");
     } finally {
       $("load-submit").disabled = false;
     }
