@@ -84,21 +84,20 @@ def _discovered(df, seed: int, seconds: float) -> list:
         return []
 
 
-_KEPT_AS = {"base": "the base model as it is", "recalibrate": "its recalibration", "fresh": "a fit from scratch"}
-
-
 def _report_comparison(comparison: dict, rows: int, choose: str) -> None:
     """`fit --from`: the three candidates' errors on the user's rows and which one was kept."""
+    from ..model.estimator import KEPT_AS  # the estimator (scikit-learn) loads only for the commands that fit
+
     parts = []
     for name in ("base", "recalibrate", "fresh"):
         cv = comparison.get(name)
         if cv is None or cv.get("mape") is None:
-            parts.append(f"{_KEPT_AS[name]}: needs more rows")
+            parts.append(f"{KEPT_AS[name]}: needs more rows")
             continue
         how = "on every row (nothing fitted)" if name == "base" else f"{cv.get('folds')}-fold CV"
-        parts.append(f"{_KEPT_AS[name]} {percent(cv['mape'])} MAPE ({how})")
+        parts.append(f"{KEPT_AS[name]} {percent(cv['mape'])} MAPE ({how})")
     why = "the lowest cross-validated error" if choose == "auto" else "--choose"
-    console.print(f"compared on {plural(rows, 'row')}: " + "; ".join(parts) + f"; kept {_KEPT_AS[comparison['kept']]} "
+    console.print(f"compared on {plural(rows, 'row')}: " + "; ".join(parts) + f"; kept {KEPT_AS[comparison['kept']]} "
                   f"({why})", markup=False, highlight=False)
 
 

@@ -291,6 +291,8 @@ def _recalibration_strength(make, df) -> float:
 
 FRESH_FIT_MIN_ROWS = 10  # a fit from scratch needs rows for its own cross-validation
 CHOICES = ("auto", "base", "recalibrate", "fresh")
+# How each candidate of a recalibration is named to a person (the CLI's printout and the web's reply).
+KEPT_AS = {"base": "the base model as it is", "recalibrate": "its recalibration", "fresh": "a fit from scratch"}
 
 
 def compare_recalibration(base, df, random_state: int = 0, folds: int = CV_FOLDS) -> dict:

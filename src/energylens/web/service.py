@@ -283,8 +283,7 @@ def fit_upload(data: bytes, filename: str | None, mode: str, store: Store) -> di
     the CLI's own code (estimator.recalibrate): the shipped model as it is, recalibrated and fitted from scratch
     compared by cross-validation, the best kept, all three errors returned. The model is kept for later requests
     (model_id), with its parity against the measurements (in sample) and the shipped model's, for comparison."""
-    from ..cli.model_cmd import _KEPT_AS
-    from ..model.estimator import EnergyLensRegressor, recalibrate
+    from ..model.estimator import KEPT_AS, EnergyLensRegressor, recalibrate
 
     if mode not in FIT_MODES:
         raise EnergyLensError(f"mode must be one of {', '.join(FIT_MODES)} (fit, or fit --from default), got {str(mode)[:40]!r}")
@@ -334,7 +333,7 @@ def fit_upload(data: bytes, filename: str | None, mode: str, store: Store) -> di
            "parity": parity, "command": command}
     if comparison is not None:
         out["comparison"] = {"kept": comparison["kept"], "choice": "auto",
-                             "candidates": [{"name": k, "label": _KEPT_AS[k], "kept": k == comparison["kept"],
+                             "candidates": [{"name": k, "label": KEPT_AS[k], "kept": k == comparison["kept"],
                                              **_cv(comparison[k])} for k in ("base", "recalibrate", "fresh")]}
     return out
 
