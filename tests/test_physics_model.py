@@ -173,3 +173,16 @@ def test_replicas_without_a_request_draw_idle_power():
     extra = p["pred_energy_request_j"].iloc[1] - p["pred_energy_request_j"].iloc[0]
     # the seven waiting GPUs at idle power over the request's time on the busy one
     assert extra == pytest.approx(7 * rows["gpu_idle_w"].iloc[0] * p["pred_gpu_seconds"].iloc[0], rel=1e-9)
+
+
+def test_exports_reproduce_each_engine_of_the_shipped_model():
+    """An engine's export equals `predict` on rows of that engine, and show --latex's default engine is
+    recommend's (the one with most training rows)."""
+    from energylens.export.numpy_export import numpy_function, symbol_values
+
+    m = default_model()
+    assert m.engines_ and m.default_engine() == max(m.engines_, key=lambda g: m.engines_[g].rows)
+    rows = _catalog_rows()
+    for engine in (*m.engines_, "shared"):
+        tagged = rows.assign(**{m.fitted_.engine_column: engine}) if engine != "shared" else rows
+        np.testing.assert_allclose(numpy_function(m, engine)(**symbol_values(m, rows)), m.predict(tagged), rtol=1e-9)

@@ -353,4 +353,8 @@ def show(model_file, latex):
                             f"{', '.join(map(str, refit)) if isinstance(refit, list) and refit else 'none'})", 2000),
                       highlight=False)
     if latex:  # copy-paste text: plain lines, never hard-wrapped mid-subscript
-        typer.echo(plain(formula_latex(model)).plain)
+        engine = model.default_engine()
+        if engine:  # the coefficients `recommend` prices with by default, said in a LaTeX comment
+            typer.echo(plain(f"% coefficients of engine '{engine}' (recommend's default; the model has "
+                             f"{len(model.engines_)} engines)").plain)
+        typer.echo(plain(formula_latex(model, engine=engine)).plain)

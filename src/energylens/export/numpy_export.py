@@ -12,9 +12,10 @@ import sympy as sp
 from .sympy_export import energy_expression
 
 
-def numpy_function(model):
-    """A function of the expression's symbols (keyword arrays) returning energy per request."""
-    expr = energy_expression(model, digits=None)
+def numpy_function(model, engine: str | None = None):
+    """A function of the expression's symbols (keyword arrays) returning energy per request, with the
+    coefficients of `engine` (default: the shared ones; sympy_export.definitions says which is which)."""
+    expr = energy_expression(model, digits=None, engine=engine)
     symbols = sorted(expr.free_symbols, key=lambda s: s.name)
     fn = sp.lambdify(symbols, expr, modules="numpy", cse=True)
 

@@ -85,6 +85,25 @@ class ClosedFormPredictor:
         self._check_fitted()
         return self.fitted_
 
+    def default_engine(self) -> str | None:
+        """The engine whose coefficients price a configuration that names none (`recommend`'s default): the
+        one with the most training rows; None when the model has no engine-specific coefficients."""
+        engines = self._state().engines
+        return max(engines, key=lambda g: engines[g].rows) if engines else None
+
+    def engine_values(self, engine: str | None = None) -> np.ndarray:
+        """Coefficient values of `engine` (None or 'shared': those shared by all engines, what `predict` uses for a
+        table without the engine column)."""
+        st = self._state()
+        if engine in (None, "shared"):
+            return st.shared.values
+        if engine not in st.engines:
+            from ..errors import DataError
+
+            known = ", ".join(st.engines) or "none"
+            raise DataError(f"engine {str(engine)[:60]!r} unknown; this model's engines: {known} (or 'shared')")
+        return st.engines[engine].values
+
     # -- prediction ------------------------------------------------------------------------
     def _coefficient_sets(self, df):
         """(row mask, CoefficientSet) per engine; one set when engines are not modelled."""

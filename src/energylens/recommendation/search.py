@@ -317,7 +317,7 @@ def _pick_engine(est, engine: str | None, spell=lambda name: "--engine") -> str 
                                "engine")
         return None
     if engine is None:
-        return max(engines, key=lambda g: engines[g].rows)
+        return est.default_engine()
     if engine not in engines:
         raise RequestError(f"{spell('engine')} {clip(engine)!r} unknown; this model knows: "
                            f"{', '.join(clip(g) for g in engines)} (or 'shared')", "engine")
