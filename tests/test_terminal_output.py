@@ -147,8 +147,10 @@ def test_show_prints_percents_and_unwrapped_latex(run_cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     code, out = run_cli("show", "default", "--latex")
     assert code == 0, out
-    latex = formula_latex(load_model("default"))
+    model = load_model("default")
+    latex = formula_latex(model, engine=model.default_engine())  # recommend's coefficients, said in a comment
     assert latex in out.splitlines()  # one line, as copied
+    assert f"% coefficients of engine '{model.default_engine()}'" in out
     for line in load_model("default").structure_.formula_lines():
         assert line in out.splitlines()
     from energylens.model.modelfile import read_model_dict
