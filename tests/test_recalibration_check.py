@@ -70,3 +70,15 @@ def test_too_few_rows_for_a_fresh_fit(tmp_path, run_cli):
     assert "a fit from scratch: needs more rows" in text
     notes = [ln for ln in text.splitlines() if ln.strip().startswith("note:")]
     assert sum("kept at their priors" in ln for ln in notes) <= 1
+
+
+def test_a_recalibration_keeps_the_base_models_domain():
+    """A recalibration refits a few coefficients on the user's rows; the structure and the rest still rest on the
+    base model's rows, so what the base covered is not flagged as an extrapolation."""
+    base = default_model()
+    rows = synthetic_profiles(8, seed=3)
+    model, cmp, _ = recalibrate(base, rows, choice="recalibrate")
+    dom, was = model.domain_, base.domain_
+    assert set(was.gpus) <= set(dom.gpus) and set(rows["gpu"].astype(str)) <= set(dom.gpus)
+    for k, (lo, hi) in was.ranges.items():
+        assert dom.ranges[k][0] <= lo and dom.ranges[k][1] >= hi, k

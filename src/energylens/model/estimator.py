@@ -342,6 +342,7 @@ def recalibrate(base, df, random_state: int = 0, choice: str = "auto"):
     elif pick == "recalibrate":
         model, refit = recalibration(base, df, random_state=random_state)
         model.fit(df)
+        model.fitted_.domain = base.domain_.union(model.fitted_.domain)  # the base's rows still stand behind it
     else:
         model = EnergyLensRegressor(random_state=random_state).fit(df)
     return model, comparison, refit

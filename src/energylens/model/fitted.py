@@ -68,6 +68,17 @@ class TrainingDomain:
                                      [f.pp > 1]}),
                    ranges=ranges, specs=specs)
 
+    def union(self, other: "TrainingDomain") -> "TrainingDomain":
+        """The domain of two sets of training rows together (a recalibration: the base model's rows set the
+        structure and the coefficients it keeps, the user's rows the ones it refits)."""
+        def span(a: dict, b: dict) -> dict:
+            return {k: [min(a[k][0], b[k][0]), max(a[k][1], b[k][1])] if k in a and k in b else list(a.get(k, b.get(k)))
+                    for k in {**a, **b}}
+
+        return TrainingDomain(sorted({*self.gpus, *other.gpus}), sorted({*self.precisions, *other.precisions}),
+                              sorted({*self.schedules, *other.schedules}), span(self.ranges, other.ranges),
+                              span(self.specs, other.specs))
+
     def flags(self, df: pd.DataFrame, f) -> list[str]:
         """Per row, '' inside the domain, else why the prediction extrapolates (reasons joined by '; '). Each reason
         is worded once per distinct offending value, so a large table costs a few array passes."""
