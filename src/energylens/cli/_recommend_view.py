@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.terms import GROUP_LABELS, GROUPS
-from ..recommendation.result import deployment, layout  # noqa: F401 - the wording, one place (re-exported)
+from ..recommendation.result import best_in_domain, deployment, layout  # noqa: F401 - the wording, one place (re-exported)
 from ._console import FOOTER_LINES, dropped_note, fmt, plural, printed_lines
 
 # Result columns a ranking can use, with their table header (unit in it) and their words.
@@ -205,7 +205,21 @@ def best_line(res: pd.DataFrame, verbose: bool = False) -> str:
     saving = [savings_text(res, best, row, name if verbose else label, verbose, repeat=verbose or i == 0)
               for i, (name, label, row) in enumerate(_references(res, best))]
     joint = "; " if verbose else ", "
-    return (f"best: {deployment(best)}: {', '.join(figures)}" + (f"; {joint.join(saving)}" if saving else "") + ".")
+    return (f"best: {deployment(best)}: {', '.join(figures)}" + (f"; {joint.join(saving)}" if saving else "") + "."
+            + domain_text(res))
+
+
+def domain_text(res: pd.DataFrame) -> str:
+    """When the best row extrapolates: ' It extrapolates (extrap); the best inside the training data: #3 B200 x8
+    tp8, batch 256, 1.2% more energy.' Else ''."""
+    extrapolates, row = best_in_domain(res)
+    if not extrapolates:
+        return ""
+    if row is None:
+        return f" It extrapolates ({EXTRAP}), as do all the rows checked."
+    more = 100 * (row["energy_request_j"] / res.sort_values("rank", kind="mergesort").iloc[0]["energy_request_j"] - 1)
+    return (f" It extrapolates ({EXTRAP}); the best inside the training data: #{int(row['rank'])} {deployment(row)}, "
+            f"{more:.1f}% more energy per request.")
 
 
 def counts_line(res: pd.DataFrame, itl_slo_ms=None, ttft_slo_ms=None) -> str:
