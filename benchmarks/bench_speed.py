@@ -118,7 +118,7 @@ def recommend_section():
     from energylens.recommendation.space import parallel_layouts
     from energylens.catalog import model_catalog
 
-    name = "meta-llama/Llama-3.1-70B-Instruct"
+    name = "meta-llama/Llama-3.1-70B"
     gpus = ["H100-SXM", "H100-PCIe", "H200", "B200", "A100-SXM4-80GB", "GH200", "MI300X", "L40S"]
     batches = list(range(1, 6001, 4))  # 1,500 batches: 8 x 84 layouts x 1,500 = 1,008,000 candidates
     n = len(enumerate_candidates(name, gpus, 64, 1024, 256, batches))
@@ -142,7 +142,7 @@ def startup_section():
         med, best = timed(lambda: subprocess.run(cmd, capture_output=True, check=True), 7)
         print(f"energylens {' '.join(args)}, process start to exit: median {med:.2f} s, best {best:.2f} s "
               f"(target < {target} s: ratio {med / target:.2f})")
-    cmd = [sys.executable, "-m", "energylens", "recommend", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--gpu", "H100",
+    cmd = [sys.executable, "-m", "energylens", "recommend", "--model", "meta-llama/Llama-3.1-70B", "--gpu", "H100",
            "--gpu", "B200", "--max-gpus", "8", "--input-tokens", "1024", "--output-tokens", "256"]
     med, _ = timed(lambda: subprocess.run(cmd, capture_output=True, check=True), 5)
     print(f"CLI recommend end to end (process start to exit): median {med:.2f} s")
