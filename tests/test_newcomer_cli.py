@@ -80,7 +80,7 @@ def test_when_the_best_row_extrapolates_the_summary_and_json_name_the_best_insid
     assert inside["rank"] == first_inside["rank"] and inside["energy_more_pct"] >= 0
     code, text = run_cli(*args)
     flat = " ".join(text.split())
-    assert f"the best inside the training data: #{inside['rank']}" in flat, text
+    assert f"the best inside it: #{inside['rank']}" in flat, text
 
 
 def test_readme_and_docs_name_models_as_the_catalog_lists_them():
@@ -107,7 +107,7 @@ def test_typo_suggestions_name_listed_models(run_cli):
 def test_catalog_models_lists_each_alias_with_the_model_it_resolves_to(run_cli):
     code, text = run_cli("catalog", "models")
     assert code == 0 and "Also accepted (aliases" in text
-    line = next(l for l in text.splitlines() if l.startswith("meta-llama/Llama-3.1-70B:"))
+    line = next(ln for ln in text.splitlines() if ln.startswith("meta-llama/Llama-3.1-70B:"))
     assert "meta-llama/Llama-3.1-70B-Instruct" in line
 
 
@@ -124,7 +124,7 @@ def test_every_extra_named_in_messages_and_docs_is_declared_in_pyproject():
 def test_the_endpoint_profiler_without_httpx_says_so_first(run_cli, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "httpx", None)  # import httpx raises ImportError
     code, text = run_cli("profile", "--endpoint", "http://127.0.0.1:9", "--allow-cpu", "-o", tmp_path / "r.csv")
-    assert code == 2 and text.strip().splitlines() == [l for l in text.splitlines() if l], text
+    assert code == 2 and text.strip().splitlines() == [ln for ln in text.splitlines() if ln], text
     assert len(text.strip().splitlines()) == 1 and "needs httpx" in text and "energylens[endpoint]" in text, text
 
 
@@ -157,6 +157,6 @@ def test_the_load_counts_say_why_layouts_were_not_simulated():
     per_rate = [{"rate_rps": 0.05, "served": 5, "layouts": 19, "pruned": 14, "not_served": {}}]
     load = SimpleNamespace(curve=pd.DataFrame({"rate_rps": [0.05], "deployment": [""]}), traffics=[object()],
                            notes={"per_rate": per_rate, "objective": "energy"})
-    line = next(l for l in footer_lines(SimpleNamespace(load=load), []) if "layouts" in l)
+    line = next(ln for ln in footer_lines(SimpleNamespace(load=load), []) if "layouts" in ln)
     assert line.startswith("At 0.05 requests/s, 5 of 19 layouts serve the load, 14 were not simulated"), line
     assert "lower bound" in line and "could not rank" in line, line

@@ -205,20 +205,19 @@ def best_line(res: pd.DataFrame, verbose: bool = False) -> str:
     saving = [savings_text(res, best, row, name if verbose else label, verbose, repeat=verbose or i == 0)
               for i, (name, label, row) in enumerate(_references(res, best))]
     joint = "; " if verbose else ", "
-    return (f"best: {deployment(best)}: {', '.join(figures)}" + (f"; {joint.join(saving)}" if saving else "") + "."
-            + domain_text(res))
+    return (f"best: {deployment(best)}: {', '.join(figures)}" + (f"; {joint.join(saving)}" if saving else "") + ".")
 
 
-def domain_text(res: pd.DataFrame) -> str:
-    """When the best row extrapolates: ' It extrapolates (extrap); the best inside the training data: #3 B200 x8
-    tp8, batch 256, 1.2% more energy.' Else ''."""
+def domain_line(res: pd.DataFrame) -> str:
+    """Under the header, when the best row extrapolates: '#1 extrapolates (outside the model's training data);
+    the best inside it: #3 B200 x2 tp2, batch 256, 1.2% more energy per request.' Else ''."""
     extrapolates, row = best_in_domain(res)
     if not extrapolates:
         return ""
     if row is None:
-        return f" It extrapolates ({EXTRAP}), as do all the rows checked."
+        return f"#1 extrapolates ({EXTRAP_MEANING}), as do all the rows checked."
     more = 100 * (row["energy_request_j"] / res.sort_values("rank", kind="mergesort").iloc[0]["energy_request_j"] - 1)
-    return (f" It extrapolates ({EXTRAP}); the best inside the training data: #{int(row['rank'])} {deployment(row)}, "
+    return (f"#1 extrapolates ({EXTRAP_MEANING}); the best inside it: #{int(row['rank'])} {deployment(row)}, "
             f"{more:.1f}% more energy per request.")
 
 
