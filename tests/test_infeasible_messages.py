@@ -93,3 +93,24 @@ def test_two_slos_no_deployment_meets_together_are_relaxed_together():
 @pytest.mark.parametrize("ms, text", [(15.17, "16"), (0.42, "0.43"), (1234.5, "1300"), (58.0, "59"), (9.99, "10")])
 def test_round_slos_lie_just_above_the_prediction(ms, text):
     assert _above(ms) == text and float(text) > ms
+
+
+def test_beyond_every_suggestion_the_true_limit_is_named(tmp_path):
+    """When no GPU count up to the suggestion limit fits, the hint names what limits: the weights (split at most
+    tp x pp ways, the layer and head counts allow) on a small GPU, one request's KV cache on a large one."""
+    from energylens.catalog import hardware_catalog, model_catalog
+    from energylens.recommendation.search import SUGGEST_MAX_GPUS, _largest_limit
+
+    catalog = tmp_path / "tiny.toml"
+    catalog.write_text('[Tiny-GPU]\nvendor = "Test"\npeak_tflops = 100.0\nmem_bw_tbs = 1.0\nmem_gb = 0.5\n'
+                       'tdp_w = 300\nidle_w = 50\nlink_gbs = 100\nsource = "made up for this test"\n')
+    tiny = hardware_catalog(catalog).get("Tiny-GPU")
+    spell = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    spec = model_catalog().get("meta-llama/Llama-3.1-405B")
+    weights = _largest_limit(spec, [tiny], [1], (1024.0, 256.0, 0.0), spell)
+    assert "812 GB of weights split at most 1008 ways (tp8·pp126" in weights and "shorten" not in weights, weights
+    h100 = hardware_catalog().get("H100")
+    small = model_catalog().get("meta-llama/Llama-3.1-8B")
+    kv = _largest_limit(small, [h100], [1], (1e9, 1e9, 0.0), spell)
+    assert "KV cache" in kv and "shorten --input-tokens / --output-tokens" in kv, kv
+    assert SUGGEST_MAX_GPUS >= 1008
