@@ -13,7 +13,7 @@ from pathlib import Path
 
 WIDTH = 100
 EXAMPLES = {  # name: (arguments of `energylens`, lines kept or None for all)
-    "recommend": (["recommend", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--gpu", "H100", "--gpu", "B200",
+    "recommend": (["recommend", "--model", "meta-llama/Llama-3.1-70B", "--gpu", "H100", "--gpu", "B200",
                    "--max-gpus", "8", "--input-tokens", "1024", "--output-tokens", "256"], None),
     "catalog": (["catalog", "models"], 12),
 }

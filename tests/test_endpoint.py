@@ -251,7 +251,7 @@ def test_sigint_mid_level_loses_no_completed_level(tmp_path):
 def fake_gpus(monkeypatch):
     import energylens.profile.devices as devices
 
-    monkeypatch.setattr(devices, "open_gpus", lambda ids=None: [gpu(300.0)])
+    monkeypatch.setattr(devices, "open_gpus", lambda ids=None, extra="gpu": [gpu(300.0)])
 
 
 def test_cli_sweep_and_api_key_never_written(tmp_path, run_cli, fake_gpus, monkeypatch):

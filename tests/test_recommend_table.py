@@ -61,14 +61,20 @@ def test_fits_the_width_with_nothing_cut_and_no_exponent(seventy_b, width):
         assert re.search(r"\b(tp|pp|ep|dp)\d|single", row), row  # compact layout
 
 
+def head(out: str) -> str:
+    """The lines above the table's rule: the title, the note on the best row's training domain, the column heads."""
+    lines = out.splitlines()
+    return flat(" ".join(lines[:next(i for i, line in enumerate(lines) if line.startswith("─"))]))
+
+
 def test_headers_carry_units_and_the_100_column_table_has_every_needed_column(seventy_b):
     out = seventy_b[100]
-    header = flat(" ".join(out.splitlines()[:6]))
+    header = head(out)
     for unit in ("J/req", "J/tok", "TTFT", "ITL", "ms", "batch", "layout", "GPUs", "main", "term"):
         assert unit in header, (unit, header)
     assert re.search(r"(compute|memory|overhead|TP|PP|EP|idle GPUs) \d+%", out)  # the main share per row
     # at 80 columns the lowest priorities go first (the energy figures stay), and the footer says which
-    header80 = flat(" ".join(seventy_b[80].splitlines()[:6]))
+    header80 = head(seventy_b[80])
     assert "J/tok" in header80 and "J/req" in header80 and "main" not in header80
     assert "Not shown at this width: main term" in flat(seventy_b[80])
 

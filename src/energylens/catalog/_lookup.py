@@ -48,6 +48,19 @@ class NamedCatalog:
     def __contains__(self, name: str) -> bool:
         return self.canonical(name) is not None
 
+    def _named(self, matches: list[str]) -> list[str]:
+        """Matches by their listed (canonical) name, once each; one matched through an alias says so."""
+        out: dict[str, str] = {}
+        for match in matches:
+            key = self.canonical(match)
+            out.setdefault(key, key if normalize(match) == normalize(key) else f"{key} (alias {match})")
+        return list(out.values())
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias -> the canonical name it resolves to."""
+        out = {alias: self.canonical(alias) for spec in self.specs.values() for alias in spec.aliases}
+        return {alias: key for alias, key in out.items() if normalize(alias) != normalize(key)}
+
     def get(self, name: str, hint: str | None = None):
         """The spec of `name`; unknown: a CatalogError with the closest names and `hint` (how to add it;
         default: the catalog's own)."""
@@ -55,6 +68,6 @@ class NamedCatalog:
         if key is None:
             hint_text = hint
             options = closest(name, self.names() + [a for s in self.specs.values() for a in s.aliases])
-            hint = f"; closest known: {', '.join(options)}" if options else ""
+            hint = f"; closest known: {', '.join(self._named(options))}" if options else ""
             raise CatalogError(f"unknown {self.kind} {oneline(short(name, 80))}{hint} ({hint_text or self.unknown_hint})")
         return self.specs[key]

@@ -63,6 +63,14 @@ class _Console(Console):
 
 console = _Console()
 
+
+def progress_bar(*columns):
+    """A transient progress bar with these columns on a terminal; nothing at all on a pipe or in a file, where
+    Rich would leave a blank line in the bar's place."""
+    from rich.progress import Progress
+
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 

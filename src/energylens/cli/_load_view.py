@@ -154,14 +154,16 @@ def footer_lines(rec, dropped: list[str]) -> list[str]:
         first = load.notes["per_rate"][0]
         counts.append(f"{first['served']} of {first['layouts']} layouts serve every rate")
     for p in per:
-        words = f"{p['served']} of {p['layouts']} layouts serve {fmt(p['rate_rps'])} requests/s"
-        if p["pruned"]:
-            words += f" ({p['pruned']} not simulated: their bound exceeds the top rows)"
+        words = f"at {fmt(p['rate_rps'])} requests/s, {p['served']} of {p['layouts']} layouts serve the load"
+        if p["pruned"]:  # skipped, not failed: they might serve it, but could not enter the table
+            words += (f", {p['pruned']} were not simulated (a lower bound on their energy per request already exceeds "
+                      f"the rows shown, so they could not rank among them)")
         if p["not_served"]:
             top_reason, n = max(p["not_served"].items(), key=lambda kv: kv[1])
             words += f"; {sum(p['not_served'].values())} cannot (e.g. {top_reason})"
         counts.append(words)
-    lines.append("; ".join(counts) + ".")
+    said = "; ".join(counts)
+    lines.append(said[:1].upper() + said[1:] + ".")
     lines.append("Energy at the load: every simulated engine step at the model's power for what it carries, every "
                  "waiting GPU at idle power; kWh/day = rate x 86,400 x J/req / 3.6e6; $/day rents or owns every GPU "
                  "all day; util = busy share of the replicas' time; idle % = share of energy drawn waiting.")

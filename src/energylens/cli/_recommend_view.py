@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.terms import GROUP_LABELS, GROUPS
-from ..recommendation.result import deployment, layout  # noqa: F401 - the wording, one place (re-exported)
+from ..recommendation.result import best_in_domain, deployment, layout  # noqa: F401 - the wording, one place (re-exported)
 from ._console import FOOTER_LINES, dropped_note, fmt, plural, printed_lines
 
 # Result columns a ranking can use, with their table header (unit in it) and their words.
@@ -206,6 +206,19 @@ def best_line(res: pd.DataFrame, verbose: bool = False) -> str:
               for i, (name, label, row) in enumerate(_references(res, best))]
     joint = "; " if verbose else ", "
     return (f"best: {deployment(best)}: {', '.join(figures)}" + (f"; {joint.join(saving)}" if saving else "") + ".")
+
+
+def domain_line(res: pd.DataFrame) -> str:
+    """Under the header, when the best row extrapolates: '#1 extrapolates (outside the model's training data);
+    the best inside it: #3 B200 x2 tp2, batch 256, 1.2% more energy per request.' Else ''."""
+    extrapolates, row = best_in_domain(res)
+    if not extrapolates:
+        return ""
+    if row is None:
+        return f"#1 extrapolates ({EXTRAP_MEANING}), as do all the rows checked."
+    more = 100 * (row["energy_request_j"] / res.sort_values("rank", kind="mergesort").iloc[0]["energy_request_j"] - 1)
+    return (f"#1 extrapolates ({EXTRAP_MEANING}); the best inside it: #{int(row['rank'])} {deployment(row)}, "
+            f"{more:.1f}% more energy per request.")
 
 
 def counts_line(res: pd.DataFrame, itl_slo_ms=None, ttft_slo_ms=None) -> str:

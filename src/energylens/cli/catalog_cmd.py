@@ -52,7 +52,7 @@ def catalog(
     if "gpus" in out:
         _print_gpus(out["gpus"])
     if "models" in out:
-        _print_models(out["models"])
+        _print_models(out["models"], mc.aliases())
 
 
 MODEL_FIELDS = ["name", "arch", "params_total_b", "params_active_b", "layers", "hidden_size", "heads", "kv_heads",
@@ -88,7 +88,7 @@ def _print_gpus(gpus: pd.DataFrame) -> None:
     console.print(sources)
 
 
-def _print_models(models: pd.DataFrame) -> None:
+def _print_models(models: pd.DataFrame, aliases: dict[str, str]) -> None:
     view = models.copy()
     # experts as 'active/total' (8/64); dense models blank
     view["experts"] = [f"{int(a)}/{int(e)}" if e else "" for a, e in zip(view["active_experts"], view["experts"])]
@@ -103,3 +103,15 @@ def _print_models(models: pd.DataFrame) -> None:
     if dropped:
         console.print(f"Not shown at this width: {', '.join(d.replace(chr(10), ' ') for d in dropped)} "
                       "(--json or a wider terminal show them).", markup=False, highlight=False)
+    if aliases:  # names --model also accepts: each resolves to a listed model and uses its figures
+        by_model: dict[str, list[str]] = {}
+        for alias, name in aliases.items():
+            by_model.setdefault(name, []).append(alias)
+        console.print("Also accepted (aliases; each uses the figures of the model it names):", markup=False,
+                      highlight=False)
+        listed = Table.grid(padding=(0, 1))
+        listed.add_column(no_wrap=True)
+        listed.add_column(overflow="fold")
+        for name, names in by_model.items():
+            listed.add_row(plain(f"{name}:"), plain(", ".join(names)))
+        console.print(listed)

@@ -11,7 +11,7 @@ from ..data.schema import load_many
 from ..features.physics import compute_features
 from ..io import write_table
 from ..model.fitting import measurements
-from ._console import console, print_table
+from ._console import console, print_table, progress_bar
 from ._options import seed_option
 from .model_cmd import _report_fit
 
@@ -47,7 +47,7 @@ def discover(
     check_output(output, inputs=data, outputs=[front_file])
     check_output(front_file, option="--front", inputs=data)
     import pandas as pd
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
     from ..discovery import discover as run
     from ..model.estimator import EnergyLensRegressor
@@ -55,8 +55,7 @@ def discover(
     from ..model.selection import select_structure
 
     df = load_many(data)
-    with Progress(TextColumn("symbolic regression"), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
+    with progress_bar(TextColumn("symbolic regression"), BarColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("search", total=1.0)
         found = run(df, seed=seed, time_budget=time_budget, population_size=population, max_length=max_length,
                     progress=lambda frac: bar.update(task, completed=frac))

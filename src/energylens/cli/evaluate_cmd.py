@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._console import console, fmt, percent, print_table
+from ._console import console, fmt, percent, print_table, progress_bar
 
 
 def evaluate(
@@ -31,15 +31,14 @@ def evaluate(
         address = parse_cluster(cluster) or ""  # "": start a local Ray
         import_ray()  # without Ray: the one-line error naming the extra, before any work
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ..evaluation.runner import find_data, load_datasets, run_evaluation
     from ..report.build import write_report
 
     warnings.filterwarnings("ignore")
     root = find_data(data)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("evaluating", total=None)
 
         def progress(step, total, label):

@@ -15,10 +15,25 @@ from .declarations import ExplainOptions, FitOptions, PredictOptions, ShowOption
 
 
 
-def _load(model_file: Path):
+def _load(model_file: Path, where: str = "the first argument", usage: str = "energylens COMMAND MODEL_FILE CONFIGS"):
     from ..model.modelfile import load_model
+    from ._file_kinds import check_model_argument
 
+    check_model_argument(model_file, where, usage)
     return load_model(model_file)
+
+
+def _load_pair(model_file: Path, configs: Path, command: str):
+    """The model of `command MODEL_FILE CONFIGS`, after checking that neither argument is the other's kind."""
+    from ._file_kinds import check_table_argument
+
+    usage = f"energylens {command} MODEL_FILE CONFIGS" + (" -o OUTPUT" if command == "predict" else "")
+    model = _load(model_file, "the first argument", usage)
+    check_table_argument(configs, "the second argument", usage)
+    return model
+
+
+FROM_USAGE = "energylens fit DATA... -o OUTPUT --from MODEL_FILE"
 
 
 @command(FitOptions)
@@ -30,6 +45,9 @@ def fit(data, output, samples, seed, base, choose, note, engine_column, structur
     from ..model.modelfile import save_model
 
 
+    if base is not None:  # before the data are read: a misspelt 'default' is told at once
+        from ._file_kinds import check_model_argument
+        check_model_argument(base, "--from", FROM_USAGE)
     df = load_many(data)
     structure_arg = _structure_option(structure)
     if samples is not None:
@@ -50,7 +68,7 @@ def fit(data, output, samples, seed, base, choose, note, engine_column, structur
         raise DataError("--choose needs --from (the model to compare with)")
     comparison = None
     if base is not None:
-        base_model = _load(base)  # 'default' included
+        base_model = _load(base, "--from", FROM_USAGE)  # 'default' included
         model, comparison, refit = recalibrate(base_model, df, random_state=seed, choice=choose)
         provenance["recalibrated_from"] = {"file": str(base), "refit": list(refit), "kept": comparison["kept"],
                                            "comparison": {k: comparison[k] for k in ("base", "recalibrate", "fresh")},
@@ -183,9 +201,13 @@ def predict(model_file, configs, output):
     check_output(output, inputs=[model_file, configs])
     from ..data.stream import predict_file
 
-    model = _load(model_file)
-    rows = predict_file(model, configs, output)  # in chunks: memory bounded whatever the file's size
-    console.print(f"predicted {plural(rows, 'configuration')}; wrote {output}")
+    model = _load_pair(model_file, configs, "predict")
+    counts: dict = {}
+    rows = predict_file(model, configs, output, counts=counts)  # in chunks: memory bounded whatever the file's size
+    outside = counts.get("extrapolating", 0)
+    why = "; its column extrapolation says why" if outside else ""
+    console.print(f"predicted {plural(rows, 'configuration')} ({outside} outside the model's training domain); "
+                  f"wrote {output}{why}")
 
 
 # What identifies a configuration in explain's output ("row" is its 1-based row in the file).
@@ -200,7 +222,7 @@ def explain(model_file, configs, rows, json_out, verbose):
     identify are flagged, and so are predictions outside the model's training data (note `extrap`)."""
     from ..data.stream import read_head
 
-    model = _load(model_file)
+    model = _load_pair(model_file, configs, "explain")
     df = read_head(configs, rows)  # reads (and validates) only the rows it shows
     shown = _explained(model, df)
     if json_out:

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import EnergyLensError, NoGpuError
 from ..io import write_table
-from ._console import console, constant_first, print_table
+from ._console import console, constant_first, print_table, progress_bar
 from ._options import int_list as _ints  # one parser of number lists for every command
 from .declarations import (ENDPOINT_ONLY, MAX_LEVEL, MAX_RATE, PlanOptions, ProfileOptions, bounds, command, opt,
                            options)
@@ -43,7 +43,7 @@ def profile(model, engine, tp, pp, batch, input_tokens, output_tokens, repeats, 
     input_tokens, output_tokens = input_tokens or DEFAULT_INPUT_TOKENS, output_tokens or DEFAULT_OUTPUT_TOKENS
     from ._paths import check_output
     check_output(output, inputs=[plan_file, Path(model)])  # an existing output is resumed, not an input
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ..profile.devices import open_gpus
     from ..profile.engines import make_engine
@@ -82,8 +82,7 @@ def profile(model, engine, tp, pp, batch, input_tokens, output_tokens, repeats, 
             devices = []
             console.print("no NVIDIA GPU found: running on the CPU, energy columns will be empty (never estimated)")
         eng = make_engine(engine, device="auto" if devices else "cpu")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("profiling", total=len(configs))
 
         def progress(i, n, cfg):
@@ -171,7 +170,7 @@ def _profile_endpoint(a: dict) -> None:
     """`profile --endpoint URL`: a load sweep against a running server (profile/endpoint_sweep.py)."""
     from ._paths import check_output
     check_output(a["output"], inputs=[a["trace"]])
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ..profile.devices import open_gpus, parse_gpu_ids
     from ..profile.endpoint import Load, check_url
@@ -214,15 +213,17 @@ def _profile_endpoint(a: dict) -> None:
                         max_num_seqs=a["max_num_seqs"], min_window_s=min_window, min_requests=a["min_requests"],
                         warmup_requests=a["warmup_requests"], request_timeout_s=timeout, retries=a["retries"],
                         api_key_env=a["api_key_env"])
+    from ..profile.endpoint import ENDPOINT_EXTRA, require_httpx
+
+    require_httpx()  # before any GPU is looked for: without httpx nothing can be measured
     try:
-        devices = open_gpus(parse_gpu_ids(a["gpus"]) if a["gpus"] is not None else None)
+        devices = open_gpus(parse_gpu_ids(a["gpus"]) if a["gpus"] is not None else None, extra=ENDPOINT_EXTRA)
     except NoGpuError:
         if not a["allow_cpu"]:
             raise
         devices = []
         console.print("no NVIDIA GPU found: measuring timings only, energy columns will be empty (never estimated)")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("profiling", total=len(levels))
 
         def progress(i, n, level):

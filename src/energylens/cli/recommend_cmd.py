@@ -106,6 +106,8 @@ def _print_table(rec, wide: bool, verbose: bool = False) -> None:
     frame, drop_order = view.table_frame(shown, res, wide=wide)
     console.print(view.header_line(res, _model_name(rec), opts.input_tokens, opts.output_tokens), markup=False,
                   highlight=False)
+    if view.domain_line(res):  # the headline pick extrapolates: the best row that does not, before the table
+        console.print(view.domain_line(res), markup=False, highlight=False)
     if wide:  # every column at its natural width, wider than the terminal if need be (never a cell cut)
         printed, dropped = table(frame, compact=True, no_wrap=True), []
         with console.at_least(table_width(printed)):

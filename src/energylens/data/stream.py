@@ -245,8 +245,9 @@ class TableWriter:
             self._file.close()
 
 
-def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
-    """Write every configuration of `configs` with its predictions to `output`; the number of rows."""
+def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS, counts: dict | None = None) -> int:
+    """Write every configuration of `configs` with its predictions to `output`; the number of rows. `counts`, when
+    given, gets 'extrapolating': how many rows' predictions leave the model's training domain."""
     configs, output = Path(configs), Path(output)
     rows = 0
     with atomic_output(output) as tmp:
@@ -258,6 +259,9 @@ def predict_file(model, configs, output, chunk_rows: int = CHUNK_ROWS) -> int:
             for offset, chunk in iter_chunks(configs, chunk_rows):
                 df = validated(chunk, configs, offset, require_energy=False)
                 pred = model.predict_arrays(df)  # predict_frame's columns, without the frame
+                if counts is not None:
+                    flags = pd.Series(pred["extrapolation"], dtype=object).fillna("").astype(str).str.strip()
+                    counts["extrapolating"] = counts.get("extrapolating", 0) + int((flags != "").sum())
                 if pending is not None:
                     pending.result()  # in order, and a write error surfaces here
                 pending = pool.submit(writer.write, df, pred)

@@ -93,14 +93,15 @@ class FakeGpu(GpuDevice):
 NO_GPU_HINT = "use --allow-cpu to run without energy (timings only)"
 
 
-def open_gpus(indices=None) -> list[GpuDevice]:
+def open_gpus(indices=None, extra: str = "gpu") -> list[GpuDevice]:
     """NVIDIA GPUs through NVML, by index or by UUID (`GPU-...`); raises NoGpuError saying why when there
-    are none, and how to go on without them."""
+    are none, and how to go on without them. `extra`: the extra of pyproject.toml that brings nvidia-ml-py for
+    the command asking (gpu; endpoint for profile --endpoint), named in the install hint."""
     try:
         import pynvml as nvml
     except ImportError:
-        raise NoGpuError("no NVIDIA GPU found: nvidia-ml-py is not installed (pip install 'energylens[gpu]' on a "
-                         f"machine with an NVIDIA GPU), or {NO_GPU_HINT}")
+        raise NoGpuError(f"no NVIDIA GPU found: nvidia-ml-py is not installed (pip install 'energylens[{extra}]' on "
+                         f"a machine with an NVIDIA GPU), or {NO_GPU_HINT}")
     try:
         nvml.nvmlInit()
     except Exception as exc:

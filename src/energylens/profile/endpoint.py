@@ -126,15 +126,24 @@ def running_and_waiting(text: str) -> tuple[float | None, float | None]:
     return None, None
 
 
+ENDPOINT_EXTRA = "endpoint"  # the extra of pyproject.toml that brings httpx and nvidia-ml-py
+
+
+def require_httpx():
+    """The httpx module, or the one-line error naming the extra that installs it."""
+    try:
+        import httpx
+    except ImportError:
+        raise EnergyLensError(f"profiling an endpoint needs httpx (pip install 'energylens[{ENDPOINT_EXTRA}]')") from None
+    return httpx
+
+
 class Client:
     """An httpx client bound to one server, with the profiler's safety rules."""
 
     def __init__(self, url: str, api: str = "completions", *, timeout_s: float = 120.0, retries: int = 2,
                  api_key: str | None = None, max_connections: int = 512):
-        try:
-            import httpx
-        except ImportError:
-            raise EnergyLensError("profiling an endpoint needs httpx (pip install 'energylens[endpoint]')") from None
+        httpx = require_httpx()
         if api not in API_PATHS:
             raise EndpointError(f"--api must be one of {', '.join(API_PATHS)}, got '{api}'")
         self.httpx = httpx

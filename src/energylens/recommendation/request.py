@@ -573,7 +573,7 @@ def _default_batches():
 
 def candidate_count(model_spec, gpu_types: int, max_gpus: int, batch_sizes: int) -> int:
     """How many candidates `space.candidate_table` enumerates for these, counted without building them."""
-    return gpu_types * batch_sizes * sum(len(parallel_layouts(model_spec, n)) for n in default_gpu_counts(max_gpus))
+    return gpu_types * batch_sizes * sum(len(parallel_layouts(model_spec, n)) for n in default_gpu_counts(max_gpus, model_spec))
 
 
 def check_candidates(model_spec, gpu_types: int, max_gpus: int, batch_sizes: int,

@@ -30,6 +30,37 @@ def deployment(row) -> str:
 
 
 
+def best_in_domain(table: pd.DataFrame):
+    """(best extrapolates, the best row inside the model's training domain or None) of a ranked table. Only rows
+    checked for extrapolation (those with an interval: the best SHOWN_INTERVALS and the shown ones) count; a
+    data-parallel copy of a smaller layout is not a row of its own."""
+    if table.empty or "extrapolation" not in table:
+        return False, None
+    ranked = table.sort_values("rank", kind="mergesort")
+    if not str(ranked["extrapolation"].iloc[0]).strip():
+        return False, None
+    inside = ranked[(ranked["extrapolation"].astype(str).str.strip() == "") & ranked["energy_request_lo_j"].notna()
+                    & ~ranked["replica_of_smaller"]]
+    return True, (inside.iloc[0] if len(inside) else None)
+
+
+def best_in_domain_record(table: pd.DataFrame) -> dict | None:
+    """best_in_domain as JSON: null when the best row is inside the training domain, else the best row that is
+    (its rank, deployment and energy, and how much more energy per request than the best it takes; `rank` null
+    when no checked row is inside)."""
+    extrapolates, row = best_in_domain(table)
+    if not extrapolates:
+        return None
+    if row is None:
+        return {"rank": None}
+    best = table.sort_values("rank", kind="mergesort").iloc[0]
+    out = {k: row[k].item() if hasattr(row[k], "item") else row[k]
+           for k in ("rank", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size", "energy_request_j")}
+    out["gpu"] = str(out["gpu"])
+    out["energy_more_pct"] = float(100 * (row["energy_request_j"] / best["energy_request_j"] - 1))
+    return out
+
+
 # What each column of a recommendation means (--json and the web carry these beside the rows).
 RECOMMEND_COLUMN_NOTES = {
     "energy_request_j": "predicted GPU energy per request, all GPUs of the deployment, prefill included (J)",
@@ -158,6 +189,8 @@ class Recommendation:
             if "energy_request_lo_j" in self.table else 0,
             "intervals_overlap": None if a.get("intervals_overlap") is None else int(a["intervals_overlap"]),
             "columns": columns if columns is not None else RECOMMEND_COLUMN_NOTES,
+            "best_extrapolates": best_in_domain(self.table)[0],
+            "best_in_domain": best_in_domain_record(self.table),
             "recommendations": _records(self.shown(top)),
             **({"load": self.load.to_dict(o.top if top is None else int(top))} if self.load is not None else {}),
         }

@@ -33,7 +33,7 @@ from .request import (  # noqa: F401
     python_signature,
 )
 from .result import Recommendation, distinct_ranks
-from .space import DEFAULT_BATCHES, candidate_table
+from .space import DEFAULT_BATCHES, NODE_GPUS, candidate_table
 
 # The configuration columns of recommend's table, in order.
 SHOWN = ("model", "gpu", "num_gpus", "tp", "pp", "ep", "dp", "batch_size")
@@ -404,8 +404,11 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
                 low, high = (mid, high) if _fits(spec, pool, max_gpus, [mid], *workload).any() else (low, mid)
             return (f"at most {low} concurrent request{'s' if low != 1 else ''} fit the KV cache of {max_gpus} "
                     f"{'/'.join(g.name for g in pool)} (the smallest {spell('batches')} is {min(batches)}): try {spell('batches')} {low}")
-        more = next((n for n in (max_gpus * 2 ** k for k in range(1, 13)) if n <= min(SUGGEST_MAX_GPUS, MAX_GPUS)
-                     and _fits(spec, pool, n, batches, *workload).any()), None)
+        # The smallest GPU count that fits, found in the candidate table of the next doubling of --max-gpus
+        # that holds one (the counts a layout can use, e.g. 24 = tp8 x pp3 for 126 layers, not only powers of two).
+        more = next((fit for fit in (_smallest_fit(spec, pool, n, batches, *workload)
+                                     for n in (max_gpus * 2 ** k for k in range(1, 13))
+                                     if n <= min(SUGGEST_MAX_GPUS, MAX_GPUS)) if fit), None)
 
         hw = hardware_catalog()
         rented = {hw.canonical(g) for g in shipped_prices().gpu_hour_usd}
@@ -420,7 +423,7 @@ def _memory_change(cand: pd.DataFrame, structural: np.ndarray, no_room: np.ndarr
         options.append(f"{spell('gpus')} " + (", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0]))
     if not options:
         return (f"no catalog GPU fits it at {spell('max_gpus')} {max_gpus}, nor {', '.join(g.name for g in pool)} up to "
-                f"{SUGGEST_MAX_GPUS} GPUs: shorten {spell('input_tokens')} / {spell('output_tokens')}")
+                f"{SUGGEST_MAX_GPUS} GPUs: {_largest_limit(spec, pool, batches, workload, spell)}")
     return "try " + ", or ".join(options)
 
 
@@ -440,12 +443,38 @@ def _workload(cand: pd.DataFrame):
     return spec, pool, batches, (float(row["input_tokens"]), float(row["output_tokens"]), float(row["visual_tokens"]))
 
 
-def _fits(spec, gpus, max_gpus: int, batches, input_tokens: float, output_tokens: float, visual_tokens: float):
-    """For each GPU of `gpus`: whether any deployment of at most `max_gpus` of it passes recommend's memory check."""
+def _fit_mask(spec, gpus, max_gpus: int, batches, input_tokens: float, output_tokens: float, visual_tokens: float):
+    """(candidate table, features, rows that pass recommend's structural and memory checks)."""
     df = candidate_table(spec, gpus, max_gpus, batches, input_tokens, output_tokens, visual_tokens=visual_tokens)
     f = compute_features(df)
     no_room, over = _memory_masks(df, f)
-    ok = (df["reason"] == "").to_numpy() & ~no_room & ~over
+    return df, f, (df["reason"] == "").to_numpy() & ~no_room & ~over
+
+
+def _smallest_fit(spec, gpus, max_gpus: int, batches, *workload) -> int | None:
+    """The fewest GPUs of any deployment of at most `max_gpus` of `gpus` that passes the memory check (None: none)."""
+    df, _, ok = _fit_mask(spec, gpus, max_gpus, batches, *workload)
+    return int(df["num_gpus"].to_numpy()[ok].min()) if ok.any() else None
+
+
+def _largest_limit(spec, pool, batches, workload, spell) -> str:
+    """What still fails at SUGGEST_MAX_GPUS GPUs of the pool: the weights (the layer and head counts cap how far
+    tensor and pipeline parallelism split them) or one request's KV cache (then shorter requests help)."""
+    df, f, _ = _fit_mask(spec, pool, SUGGEST_MAX_GPUS, batches, *workload)
+    valid = (df["reason"] == "").to_numpy()
+    group = np.where(valid, (df["tp"] * df["pp"]).to_numpy(), 0)
+    i = int(np.argmax(group))
+    weights_gb, mem = f.weight_bytes[i] / 1e9, float(df["gpu_mem_gb"].iloc[i])
+    if weights_gb >= group[i] * mem:
+        return (f"the {weights_gb:.0f} GB of weights split at most {group[i]} ways (tp{df['tp'].iloc[i]}·pp"
+                f"{df['pp'].iloc[i]}: {spec.layers} layers, {spec.heads} heads, tensor parallelism within a node of "
+                f"{NODE_GPUS}) and {group[i]} x {mem:.0f} GB cannot hold them: give a GPU with more memory")
+    return f"one request's KV cache does not fit: shorten {spell('input_tokens')} / {spell('output_tokens')}"
+
+
+def _fits(spec, gpus, max_gpus: int, batches, input_tokens: float, output_tokens: float, visual_tokens: float):
+    """For each GPU of `gpus`: whether any deployment of at most `max_gpus` of it passes recommend's memory check."""
+    df, _, ok = _fit_mask(spec, gpus, max_gpus, batches, input_tokens, output_tokens, visual_tokens)
     return np.array([ok[(df["gpu"] == g.name).to_numpy()].any() for g in gpus])
 
 

@@ -29,14 +29,32 @@ def _divisors(n: int) -> list[int]:
     return small + large[::-1]
 
 
-def default_gpu_counts(max_gpus: int) -> list[int]:
-    """The GPU counts considered: powers of two up to max_gpus, and max_gpus itself (O(log n))."""
-    counts, n = [], 1
-    while n < max_gpus:
-        counts.append(n)
-        n *= 2
-    counts.append(max_gpus)
-    return counts
+def default_gpu_counts(max_gpus: int, model: ModelSpec | None = None) -> list[int]:
+    """The GPU counts considered, up to max_gpus: every tp x pp x 2^k (a model-parallel group the layout rules
+    accept, replicated a power-of-two number of times), and max_gpus and its halvings.
+
+    With a model, tp runs over the valid tensor-parallel widths (at most NODE_GPUS) and pp over the divisors of
+    its layer count (126 layers: pp 3, 7, 9, ... make 24, 56, 72 GPUs); without one, over powers of two.
+    A fixed set cut at max_gpus, plus max_gpus / 2^j, so the counts at budget B are among those at 2B: a larger
+    budget never loses a deployment that a smaller one finds. A few dozen counts even at thousands of GPUs."""
+    if model is None:
+        tps, pps = [1], [1]
+    else:
+        tps = [tp for tp in _divisors(NODE_GPUS) if tp_valid(model, tp)]
+        pps = _divisors(int(model.layers)) if model.layers else [1]
+    counts = set()
+    for group in {tp * pp for tp in tps for pp in pps}:
+        n = group
+        while n <= max_gpus:
+            counts.add(n)
+            n *= 2
+    n = max_gpus
+    while n >= 1:
+        counts.add(n)
+        if n % 2:
+            break
+        n //= 2
+    return sorted(counts)
 
 
 def tp_valid(model: ModelSpec, tp: int) -> bool:
@@ -79,7 +97,7 @@ def candidate_table(model: ModelSpec, gpus: list[GpuSpec], max_gpus: int, batche
                     output_tokens: float, gpu_counts=None, visual_tokens: float = 0.0) -> pd.DataFrame:
     """Every candidate deployment as rows of the profiling schema (descriptors filled), with a
     `reason` column that is empty for structurally valid ones."""
-    counts = list(gpu_counts) if gpu_counts else default_gpu_counts(max_gpus)
+    counts = list(gpu_counts) if gpu_counts else default_gpu_counts(max_gpus, model)
     # Layouts depend on the GPU count only: found once per count, then crossed with GPU types and
     # batches by array indexing (GPU-major, then count, layout, batch), never row by row.
     layouts = [(n, tp, pp, ep, dp, reason) for n in counts for tp, pp, ep, dp, reason in parallel_layouts(model, n)]
