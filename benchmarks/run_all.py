@@ -97,9 +97,9 @@ def main():
         "## EnergyLens against the best other method per cell (cells with >= 3 candidates)", "",
         markdown_table(S.beats_every_baseline(res["selection"])),
         "## Priors not independent of a test set", "",
-        *[f"- {d}: the priors of {', '.join(priors_seen_with(d))} were set with it in view (not fitted on it; "
-          "model/terms.py records the provenance): results on it are not independent of them."
-          for d in sets if priors_seen_with(d)] or ["- none"], "",
+        *([f"- {d}: the priors of {', '.join(priors_seen_with(d))} were set with it in view (not fitted on it; "
+           "model/terms.py records the provenance): results on it are not independent of them."
+           for d in sets if priors_seen_with(d)] or ["- none"]), "",
         "## Failed fits", "", _failures(res), "",
         "## Energy MAPE at 50 random training rows (every other row tested)", "",
         markdown_table(S.simple_mean(res.get("random_split", []), ["dataset", "method"], ("mape", "mdape"))),

@@ -151,9 +151,6 @@ def test_coefficients_outside_their_physical_range_are_refused(tmp_path, run_cli
 
 def test_a_structure_file_cannot_define_a_time_below_the_hardware(tmp_path, run_cli):
     """Whatever a structure file writes for t_step, the step is never shorter than the ideal hardware time."""
-    from energylens.features.physics import compute_features
-    from energylens.model.modelfile import load_model
-
     import pandas as pd
 
     from energylens.features.physics import compute_features
