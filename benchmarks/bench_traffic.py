@@ -38,6 +38,12 @@ ILLUSTRATIVE_8B_H100 = StepTime.roofline(
 )
 
 
+def _numba_version() -> str:
+    import numba
+
+    return numba.__version__
+
+
 def timed(fn, repeat):
     times = []
     for _ in range(repeat):
@@ -58,10 +64,10 @@ def speed(data: Path, repeat: int):
     print(f"read_trace {conv.name}: {len(w):,} requests in {time.perf_counter() - t0:.3f} s")
     h100 = Engine.vllm_default("H100", 80)
     compiled = numba_available()
+    how = f"numba {_numba_version()} compiles the loop or loads it from its cache" if compiled else "numba absent: Python"
     t0 = time.perf_counter()
     simulate(w.head(10), ILLUSTRATIVE_8B_H100, engine=h100)
-    print(f"first call (numba {'compiles the loop or loads it from its cache' if compiled else 'absent: Python'}): "
-          f"{time.perf_counter() - t0:.2f} s")
+    print(f"first call ({how}): {time.perf_counter() - t0:.2f} s")
     cases = [("conversation, 1 replica", w, dict(engine=h100)),
              ("conversation, 1 replica, 200k-token KV cache", w, dict(engine=Engine(1024, 8192, 200_000))),
              ("conversation, 4 replicas round robin", w, dict(replicas=4, engine=h100)),
@@ -119,13 +125,7 @@ def compare():
                                      tpot, cf_tpot, bool(cf["prefill_bound"][0])))
     print(f"closed loop at concurrency B vs model/serving.py; step = {t0 * 1e3:g} ms + {a * 1e3:g} ms per decoding "
           "request + c_pf per prompt token")
-    print("| B | L_in | L_out | c_pf s/token | budget | TTFT sim ms | TTFT closed form ms | diff | diff without its "
-          "half-step wait | TPOT sim ms | TPOT closed form ms | diff | prefill-bound (closed form) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for b, l_in, l_out, c_pf, budget, ts, tc, tc0, ps, pc, bound in rows:
-        print(f"| {b} | {l_in} | {l_out} | {c_pf:g} | {budget} | {ts * 1e3:.1f} | {tc * 1e3:.1f} | {100 * (tc / ts - 1):+.0f}% "
-              f"| {100 * (tc0 / ts - 1):+.0f}% | {ps * 1e3:.2f} | {pc * 1e3:.2f} | {100 * (pc / ps - 1):+.1f}% "
-              f"| {'yes' if bound else 'no'} |")
+    # the summary by regime first, then every point
     arr = np.array([r[5:10] for r in rows])
     bound = np.array([r[10] for r in rows])
     d_ttft, d_ttft0, d_tpot = (arr[:, 1] / arr[:, 0] - 1) * 100, (arr[:, 2] / arr[:, 0] - 1) * 100, (arr[:, 4] / arr[:, 3] - 1) * 100
@@ -135,6 +135,13 @@ def compare():
                   f"(range {d_ttft[mask].min():+.0f}% to {d_ttft[mask].max():+.0f}%); without the half-step wait median "
                   f"{np.median(d_ttft0[mask]):+.1f}% (range {d_ttft0[mask].min():+.0f}% to {d_ttft0[mask].max():+.0f}%); "
                   f"TPOT median {np.median(d_tpot[mask]):+.2f}% (range {d_tpot[mask].min():+.1f}% to {d_tpot[mask].max():+.1f}%)")
+    print("| B | L_in | L_out | c_pf s/token | budget | TTFT sim ms | TTFT closed form ms | diff | diff without its "
+          "half-step wait | TPOT sim ms | TPOT closed form ms | diff | prefill-bound (closed form) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for b, l_in, l_out, c_pf, budget, ts, tc, tc0, ps, pc, bound in rows:
+        print(f"| {b} | {l_in} | {l_out} | {c_pf:g} | {budget} | {ts * 1e3:.1f} | {tc * 1e3:.1f} | {100 * (tc / ts - 1):+.0f}% "
+              f"| {100 * (tc0 / ts - 1):+.0f}% | {ps * 1e3:.2f} | {pc * 1e3:.2f} | {100 * (pc / ps - 1):+.1f}% "
+              f"| {'yes' if bound else 'no'} |")
 
 
 def main():

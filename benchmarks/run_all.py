@@ -47,6 +47,9 @@ def main():
     load = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_load.py"), "--data", args.data, "--speed",
                            "--v3", "--steps", *(["--genz-python", genz] if genz else [])],
                           capture_output=True, text=True, check=True).stdout.strip()
+    traffic = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_traffic.py"), "--data", args.data,
+                              "--compare"],  # --compare runs the speed cases first, then the comparison
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()
     t0 = time.monotonic()
     sets = load_datasets(Path(args.data))
     res = run_evaluation(quick=args.quick, sets=sets, jobs=args.jobs)
@@ -67,6 +70,9 @@ def main():
         "## Energy at a load (`python benchmarks/bench_load.py --speed --v3 --steps`"
         + (f" with GenZ from `{genz}`" if genz else ", GenZ not run: set GENZ_PYTHON") + "; what each figure means: "
         "docs/TRAFFIC.md)", "", "```text", load, "```", "",
+        "## Traffic simulation (`python benchmarks/bench_traffic.py --compare`: speed, then agreement with the "
+        "closed-form serving model at saturation; what each case means: docs/TRAFFIC.md)", "",
+        *_bullets_and_tables(traffic), "",
         "## Speed", "", *[f"- {line}" for line in speed], "",
         "## Latency model (`python benchmarks/bench_latency.py`)", "",
         "TTFT and ITL in `recommend` are those of a request served under continuous batching with chunked prefill "
@@ -139,6 +145,17 @@ def main():
     if res["failures"]["over_limit"]:
         print(f"methods over the failure limit: {', '.join(res['failures']['over_limit'])}", file=sys.stderr)
         sys.exit(3)
+
+
+def _bullets_and_tables(lines: list[str]) -> list[str]:
+    """A benchmark's stdout as markdown: its table rows as printed, every other line a bullet, a blank line between."""
+    out: list[str] = []
+    for line in lines:
+        table = line.startswith("|")
+        if out and table != out[-1].startswith("|"):
+            out.append("")
+        out.append(line if table else f"- {line}")
+    return out
 
 
 def _failures(res) -> str:
