@@ -136,7 +136,7 @@ def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), s
         res = _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
                         n_starts=n_starts if start is None else 1, seed=seed, loss=loss, f_scale=f_scale,
                         max_nfev=max_nfev, quantities=quantities, quantity_weights=quantity_weights,
-                        unidentified=held_unidentified, start=start)
+                        held_as_unidentified=held_unidentified, start=start)
         wide = [names[j] for j in unidentified(res)]
         if not wide:
             return res
@@ -145,7 +145,7 @@ def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), s
     # every round found another: hold the last ones too and report the fit as it stands
     return _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
                      n_starts=1, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev, quantities=quantities,
-                     quantity_weights=quantity_weights, unidentified=held_unidentified, start=start)
+                     quantity_weights=quantity_weights, held_as_unidentified=held_unidentified, start=start)
 
 
 def interval_ratio(sd: np.ndarray) -> np.ndarray:
@@ -161,7 +161,7 @@ def unidentified(res: "FitResult") -> np.ndarray:
 
 
 def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_starts, seed, loss, f_scale, max_nfev,
-              quantities, quantity_weights, unidentified=(), start=None) -> FitResult:
+              quantities, quantity_weights, held_as_unidentified=(), start=None) -> FitResult:
     from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
     names = structure.names
@@ -193,7 +193,7 @@ def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_sta
         sens = np.maximum(sens, np.nanmax(np.where(np.isfinite(rel), rel, 0.0), axis=0))
     free = np.array([sens[j] >= MIN_SHARE and names[j] not in fixed for j in range(len(names))])
     for j, n in enumerate(names):
-        if n in unidentified:
+        if n in held_as_unidentified:
             notes.append(f"{n}: kept at prior {prior[j]:.4g} (fitted, its 95% interval spanned more than "
                          f"{MAX_INTERVAL_RATIO:g}x: the rows do not fix its order of magnitude)")
         elif not free[j] and n not in fixed:
