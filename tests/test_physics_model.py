@@ -186,3 +186,17 @@ def test_exports_reproduce_each_engine_of_the_shipped_model():
     for engine in (*m.engines_, "shared"):
         tagged = rows.assign(**{m.fitted_.engine_column: engine}) if engine != "shared" else rows
         np.testing.assert_allclose(numpy_function(m, engine)(**symbol_values(m, rows)), m.predict(tagged), rtol=1e-9)
+
+
+def test_auto_keeps_its_budget_of_fitted_numbers_on_every_row():
+    """The fit on every row may identify more coefficients than the CV folds did; `auto` then holds the least
+    certain at their priors, so a prediction never depends on more fitted numbers than the budget."""
+    from energylens.evaluation.synthetic import synthetic_profiles
+    from energylens.model.estimator import EnergyLensRegressor
+
+    rows = synthetic_profiles(60, seed=4)
+    free = EnergyLensRegressor(structure="compact", random_state=0, cv_folds=0).fit(rows)
+    budget = free.fitted_count() - 2
+    model = EnergyLensRegressor(max_fitted=budget, random_state=0).fit(rows)
+    assert model.fitted_count() <= budget < free.fitted_count()
+    assert any("beyond the budget" in n.text for n in model.fitted_.notes)

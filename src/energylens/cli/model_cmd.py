@@ -120,19 +120,15 @@ def _report_comparison(comparison: dict, rows: int, choose: str) -> None:
 
 
 def _grouped_notes(notes) -> list[str]:
-    """The fit's notes with the coefficients kept at their prior gathered, one line (a recalibration keeps most
-    of them: one line each would bury the rest)."""
-    from ..model.fitting import MAX_INTERVAL_RATIO
-
-    kept = [n for n in notes if n.kind == "kept at prior"]
-    unseen = [n.coefficient for n in kept if "interval" not in n.text]
-    wide = [n.coefficient for n in kept if "interval" in n.text]
+    """The fit's notes with the coefficients kept at their prior gathered by reason, one line each (a
+    recalibration keeps most of them: one line each would bury the rest)."""
+    reasons: dict[str, list[str]] = {}
+    for n in notes:
+        if n.kind == "kept at prior":
+            reason = n.text[n.text.find("(") + 1:n.text.rfind(")")] if "(" in n.text else "held"
+            reasons.setdefault(reason, []).append(n.coefficient)
     out = [n.text for n in notes if n.kind != "kept at prior"]
-    if unseen:
-        out.append(f"kept at their priors (no row where they move a prediction by 1%): {', '.join(unseen)}")
-    if wide:
-        out.append(f"kept at their priors (fitted, their 95% intervals spanned more than {MAX_INTERVAL_RATIO:g}x: the "
-                   f"rows do not fix their order of magnitude): {', '.join(wide)}")
+    out += [f"kept at their priors ({reason}): {', '.join(names)}" for reason, names in reasons.items()]
     return out
 
 

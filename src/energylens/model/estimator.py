@@ -174,8 +174,10 @@ class EnergyLensRegressor(ClosedFormPredictor, RegressorMixin, BaseEstimator):
         kept = bool(given.corrections) and all(c.name in fixed for c in given.corrections)
         structure = given.with_correction_range(f) if kept else given.without_correction_range().with_correction_range(f)
         prior = self._prior_vector(structure)
+        # `auto` promises at most max_fitted numbers: the fit on every row may identify one more than the folds did
         res = fit_formula(structure, f, meas, prior, fixed=fixed, strength=self.prior_strength, n_starts=self.n_starts,
-                          seed=self.random_state, loss=self.loss)
+                          seed=self.random_state, loss=self.loss,
+                          max_fitted=self.max_fitted if self.structure == "auto" else None)
         if cv is None and self.cv_folds:
             cv = cross_validate(structure, f, meas, folds=self.cv_folds, seed=self.random_state, prior=prior,
                                 loss=self.loss, fixed=frozenset(fixed), strength=self.prior_strength)

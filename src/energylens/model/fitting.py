@@ -28,6 +28,8 @@ LOG_BOUNDS = (-14.0, 9.0)  # no coefficient is fitted outside e^-14 .. e^9 whate
 MAX_INTERVAL_RATIO = 100.0
 Z95 = 1.96
 MAX_REFITS = 3  # rounds of holding unidentified coefficients at their prior and refitting
+WIDE_REASON = (f"fitted, its 95% interval spanned more than {MAX_INTERVAL_RATIO:g}x: the rows do not fix its order "
+               "of magnitude")
 # Measured quantities and how the formula predicts each (definitions of model/terms.py).
 QUANTITIES = ("energy", "prefill", "decode", "power", "ttft", "itl", "round")
 ENERGY_QUANTITIES = ("energy", "prefill", "decode")
@@ -122,30 +124,41 @@ def _bounds(structure):
 
 def fit_formula(structure, f, meas: Measurements, prior, *, fixed=frozenset(), strength: float = 1.0,
                 n_starts: int = 4, seed: int = 0, loss: str = "soft_l1", f_scale: float = 0.1,
-                max_nfev: int = 200, quantities=QUANTITIES, quantity_weights=None) -> FitResult:
+                max_nfev: int = 200, quantities=QUANTITIES, quantity_weights=None,
+                max_fitted: int | None = None) -> FitResult:
     """Fit the coefficients of `structure` to every measured quantity of the rows of `f` (features).
 
     A fitted coefficient whose 95% interval spans more than MAX_INTERVAL_RATIO is then held at its prior and
     the rest refitted (up to MAX_REFITS rounds): it is reported as not fitted, never used at a value the
-    data left free."""
+    data left free. With `max_fitted`, a fit that still depends on more fitted numbers holds the least certain
+    ones (widest intervals) at their priors and is redone, so the budget holds."""
     names = list(structure.names)
-    held_unidentified: list[str] = []
+    held: dict[str, str] = {}  # coefficient -> why it is held at its prior after a fit
     start = None
+
+    def refit(n_starts_now):
+        return _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held), strength=strength,
+                         n_starts=n_starts_now, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev,
+                         quantities=quantities, quantity_weights=quantity_weights, held_reasons=held, start=start)
+
     for _ in range(MAX_REFITS + 1):
         # a refit starts from the last solution (one start: the others' spread was explored already)
-        res = _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
-                        n_starts=n_starts if start is None else 1, seed=seed, loss=loss, f_scale=f_scale,
-                        max_nfev=max_nfev, quantities=quantities, quantity_weights=quantity_weights,
-                        held_as_unidentified=held_unidentified, start=start)
+        res = refit(n_starts if start is None else 1)
         wide = [names[j] for j in unidentified(res)]
         if not wide:
-            return res
-        held_unidentified += wide
+            break
+        held.update({n: WIDE_REASON for n in wide})
         start = res.coef
-    # every round found another: hold the last ones too and report the fit as it stands
-    return _fit_once(structure, f, meas, prior, fixed=frozenset(fixed) | set(held_unidentified), strength=strength,
-                     n_starts=1, seed=seed, loss=loss, f_scale=f_scale, max_nfev=max_nfev, quantities=quantities,
-                     quantity_weights=quantity_weights, held_as_unidentified=held_unidentified, start=start)
+    else:  # every round found another: hold the last ones too and report the fit as it stands
+        res = refit(1)
+    if max_fitted is not None and res.identified.sum() > max_fitted:
+        sd = np.sqrt(np.maximum(np.diag(res.cov_log), 0.0))
+        fitted = np.flatnonzero(res.identified)
+        extra = fitted[np.argsort(-sd[fitted], kind="stable")][:int(res.identified.sum()) - max_fitted]
+        held.update({names[j]: f"the least certain beyond the budget of {max_fitted} fitted numbers" for j in extra})
+        start = res.coef
+        res = refit(1)
+    return res
 
 
 def interval_ratio(sd: np.ndarray) -> np.ndarray:
@@ -161,7 +174,7 @@ def unidentified(res: "FitResult") -> np.ndarray:
 
 
 def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_starts, seed, loss, f_scale, max_nfev,
-              quantities, quantity_weights, held_as_unidentified=(), start=None) -> FitResult:
+              quantities, quantity_weights, held_reasons=None, start=None) -> FitResult:
     from scipy.optimize import least_squares  # imported here: prediction never needs SciPy
 
     names = structure.names
@@ -193,9 +206,8 @@ def _fit_once(structure, f, meas: Measurements, prior, *, fixed, strength, n_sta
         sens = np.maximum(sens, np.nanmax(np.where(np.isfinite(rel), rel, 0.0), axis=0))
     free = np.array([sens[j] >= MIN_SHARE and names[j] not in fixed for j in range(len(names))])
     for j, n in enumerate(names):
-        if n in held_as_unidentified:
-            notes.append(f"{n}: kept at prior {prior[j]:.4g} (fitted, its 95% interval spanned more than "
-                         f"{MAX_INTERVAL_RATIO:g}x: the rows do not fix its order of magnitude)")
+        if n in (held_reasons or {}):
+            notes.append(f"{n}: kept at prior {prior[j]:.4g} ({held_reasons[n]})")
         elif not free[j] and n not in fixed:
             notes.append(f"{n}: kept at prior {prior[j]:.4g} (no row where it moves a prediction by 1%)")
     if not free.any():
