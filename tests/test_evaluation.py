@@ -161,7 +161,7 @@ def test_evaluation_pipeline_on_real_data(tmp_path, data_dir):
     from energylens.report.build import write_report
 
     plan = Plan(seeds=(0,), kinds=("deployment",), datasets=("mlenergy-v2",), curve_sizes=(50,), curve_seeds=(0,),
-                hardware_seeds=(0,))
+                hardware_seeds=(0,), predictors=("energylens", "xgb", "loglinear"))  # the pipeline, not every method
     steps = []
     sets = {k: v for k, v in load_datasets(data_dir).items() if k in ("mlenergy-v2", "gpu-prefill-decode")}
     res = run_evaluation(plan=plan, progress=lambda i, n, label: steps.append((i, n)), sets=sets)

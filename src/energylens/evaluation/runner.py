@@ -40,6 +40,7 @@ class Plan:
     hardware_seeds: tuple = ()
     n_train: int = 50
     extras: bool = True
+    predictors: tuple = ENERGY_PREDICTORS  # the methods of the experiments that score energy errors
 
     @classmethod
     def full(cls):
@@ -119,17 +120,17 @@ def evaluation_jobs(plan: Plan, sets: dict, names: list[str]) -> list[Job]:
         df = sets[d]
         for n in plan.curve_sizes:
             per_seed("learning_curve", f"learning curve {d} n={n}", ex.selection_experiment,
-                     (df, d, "deployment", ENERGY_PREDICTORS, n), plan.curve_seeds)
+                     (df, d, "deployment", plan.predictors, n), plan.curve_seeds)
         jobs.extend(Job("unseen_hardware", f"unseen hardware {d} {src} -> {dst}", ex.unseen_hardware,
-                        (df, d, ENERGY_PREDICTORS, plan.hardware_seeds), {"pairs": [(src, dst)]})
+                        (df, d, plan.predictors, plan.hardware_seeds), {"pairs": [(src, dst)]})
                     for src, dst in ex.gpu_pairs(df))
         jobs.append(Job("latency_vs_energy", f"latency vs energy {d}", ex.latency_vs_energy, (df, d)))
-        per_seed("random_split", f"random split {d}", ex.random_split_mape, (df, d, ENERGY_PREDICTORS, plan.n_train),
+        per_seed("random_split", f"random split {d}", ex.random_split_mape, (df, d, plan.predictors, plan.n_train),
                  plan.seeds)
         if plan.extras:  # the slower experiments; a quick run skips them
-            per_seed("unseen_batch", f"unseen batch {d}", ex.unseen_batch, (df, d, ENERGY_PREDICTORS),
+            per_seed("unseen_batch", f"unseen batch {d}", ex.unseen_batch, (df, d, plan.predictors),
                      plan.curve_seeds[:3] or (0,))
-            jobs.append(Job("leave_family_out", f"leave family out {d}", ex.leave_family_out, (df, d, ENERGY_PREDICTORS)))
+            jobs.append(Job("leave_family_out", f"leave family out {d}", ex.leave_family_out, (df, d, plan.predictors)))
             jobs.append(Job("planned_vs_random", f"planner {d}", ex.planned_vs_random,
                             (df, d, plan.n_train, plan.curve_seeds or (0,))))
             jobs.append(Job("residuals", f"residuals {d}", ex.residuals, (df, d)))
