@@ -74,6 +74,15 @@ def temp_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
+def default_signals() -> None:
+    """preexec_fn of a child whose signal tests must not depend on how the suite was started: a wrapper such as
+    nohup or a background job leaves SIGHUP or SIGINT ignored, which a child inherits (and rightly keeps)."""
+    import signal
+
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def interrupt_mid_write(proc, folder: Path, sig: int, start_timeout_s: float = 60) -> None:
     """Send `sig` to `proc` once a temporary file appears in `folder` (a write under way), then reap it."""
     import time

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import config_rows, interrupt_mid_write, temp_files
+from conftest import config_rows, default_signals, interrupt_mid_write, temp_files
 
 MODEL = "meta-llama/Llama-3.1-8B"
 
@@ -344,7 +344,7 @@ def test_signals_during_predict_leave_no_temp_file(tmp_path, sig, fmt):
     df.to_csv(big, index=False) if fmt == ".csv" else df.to_parquet(big, index=False)
     out = tmp_path / f"out{fmt}"
     proc = subprocess.Popen([sys.executable, "-m", "energylens", "predict", "default", big, "-o", out],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=default_signals)
     interrupt_mid_write(proc, tmp_path, sig)
     assert temp_files(tmp_path) == [] and not out.exists()
     assert "Traceback" not in proc.stderr.read().decode()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import interrupt_mid_write, temp_files
+from conftest import default_signals, interrupt_mid_write, temp_files
 
 from energylens.errors import EnergyLensError
 from energylens.io import (atomic_write_bytes, atomic_write_text, read_json, read_table, read_toml,
@@ -142,7 +142,8 @@ while True:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_during_a_write_leaves_no_temp_file(tmp_path, sig):
     target = tmp_path / "big.bin"
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stderr=subprocess.DEVNULL,
+                            preexec_fn=default_signals)
     interrupt_mid_write(proc, tmp_path, sig, start_timeout_s=30)
     assert proc.returncode in (-sig, 128 + sig, 130, 1), proc.returncode
     assert temp_files(tmp_path) == []
