@@ -87,10 +87,15 @@ def pareto_figure(res: pd.DataFrame, title: str | None = None):
     _log_axis(ax.yaxis, en, JOULES)
     ax.set_xlabel("end-to-end latency per request (log scale)")
     ax.set_ylabel("energy per request (log scale)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fit_title(fig, ax, title or "Energy vs latency of feasible deployments")
+    _grid_legend_title(fig, ax, title or "Energy vs latency of feasible deployments", legend_fontsize=8)
     return fig
+
+
+def _grid_legend_title(fig, ax, title: str, legend_fontsize: float) -> None:
+    """The finish of every log-log figure here: major grid, the legend outside on the right, a title that fits."""
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=legend_fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fit_title(fig, ax, title)
 
 
 def fit_title(fig, ax, title: str, fontsize: float = 10, smallest: float = 7) -> None:
@@ -164,9 +169,7 @@ def load_curve_figure(load, title: str | None = None, lines: int = 6):
     ax.set_xscale("log")
     ax.set_yscale("log")
     _log_axis(ax.yaxis, table["energy_request_j"].to_numpy(float), JOULES)
-    from matplotlib.ticker import FuncFormatter
-
-    from matplotlib.ticker import FixedLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     ax.xaxis.set_major_locator(FixedLocator(sorted(set(rates))))  # a tick at every rate simulated
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}/s"))
@@ -174,9 +177,7 @@ def load_curve_figure(load, title: str | None = None, lines: int = 6):
     ax.set_xlim(rates.min() / 1.3, rates.max() * 1.3)
     ax.set_xlabel("requests per second (log scale); labels: replicas of the best layout")
     ax.set_ylabel("energy per request at the load (log scale)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fit_title(fig, ax, title or "Energy per request against the load")
+    _grid_legend_title(fig, ax, title or "Energy per request against the load", legend_fontsize=7)
     return fig
 
 
