@@ -26,7 +26,7 @@ LOG_BOUNDS = (-14.0, 9.0)  # no coefficient is fitted outside e^-14 .. e^9 whate
 # A 95% interval wider than this (hi/lo; for an exponent, the factor per e-fold of its group) means the data do
 # not fix the coefficient's order of magnitude: model/identification.py explains the choice.
 MAX_INTERVAL_RATIO = 100.0
-Z95 = 1.96
+Z95 = 1.96  # normal quantile of every 95% interval (coefficients, predictions)
 MAX_REFITS = 3  # rounds of holding unidentified coefficients at their prior and refitting
 WIDE_REASON = (f"fitted, its 95% interval spanned more than {MAX_INTERVAL_RATIO:g}x: the rows do not fix its order "
                "of magnitude")

@@ -10,13 +10,12 @@ from ..data.schema import validate
 from ..errors import DataError, NotFittedError
 from ..features.physics import Features, compute_features
 from .fitted import FittedModel
-from .fitting import log_prediction_std, measurements
+from .fitting import Z95 as INTERVAL_Z, log_prediction_std, measurements
 from .serving import serving_latency
 from .terms import GROUPS
 
 _DESCRIPTORS = ("params_total_b", "params_active_b", "arch", "gpu_peak_tflops", "gpu_mem_bw_tbs", "gpu_tdp_w",
                 "gpu_idle_w", "gpu_link_gbs", "gpu_mem_gb")
-INTERVAL_Z = 1.96  # 95% intervals
 
 
 def described(X: pd.DataFrame) -> bool:
@@ -242,7 +241,8 @@ class ClosedFormPredictor:
         for j, rec in enumerate(s.records()):
             exponent = j >= s.n_coefficients
             c = float(st.shared.values[j])
-            lo, hi = (c - 1.96 * sd[j], c + 1.96 * sd[j]) if exponent else (c * np.exp(-1.96 * sd[j]), c * np.exp(1.96 * sd[j]))
+            z = INTERVAL_Z * sd[j]
+            lo, hi = (c - z, c + z) if exponent else (c * np.exp(-z), c * np.exp(z))
             low, high = bounds[j]
             verdict = judge(c, float(lo), float(hi), bool(st.shared.fitted[j]), exponent=exponent, lower=low, upper=high,
                             held=rec.name in held)
